@@ -1,0 +1,1 @@
+"""The recovery console: Textual app, screens and the `recovery-console` CLI."""

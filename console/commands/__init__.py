@@ -1,0 +1,16 @@
+"""One module per subcommand: each has NAME, HELP, add_arguments(parser) and run(args, ctx) -> exit code."""
+
+COMMANDS = (
+    "list",
+    "backup",
+    "verify",
+    "diff",
+    "restore",
+    "runs",
+    "undo",
+    "retention",
+    "prune",
+    "guard",
+    "demo",
+    "screenshots",
+)

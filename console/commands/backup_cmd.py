@@ -1,0 +1,41 @@
+"""`backup`: take an atomic neo-format bundle of every substrate."""
+
+from __future__ import annotations
+
+import argparse
+
+from console.commands.common import Context, add_json, refuse_readonly
+from core.backup import run_backup
+
+NAME = "backup"
+HELP = "take a bundle of every substrate (staged, checksummed, published with one rename)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_json(p)
+    p.add_argument("--no-prune", action="store_true", help="skip the retention sweep after publishing")
+
+
+def run(args: argparse.Namespace, ctx: Context) -> int:
+    refuse_readonly(ctx, "take a backup")
+    with ctx.progress("backup") as on_progress:
+        result = run_backup(ctx.dd, on_progress=on_progress)
+    if not args.no_prune:
+        try:
+            from core.retention import sweep_after_backup
+
+            result.retention = sweep_after_backup(ctx.dd)
+        except Exception as exc:  # the sweep never fails a published backup
+            result.warnings.append(f"retention sweep failed: {exc}")
+    if ctx.json:
+        ctx.emit_json(result.to_json())
+        return 0
+    from rich.text import Text
+
+    con = ctx.console()
+    con.print(Text(f"Published {result.bundle} ({result.bytes:,} bytes in {result.durationMs} ms)"))
+    for e in result.integrity:
+        con.print(Text(f"  {e['subsystem']:<6} {e['status']:<8} {e['bundleCount']:,} rows"))
+    for w in result.warnings:
+        con.print(Text(f"  warning: {w}"))
+    return 0

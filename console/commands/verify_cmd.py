@@ -1,0 +1,52 @@
+"""`verify`: stream a bundle and say whether it is restorable, naming file and line of every fault."""
+
+from __future__ import annotations
+
+import argparse
+
+from console.commands.common import Context, add_json
+from core.bundle import resolve_bundle
+from core.verify import RESTORABLE, find_restorable, verify_bundle
+
+NAME = "verify"
+HELP = "verify a bundle (path, name or `latest`); without one, find the newest restorable bundle"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("bundle", nargs="?", help="bundle path, bundle name, or `latest`")
+    p.add_argument("--dimension", type=int, help="expected embedding dimension (default: the meta's)")
+    add_json(p)
+
+
+def run(args: argparse.Namespace, ctx: Context) -> int:
+    dim = args.dimension or ctx.dd.embedding_dimension
+    if args.bundle is None:
+        with ctx.progress("verify") as on_progress:
+            walk = find_restorable(ctx.dd.backup_root, expected_dimension=dim, on_progress=on_progress)
+        if ctx.json:
+            ctx.emit_json(walk.to_json())
+        else:
+            from rich.text import Text
+
+            con = ctx.console()
+            con.print(Text(f"{walk.code}: {walk.bundle or 'no restorable bundle'} ({walk.examined} examined)"))
+            for s in walk.skipped:
+                con.print(Text(f"  skipped {s['bundle']}: {s['verdict']} {s['reason'] or ''}"))
+        return 0 if walk.code == RESTORABLE else 1
+    path = resolve_bundle(ctx.dd.backup_root, args.bundle)
+    with ctx.progress("verify") as on_progress:
+        res = verify_bundle(path, expected_dimension=dim, on_progress=on_progress)
+    if ctx.json:
+        ctx.emit_json(res.to_json())
+    else:
+        from rich.text import Text
+
+        con = ctx.console()
+        con.print(Text(f"{res.verdict}: {res.bundle}  rows={res.rowTotal:,}  checksums {res.checksums}"))
+        for k, v in sorted(res.counts.items()):
+            con.print(Text(f"  {k:<18} {v:,}"))
+        for f in res.errors:
+            con.print(Text(f"  error: {f}"))
+        for f in res.warnings:
+            con.print(Text(f"  warning: {f}"))
+    return 0 if res.ok else 1

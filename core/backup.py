@@ -1,0 +1,296 @@
+"""`backup`: write a neo bundleVersion 1 bundle from the live stores, atomically."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from core import __version__
+from core import chroma as ch
+from core.bundle import colon_free, integrity_status, iso_ms, list_bundles
+from core.datadir import COLLECTIONS, DataDir
+from core.errors import ConsoleError
+from core.graph import edge_line, iter_rows, node_line
+from core.jsonl import count_nonempty_lines, loads
+from core.lock import exclusive
+from core.progress import ProgressFn, Ticker, check_cancel, no_progress
+from core.writer import BundleWriter
+
+FILE_PREFIX = {"kb": "knowledge-base-backup", "memories": "memory-backup", "summaries": "summaries-backup"}
+SUBDIR = {"kb": "kb", "memories": "mc", "summaries": "mc"}
+ALL_SUBSTRATES = ("kb", "mc", "graph", "concepts", "trajectories", "mailbox")
+
+
+@dataclass
+class BackupResult:
+    bundle: str
+    path: str
+    completedAt: str
+    durationMs: int
+    bytes: int
+    counts: dict[str, int]
+    integrity: list[dict[str, Any]]
+    subsystems: dict[str, Any]
+    reason: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    retention: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _export_collection(
+    w: BundleWriter, client: Any, key: str, when: datetime, on_progress: ProgressFn, cancel: threading.Event | None
+) -> tuple[dict[str, Any], int, int | None]:
+    """Page one collection into its JSONL file. Returns (stats, exported, dimension)."""
+    name = COLLECTIONS[key]
+    col = ch.get_collection(client, name)
+    expected = col.count() if col is not None else 0
+    stats: dict[str, Any] = {"collection": name, "collectionId": str(col.id) if col is not None else None,
+                             "backupFile": None, "expected": expected, "exported": 0, "skipped": 0, "skippedIds": []}
+    if expected == 0:
+        return stats, 0, None
+    rel = f"{SUBDIR[key]}/{FILE_PREFIX[key]}-{colon_free(datetime.now(UTC))}.jsonl"
+    out = w.open_jsonl(rel)
+    ticker = Ticker(key, expected, on_progress)
+    dimension: int | None = None
+    try:
+        for page in ch.iter_records(col, page=ch.export_page_size(ch.detect_dimension(col))):
+            check_cancel(cancel)
+            for rec in page:
+                if dimension is None and rec.embedding is not None:
+                    dimension = len(rec.embedding)
+                out.write(rec.to_line())
+            ticker.update(out.lines, bytes_done=out.bytes)
+        ticker.update(out.lines, bytes_done=out.bytes, force=True)
+    except BaseException:
+        w.discard_jsonl(out)
+        raise
+    exported = out.lines
+    w.close_jsonl(out)
+    after = col.count()
+    stats.update(backupFile=w.final_path(rel), exported=exported)
+    if exported < expected:
+        raise ConsoleError(
+            f"PARTIAL_COLLECTION_EXPORT {name}: exported {exported}/{expected} rows; not publishing"
+        )
+    if exported > expected or after != expected:
+        stats.update(grewDuringExport=True, growthDelta=after - expected)
+    return stats, exported, dimension
+
+
+def _export_graph(
+    w: BundleWriter, dd: DataDir, on_progress: ProgressFn, cancel: threading.Event | None
+) -> tuple[dict[str, Any], int]:
+    stats: dict[str, Any] = {"collection": "native-graph", "backupFile": None, "expected": 0,
+                             "exported": 0, "skipped": 0, "skippedIds": []}
+    if not dd.graph_db.exists():
+        return stats, 0
+    conn = sqlite3.connect(dd.graph_db, isolation_level=None)
+    try:
+        conn.execute("PRAGMA busy_timeout = 5000")
+        # One read transaction: counts, nodes and edges all come from the same snapshot, so a
+        # writer that keeps inserting cannot leave an edge whose endpoint is missing from the bundle.
+        conn.execute("BEGIN")
+        n_nodes = conn.execute("SELECT count(*) FROM Nodes").fetchone()[0]
+        n_edges = conn.execute("SELECT count(*) FROM Edges").fetchone()[0]
+        expected = n_nodes + n_edges
+        stats["expected"] = expected
+        if expected == 0:
+            conn.execute("COMMIT")
+            return stats, 0
+        rel = f"graph/graph-backup-{colon_free(datetime.now(UTC))}.jsonl"
+        out = w.open_jsonl(rel)
+        ticker = Ticker("graph", expected, on_progress)
+        skipped: list[str] = []
+        try:
+            for table, wrap in (("Nodes", node_line), ("Edges", edge_line)):
+                for i, (row_id, data) in enumerate(iter_rows(conn, table)):
+                    if i % 2000 == 0:
+                        check_cancel(cancel)
+                        ticker.update(out.lines, bytes_done=out.bytes)
+                    raw = data.encode() if isinstance(data, str) else data
+                    try:
+                        loads(raw)
+                    except ValueError:
+                        skipped.append(row_id)
+                        continue
+                    # `data` is neo's JSON verbatim; re-serialise only if it would break the one-line rule.
+                    out.write_raw(wrap(raw if b"\n" not in raw else raw.replace(b"\n", b" ")))
+            ticker.update(out.lines, bytes_done=out.bytes, force=True)
+        except BaseException:
+            w.discard_jsonl(out)
+            raise
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+    w.close_jsonl(out)
+    stats.update(backupFile=w.final_path(rel), exported=out.lines, skipped=len(skipped), skippedIds=skipped[:50])
+    if skipped:
+        raise ConsoleError(f"graph export partial: {len(skipped)} rows hold data that is not JSON (first: {skipped[0]})")
+    return stats, out.lines
+
+
+def _copy_flat(w: BundleWriter, src: Path, sub: str) -> dict[str, Any]:
+    if src.is_dir():
+        files = sorted(p for p in src.glob("*.jsonl") if p.is_file())
+        for f in files:
+            w.copy_in(f, f"{sub}/{f.name}")
+        return {"copied": len(files)}
+    if src.is_file():
+        size = w.copy_in(src, f"{sub}/{src.name}")
+        return {"copied": 1} if size else {"copied": 0, "note": "source file empty"}
+    return {"copied": 0, "note": f"source not present: {src}"}
+
+
+def _integrity(w: BundleWriter, sub: str, source_count: int | None) -> dict[str, Any]:
+    bundle_count = sum(count_nonempty_lines(p) for p in sorted((w.staging / sub).glob("*.jsonl")))
+    entry: dict[str, Any] = {"subsystem": sub, "sourceCount": source_count, "bundleCount": bundle_count}
+    if source_count is None:
+        entry["status"] = "skipped"
+    elif source_count != bundle_count:
+        entry.update(status="fail", reason=f"source {source_count} != bundle {bundle_count}")
+    else:
+        entry["status"] = "pass" if bundle_count > 0 else "empty"
+    return entry
+
+
+def _capture(dd: DataDir, ids: dict[str, str | None], rows: dict[str, int]) -> dict[str, Any]:
+    """neo's capture block: was a source really empty, and is it the same collection as last time?"""
+    previous = next((b for b in list_bundles(dd.backup_root).bundles if b.meta_state == "valid"), None)
+    prev_sources = ((previous.meta or {}).get("capture") or {}).get("sources") or {} if previous else {}
+    sources: dict[str, Any] = {}
+    for source, key in (("kb", "kb"), ("mc.memories", "memories"), ("mc.summaries", "summaries")):
+        prev_id = (prev_sources.get(source) or {}).get("collectionId")
+        cur = ids.get(key)
+        lineage = "unknown" if not (prev_id and cur) else ("same" if prev_id == cur else "changed")
+        state = "populated" if rows.get(key, 0) > 0 else ("zero" if cur else "unestablished")
+        sources[source] = {"source": source, "rowCount": rows.get(key, 0), "rowState": state, "lineage": lineage,
+                           "collectionId": cur, "comparedBundle": previous.name if previous else None,
+                           "provenEmpty": state == "zero" and lineage == "same"}
+    return {"schemaVersion": 1, "comparedTo": previous.name if previous else None, "sources": sources}
+
+
+def _coords(dd: DataDir) -> dict[str, Any]:
+    if dd.chroma_url:
+        u = urlparse(dd.chroma_url)
+        return {"host": u.hostname, "port": u.port, "path": None}
+    return {"host": None, "port": None, "path": str(dd.chroma_path)}
+
+
+def run_backup(
+    dd: DataDir,
+    *,
+    on_progress: ProgressFn = no_progress,
+    cancel: threading.Event | None = None,
+    when: datetime | None = None,
+    reason: str | None = None,
+    substrates: tuple[str, ...] = ALL_SUBSTRATES,
+    lock: bool = True,
+) -> BackupResult:
+    """Back up the selected substrates into a new bundle; nothing is published unless every step passed."""
+    if lock:
+        with exclusive(dd.state_dir, "back up"):
+            return run_backup(dd, on_progress=on_progress, cancel=cancel, when=when, reason=reason,
+                              substrates=substrates, lock=False)
+    started = time.monotonic()
+    when = when or datetime.now(UTC)
+    w = BundleWriter(dd.backup_root, when)
+    try:
+        subsystems: dict[str, Any] = {}
+        counts: dict[str, int] = {}
+        ids: dict[str, str | None] = {}
+        dimension: int | None = None
+        client = ch.open_client(dd, create=False) if {"kb", "mc"} & set(substrates) else None
+        if "kb" in substrates:
+            stats, n, dim = _export_collection(w, client, "kb", when, on_progress, cancel)
+            dimension = dimension or dim
+            counts["kb"], ids["kb"] = n, stats["collectionId"]
+            if n == 0:
+                subsystems["kb"] = {"message": "Source collection empty; no file written.", "status": "degraded",
+                                    "reason": "source-collection-empty", "count": 0, "expected": 0,
+                                    "collectionId": stats["collectionId"]}
+            else:
+                subsystems["kb"] = {"message": f"Export complete. Exported {n} knowledge base chunks.",
+                                    "status": "degraded" if stats.get("grewDuringExport") else "complete",
+                                    "reason": "source-grew-during-export" if stats.get("grewDuringExport") else None,
+                                    "count": n, "expected": stats["expected"], "collectionId": stats["collectionId"],
+                                    "backupFile": stats["backupFile"]}
+        if "mc" in substrates:
+            mem, n_mem, dim = _export_collection(w, client, "memories", when, on_progress, cancel)
+            dimension = dimension or dim
+            summ, n_sum, dim = _export_collection(w, client, "summaries", when, on_progress, cancel)
+            dimension = dimension or dim
+            counts["memories"], counts["summaries"] = n_mem, n_sum
+            ids["memories"], ids["summaries"] = mem["collectionId"], summ["collectionId"]
+            subsystems["mc"] = {
+                "message": f"Export complete. Exported {n_mem} memories, {n_sum} summaries, 0 temporal summaries, "
+                           "and 0 graph elements.",
+                "count": n_mem + n_sum, "memories": mem, "summaries": summ}
+        if "graph" in substrates:
+            gstats, n_graph = _export_graph(w, dd, on_progress, cancel)
+            counts["graph"] = n_graph
+            subsystems["graph"] = {
+                "message": f"Export complete. Exported 0 memories, 0 summaries, 0 temporal summaries, and {n_graph} graph elements.",
+                "count": n_graph, "graph": gstats}
+        check_cancel(cancel)
+        for sub, src in (("concepts", dd.concepts_dir), ("trajectories", dd.trajectories_file),
+                         ("mailbox", dd.mailbox_file)):
+            if sub in substrates:
+                subsystems[sub] = _copy_flat(w, src, sub)
+        integrity: list[dict[str, Any]] = []
+        if "kb" in substrates:
+            integrity.append(_integrity(w, "kb", counts["kb"]))
+        if "mc" in substrates:
+            integrity.append(_integrity(w, "mc", counts["memories"] + counts["summaries"]))
+        if "graph" in substrates:
+            integrity.append(_integrity(w, "graph", subsystems["graph"]["graph"]["expected"]))
+        failed = [e for e in integrity if e["status"] == "fail"]
+        if failed:
+            raise ConsoleError(
+                f"Bundle integrity check failed for {len(failed)} subsystem(s): "
+                + "; ".join(f"{e['subsystem']}: {e['reason']}" for e in failed)
+            )
+        warnings = [f"{e['subsystem']}: source is empty" for e in integrity if e["status"] == "empty"]
+        dimension = dimension or dd.embedding_dimension
+        completed = iso_ms(datetime.now(UTC))
+        meta: dict[str, Any] = {
+            "bundleVersion": 1,
+            "timestamp": colon_free(when),
+            "completedAt": completed,
+            "subsystems": subsystems,
+            "integrity": integrity,
+            "capture": _capture(dd, ids, counts),
+            "topology": {"shared_topology": True, "kbChromaCoords": _coords(dd), "mcChromaCoords": _coords(dd)},
+            "embedding": {
+                "counts": {k: counts[k] for k in ("kb", "memories", "summaries") if k in counts},
+                "dimension": dimension,
+                "schemaVersion": 1,
+            },
+            "neoVersion": None,
+            "gitSha": None,
+            "tool": {"name": "recovery-console", "version": __version__},
+        }
+        consumer = dd.config.get("embedding", {})
+        if consumer.get("provider") and consumer.get("model"):
+            meta["embedding"]["expectedConsumer"] = {"model": consumer["model"], "provider": consumer["provider"]}
+        if reason:
+            meta["reason"] = reason
+        if tuple(substrates) != ALL_SUBSTRATES:
+            meta["substrates"] = list(substrates)
+        final = w.publish(meta)
+    except BaseException:
+        w.abort()
+        raise
+    total_bytes = sum(c["bytes"] for c in w.checksums.values())
+    return BackupResult(
+        bundle=final.name, path=str(final), completedAt=completed,
+        durationMs=int((time.monotonic() - started) * 1000), bytes=total_bytes, counts=counts,
+        integrity=integrity, subsystems=subsystems, reason=reason, warnings=warnings,
+    )

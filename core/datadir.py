@@ -1,0 +1,134 @@
+"""Where a Memory Core's stores live: neo's `.neo-ai-data/` layout, overridable by flags, env and TOML."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.errors import UsageError
+
+MEMORY_COLLECTION = "neo-agent-memory"
+SESSION_COLLECTION = "neo-agent-sessions"
+KB_COLLECTION = "neo-knowledge-base"
+
+# bundle substrate -> Chroma collection
+COLLECTIONS: dict[str, str] = {
+    "memories": MEMORY_COLLECTION,
+    "summaries": SESSION_COLLECTION,
+    "kb": KB_COLLECTION,
+}
+
+SUBSTRATES = ("kb", "mc", "graph", "concepts", "trajectories", "mailbox", "ledgers")
+REQUIRED_SUBDIRS = ("kb", "mc", "graph", "concepts", "trajectories")
+RECOVERY_SUBSTRATES = ("kb", "mc", "graph")  # the ones with an integrity entry
+
+
+@dataclass(frozen=True)
+class DataDir:
+    root: Path
+    graph_db: Path
+    chroma_path: Path
+    chroma_url: str | None
+    backup_root: Path
+    concepts_dir: Path
+    trajectories_file: Path
+    mailbox_file: Path
+    defrag_root: Path
+    state_dir: Path  # the console's own journal and locks
+    config: Mapping[str, Any] = field(default_factory=dict)
+    config_path: Path | None = None
+
+    @property
+    def chroma_label(self) -> str:
+        return self.chroma_url or str(self.chroma_path)
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.state_dir / "runs"
+
+    @property
+    def embedding_dimension(self) -> int | None:
+        dim = self.config.get("embedding", {}).get("dimension")
+        return int(dim) if dim is not None else None
+
+
+def load_config(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise UsageError("config file not found", path=path) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"config is not valid TOML: {exc}", path=path) from None
+
+
+def resolve(
+    data_dir: str | Path | None = None,
+    *,
+    backup_root: str | Path | None = None,
+    graph_db: str | Path | None = None,
+    chroma_path: str | Path | None = None,
+    chroma_url: str | None = None,
+    config: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> DataDir:
+    """Flag beats env beats config beats neo's default layout under the data dir."""
+    env = os.environ if env is None else env
+    cfg: dict[str, Any] = {}
+    cfg_path: Path | None = None
+    if config is None and env.get("RECOVERY_CONSOLE_CONFIG"):
+        config = env["RECOVERY_CONSOLE_CONFIG"]
+    if config is not None:
+        cfg_path = Path(config).expanduser().resolve()
+        cfg = load_config(cfg_path)
+    paths = cfg.get("paths", {})
+    base = cfg_path.parent if cfg_path else Path.cwd()
+
+    def from_cfg(key: str) -> Path | None:
+        value = paths.get(key)
+        if value is None:
+            return None
+        p = Path(str(value)).expanduser()
+        return p if p.is_absolute() else (base / p)
+
+    root = Path(data_dir).expanduser() if data_dir is not None else (from_cfg("data_dir") or Path(".neo-ai-data"))
+    root = root.resolve()
+
+    def pick(flag: str | Path | None, env_key: str | None, cfg_key: str, default: Path) -> Path:
+        if flag is not None:
+            return Path(flag).expanduser().resolve()
+        if env_key and env.get(env_key):
+            return Path(env[env_key]).expanduser().resolve()
+        return (from_cfg(cfg_key) or default).resolve()
+
+    graph = pick(graph_db, "NEO_MEMORY_DB_PATH", "graph_db", root / "sqlite" / "memory-core-graph.sqlite")
+    url = chroma_url if chroma_url is not None else (env.get("RECOVERY_CONSOLE_CHROMA_URL") or paths.get("chroma_url"))
+    if url is not None:
+        url = validate_chroma_url(str(url))
+    return DataDir(
+        root=root,
+        graph_db=graph,
+        chroma_path=pick(chroma_path, None, "chroma_path", root / "chroma" / "unified"),
+        chroma_url=url,
+        backup_root=pick(backup_root, "NEO_BACKUP_PATH", "backup_root", root / "backups"),
+        concepts_dir=pick(None, None, "concepts_dir", root / "concepts"),
+        trajectories_file=pick(None, None, "trajectories_file", root / "datasets" / "rlaif" / "trajectories.jsonl"),
+        mailbox_file=graph.parent / "sent-to-cull.jsonl",
+        defrag_root=pick(None, None, "defrag_root", root.parent / "dist" / "chromadb-backups"),
+        state_dir=pick(None, None, "state_dir", root / "recovery-console"),
+        config=cfg,
+        config_path=cfg_path,
+    )
+
+
+def validate_chroma_url(url: str) -> str:
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname or parsed.port is None:
+        raise UsageError(f"--chroma-url must look like http://HOST:PORT, got {url!r}")
+    return url

@@ -1,0 +1,356 @@
+"""`verify`: stream every line of a bundle and say whether it can be restored, and if not, where it breaks."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from core.bundle import (
+    META_FILE,
+    BundleInfo,
+    inspect_bundle,
+    list_bundles,
+    read_meta,
+    substrate_files,
+)
+from core.datadir import REQUIRED_SUBDIRS
+from core.jsonl import BUFFER, is_finite_vector, loads_lenient, sha256_file
+from core.progress import ProgressFn, Ticker, check_cancel, no_progress
+
+RESTORABLE = "RESTORABLE"
+BUNDLE_ROOT_MISSING = "BUNDLE_ROOT_MISSING"
+NO_BUNDLES = "NO_BUNDLES"
+BUNDLE_EMPTY = "BUNDLE_EMPTY"
+BUNDLE_INCOMPLETE = "BUNDLE_INCOMPLETE"
+BUNDLE_INVALID = "BUNDLE_INVALID"
+BUNDLE_UNVERIFIABLE = "BUNDLE_UNVERIFIABLE"
+
+MAX_FINDINGS = 50
+
+
+@dataclass
+class Finding:
+    code: str
+    message: str
+    file: str | None = None
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}: " if self.file and self.line else (f"{self.file}: " if self.file else "")
+        return f"{where}{self.message}"
+
+
+@dataclass
+class VerifyResult:
+    bundle: str
+    path: str
+    verdict: str
+    counts: dict[str, int] = field(default_factory=dict)
+    dimension: int | None = None
+    checksums: str = "absent"  # verified | absent | mismatch
+    errors: list[Finding] = field(default_factory=list)
+    warnings: list[Finding] = field(default_factory=list)
+    rowTotal: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict == RESTORABLE
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["errors"] = [{**asdict(f), "text": str(f)} for f in self.errors]
+        d["warnings"] = [{**asdict(f), "text": str(f)} for f in self.warnings]
+        return d
+
+
+def _vector_problem(emb: Any, dimension: int | None) -> str | None:
+    if emb is None:
+        return "missing-embedding"
+    if not isinstance(emb, list):
+        return "missing-embedding"
+    if not emb:
+        return "empty-embedding"
+    if dimension is not None and len(emb) != dimension:
+        return f"wrong-dimension: {len(emb)} values, expected {dimension}"
+    if not is_finite_vector(emb):
+        return "non-finite-values"
+    return None
+
+
+class _Checker:
+    def __init__(self, bundle: Path, dimension: int | None, res: VerifyResult) -> None:
+        self.bundle = bundle
+        self.dimension = dimension
+        self.res = res
+
+    def error(self, code: str, message: str, file: Path | None = None, line: int | None = None) -> None:
+        if len(self.res.errors) < MAX_FINDINGS:
+            rel = str(file.relative_to(self.bundle)) if file is not None else None
+            self.res.errors.append(Finding(code, message, rel, line))
+
+    def parse(self, path: Path, number: int, raw: bytes, terminated: bool, is_last: bool) -> Any:
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            if is_last and not terminated:
+                self.error("truncated-line", "truncated last line (no newline, not JSON): the file was cut off", path, number)
+                return None
+            try:
+                obj = loads_lenient(raw)
+            except ValueError:
+                self.error("not-json", f"line is not JSON ({exc})", path, number)
+                return None
+            if isinstance(obj, dict) and isinstance(obj.get("embedding"), list) and not is_finite_vector(obj["embedding"]):
+                self.error("non-finite-values", "embedding holds a non-finite value (NaN or Infinity)", path, number)
+            else:
+                self.error("not-json", f"line is not strict JSON ({exc})", path, number)
+            return None
+
+    def check_file(self, path: Path, kind: str, ticker: Ticker, cancel: threading.Event | None) -> dict[str, int]:
+        """kind: vector | graph | flat. Returns row counts by category."""
+        counts: dict[str, int] = {}
+        with open(path, "rb", buffering=BUFFER) as fh:
+            prev: tuple[int, bytes] | None = None
+            number = 0
+            for number, raw in enumerate(fh, start=1):  # noqa: B007 - number used after the loop
+                if prev is not None:
+                    self._one(path, prev[0], prev[1], True, False, kind, counts)
+                prev = (number, raw)
+                if number % 2000 == 0:
+                    check_cancel(cancel)
+                    ticker.update(self.res.rowTotal + sum(counts.values()))
+            if prev is not None:
+                self._one(path, prev[0], prev[1], prev[1].endswith(b"\n"), True, kind, counts)
+        return counts
+
+    def _one(self, path: Path, number: int, raw: bytes, terminated: bool, is_last: bool, kind: str,
+             counts: dict[str, int]) -> None:
+        body = raw.rstrip(b"\r\n")
+        if not body.strip():
+            return
+        obj = self.parse(path, number, body, terminated, is_last)
+        if obj is None:
+            counts["bad"] = counts.get("bad", 0) + 1
+            return
+        if kind == "vector":
+            if not isinstance(obj, dict) or not isinstance(obj.get("id"), str) or not obj["id"]:
+                self.error("missing-id", "row has no non-empty string id", path, number)
+            else:
+                problem = _vector_problem(obj.get("embedding"), self.dimension)
+                if problem:
+                    self.error(problem.split(":")[0], f"embedding: {problem}", path, number)
+                elif self.dimension is None:
+                    self.dimension = len(obj["embedding"])
+            counts["rows"] = counts.get("rows", 0) + 1
+        elif kind == "graph":
+            t = obj.get("type") if isinstance(obj, dict) else None
+            data = obj.get("data") if isinstance(obj, dict) else None
+            if t not in ("node", "edge") or not isinstance(data, dict):
+                self.error("bad-graph-line", 'graph line must be {"type":"node"|"edge","data":{...}}', path, number)
+            elif t == "node" and not data.get("id"):
+                self.error("missing-id", "node has no id", path, number)
+            elif t == "edge" and not (data.get("source") and data.get("target") and data.get("type")):
+                self.error("bad-edge", "edge needs source, target and type", path, number)
+            key = "nodes" if t == "node" else "edges"
+            counts[key] = counts.get(key, 0) + 1
+        else:
+            counts["rows"] = counts.get("rows", 0) + 1
+
+
+def verify_bundle(
+    path: Path,
+    *,
+    expected_dimension: int | None = None,
+    on_progress: ProgressFn = no_progress,
+    cancel: threading.Event | None = None,
+) -> VerifyResult:
+    """Validate a bundle before any write: layout, every line, ids, vectors, counts, checksums."""
+    res = VerifyResult(bundle=path.name, path=str(path), verdict=RESTORABLE)
+    try:
+        return _verify(path, res, expected_dimension, on_progress, cancel)
+    except OSError as exc:
+        res.verdict = BUNDLE_UNVERIFIABLE
+        res.errors.append(Finding("io-error", f"{exc.strerror or exc}", exc.filename and str(exc.filename)))
+        return res
+
+
+def _verify(path: Path, res: VerifyResult, expected_dimension: int | None, on_progress: ProgressFn,
+            cancel: threading.Event | None) -> VerifyResult:
+    if not path.is_dir():
+        res.verdict = BUNDLE_INCOMPLETE
+        res.errors.append(Finding("missing-bundle", "bundle directory not found", str(path)))
+        return res
+    state, meta, meta_error = read_meta(path)
+    missing = [d for d in REQUIRED_SUBDIRS if not (path / d).is_dir()]
+    partial = (meta or {}).get("substrates")  # a pre-restore safety bundle of some substrates only
+    if isinstance(partial, list):
+        missing = [d for d in missing if d in partial]
+    if missing:
+        res.verdict = BUNDLE_INCOMPLETE
+        for d in missing:
+            res.errors.append(Finding("missing-subdir", f"required subdirectory {d}/ is missing", d + "/"))
+    if state == "malformed" and meta is None:
+        res.verdict = BUNDLE_INVALID
+        res.errors.append(Finding("bad-meta", f"bundle-meta.json is {meta_error}", META_FILE))
+        meta = None
+    elif state == "malformed":
+        res.warnings.append(Finding("meta-not-receipt", f"bundle-meta.json has {meta_error}", META_FILE))
+    elif state == "absent":
+        res.warnings.append(Finding("no-meta", "no bundle-meta.json: counts and topology cannot be checked", META_FILE))
+    emb = (meta or {}).get("embedding") if isinstance((meta or {}).get("embedding"), dict) else None
+    meta_dim = emb.get("dimension") if emb else None
+    if expected_dimension is not None and isinstance(meta_dim, int) and meta_dim != expected_dimension:
+        res.errors.append(Finding("dimension-contract-mismatch",
+                                  f"bundle embedding dimension {meta_dim} != live collections' {expected_dimension}",
+                                  META_FILE))
+    dimension = expected_dimension or (meta_dim if isinstance(meta_dim, int) else None)
+    checker = _Checker(path, dimension, res)
+
+    files: list[tuple[Path, str, str]] = []  # (path, kind, count key)
+    for sub in ("kb", "mc", "graph", "concepts", "trajectories", "mailbox", "ledgers"):
+        for f in substrate_files(path, sub):
+            if sub == "kb":
+                files.append((f, "vector", "kb"))
+            elif sub == "mc":
+                key = "memories" if f.name.startswith("memory-backup") else (
+                    "temporalSummaries" if f.name.startswith("temporal-summary-backup") else "summaries")
+                files.append((f, "vector", key))
+            elif sub == "graph":
+                files.append((f, "graph", "graph"))
+            elif f.suffix == ".jsonl":
+                files.append((f, "flat", sub))
+    total_bytes = sum(f.stat().st_size for f, _, _ in files)
+    ticker = Ticker("verify", None, on_progress, unit="rows")
+    for f, kind, key in files:
+        counts = checker.check_file(f, kind, ticker, cancel)
+        if kind == "graph":
+            res.counts["graphNodes"] = res.counts.get("graphNodes", 0) + counts.get("nodes", 0)
+            res.counts["graphEdges"] = res.counts.get("graphEdges", 0) + counts.get("edges", 0)
+            n = counts.get("nodes", 0) + counts.get("edges", 0) + counts.get("bad", 0)
+        else:
+            n = counts.get("rows", 0) + counts.get("bad", 0)
+        res.counts[key] = res.counts.get(key, 0) + n
+        if kind != "flat":
+            res.rowTotal += n
+    ledgers = path / "ledgers" / "heal-attempts.json"
+    if ledgers.is_file():
+        try:
+            with open(ledgers, "rb") as fh:
+                orjson.loads(fh.read(64 << 20))
+        except orjson.JSONDecodeError as exc:
+            checker.error("not-json", f"ledger is not JSON ({exc})", ledgers)
+    ticker.update(res.rowTotal, bytes_done=total_bytes, force=True)
+    res.dimension = checker.dimension
+    if meta:
+        _check_counts(meta, res)
+        _check_checksums(path, meta, res, cancel)
+    if res.verdict == RESTORABLE and res.errors:
+        res.verdict = BUNDLE_INVALID
+    if res.verdict == RESTORABLE and res.rowTotal == 0:
+        res.verdict = BUNDLE_EMPTY
+    return res
+
+
+def _check_counts(meta: dict[str, Any], res: VerifyResult) -> None:
+    emb = meta.get("embedding")
+    if isinstance(emb, dict) and isinstance(emb.get("counts"), dict):
+        for key, declared in emb["counts"].items():
+            streamed = res.counts.get(key, 0)
+            if not isinstance(declared, int) or declared < 0:
+                res.errors.append(Finding("invalid-embedding-schema", f"embedding.counts.{key} is not a count",
+                                          META_FILE))
+            elif declared != streamed:
+                res.errors.append(Finding("count-contract-mismatch",
+                                          f"meta says {declared} {key} rows, the files hold {streamed}", META_FILE))
+        for key in ("kb", "memories", "summaries"):
+            if res.counts.get(key) and key not in emb["counts"]:
+                res.errors.append(Finding("count-contract-mismatch",
+                                          f"the files hold {res.counts[key]} {key} rows the meta does not declare",
+                                          META_FILE))
+    for entry in meta.get("integrity") or []:
+        if not isinstance(entry, dict):
+            continue
+        sub, status, bundle_count = entry.get("subsystem"), entry.get("status"), entry.get("bundleCount")
+        if status == "fail":
+            res.errors.append(Finding("integrity-fail", f"integrity for {sub} is fail: {entry.get('reason')}", META_FILE))
+        streamed = {"kb": res.counts.get("kb", 0),
+                    "mc": res.counts.get("memories", 0) + res.counts.get("summaries", 0)
+                    + res.counts.get("temporalSummaries", 0),
+                    "graph": res.counts.get("graph", 0)}.get(sub)
+        if isinstance(bundle_count, int) and streamed is not None and bundle_count != streamed:
+            res.errors.append(Finding("count-contract-mismatch",
+                                      f"integrity says {sub} holds {bundle_count} rows, the files hold {streamed}",
+                                      META_FILE))
+
+
+def _check_checksums(path: Path, meta: dict[str, Any], res: VerifyResult, cancel: threading.Event | None) -> None:
+    sums = meta.get("checksums")
+    if not isinstance(sums, dict) or not sums:
+        res.checksums = "absent"
+        return
+    res.checksums = "verified"
+    for rel, want in sums.items():
+        check_cancel(cancel)
+        f = path / rel
+        if not f.is_file():
+            res.errors.append(Finding("checksum-missing-file", "listed in checksums but missing", rel))
+            res.checksums = "mismatch"
+            continue
+        got = sha256_file(f)
+        if isinstance(want, dict) and got != want.get("sha256"):
+            res.errors.append(Finding("checksum-mismatch",
+                                      f"sha256 {got[:12]}… does not match the meta's {str(want.get('sha256'))[:12]}…",
+                                      rel))
+            res.checksums = "mismatch"
+
+
+@dataclass
+class WalkResult:
+    code: str
+    bundle: str | None
+    examined: int
+    skipped: list[dict[str, Any]]
+    result: VerifyResult | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"code": self.code, "bundle": self.bundle, "examined": self.examined, "skipped": self.skipped,
+                "result": self.result.to_json() if self.result else None}
+
+
+def find_restorable(
+    root: Path,
+    *,
+    expected_dimension: int | None = None,
+    limit: int = 10,
+    on_progress: ProgressFn = no_progress,
+    cancel: threading.Event | None = None,
+) -> WalkResult:
+    """neo's restorability walk: newest first, past EMPTY/INCOMPLETE/INVALID, stopping on UNVERIFIABLE."""
+    if not root.is_dir():
+        return WalkResult(BUNDLE_ROOT_MISSING, None, 0, [])
+    listing = list_bundles(root)
+    if not listing.bundles:
+        return WalkResult(NO_BUNDLES, None, 0, [])
+    skipped: list[dict[str, Any]] = []
+    last: VerifyResult | None = None
+    for i, b in enumerate(listing.bundles[:limit], start=1):
+        res = verify_bundle(b.path, expected_dimension=expected_dimension, on_progress=on_progress, cancel=cancel)
+        if res.verdict == RESTORABLE:
+            return WalkResult(RESTORABLE, b.name, i, skipped, res)
+        last = res
+        skipped.append({"bundle": b.name, "verdict": res.verdict,
+                        "reason": str(res.errors[0]) if res.errors else None})
+        if res.verdict == BUNDLE_UNVERIFIABLE:
+            return WalkResult(BUNDLE_UNVERIFIABLE, b.name, i, skipped, res)
+    return WalkResult(last.verdict if last else NO_BUNDLES, None, len(skipped), skipped, last)
+
+
+def describe(info: BundleInfo) -> str:
+    return f"{info.name} ({info.meta_state} meta)"
+
+
+__all__ = ["verify_bundle", "find_restorable", "VerifyResult", "WalkResult", "inspect_bundle"]

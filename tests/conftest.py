@@ -1,0 +1,73 @@
+"""Shared fixtures: temporary data dirs, a real Chroma server, environment guards for snapshots."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ["ANONYMIZED_TELEMETRY"] = "False"
+# No test may reach a model hub: chroma's default embedding function would try to download one.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+
+from core.datadir import DataDir, resolve  # noqa: E402
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    bad = [k for k in ("NO_COLOR", "TEXTUAL_THEME", "TEXTUAL_ANIMATIONS") if os.environ.get(k)]
+    if bad:
+        raise pytest.UsageError(f"unset {', '.join(bad)} before running the tests: they change the snapshots")
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> DataDir:
+    """An empty data dir in neo's layout (nothing created yet)."""
+    return resolve(tmp_path / ".neo-ai-data", env={})
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real `chroma run` on 127.0.0.1, started once per test session and stopped at the end."""
+    exe = shutil.which("chroma", path=str(Path(sys.executable).parent)) or shutil.which("chroma")
+    assert exe, "the chroma CLI ships with the chromadb package"
+    path = tmp_path_factory.mktemp("chroma-server")
+    port = _free_port()
+    log = open(path / "server.log", "wb")  # noqa: SIM115 - closed below
+    env = {**os.environ, "ANONYMIZED_TELEMETRY": "False"}
+    proc = subprocess.Popen([exe, "run", "--path", str(path / "data"), "--host", "127.0.0.1", "--port", str(port)],
+                            stdout=log, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1):
+                break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(f"chroma server did not start: {(path / 'server.log').read_text()[-2000:]}") from None
+            time.sleep(0.2)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
