@@ -13,7 +13,7 @@ from urllib.parse import urlparse
 
 from core import __version__
 from core import chroma as ch
-from core.bundle import colon_free, integrity_status, iso_ms, list_bundles
+from core.bundle import colon_free, iso_ms, list_bundles
 from core.datadir import COLLECTIONS, DataDir
 from core.errors import ConsoleError
 from core.graph import edge_line, iter_rows, node_line

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,8 @@ class Progress:
     bytes_done: int = 0
     message: str = ""
     rate: float | None = None  # units per second since the task started
+    # a snapshot of running counters, e.g. {"nodes": {"CONCEPT": {"inserted": 3, ...}}}, for live views
+    counters: Mapping[str, Any] | None = None
 
 
 ProgressFn = Callable[[Progress], None]
@@ -49,7 +52,8 @@ class Ticker:
     started: float = field(default_factory=time.monotonic)
     _last: float = 0.0
 
-    def update(self, done: int, *, bytes_done: int = 0, message: str = "", force: bool = False) -> None:
+    def update(self, done: int, *, bytes_done: int = 0, message: str = "", force: bool = False,
+               counters: Mapping[str, Any] | None = None) -> None:
         now = time.monotonic()
         if not force and now - self._last < self.interval:
             return
@@ -57,5 +61,5 @@ class Ticker:
         elapsed = now - self.started
         rate = done / elapsed if elapsed > 0 else None
         self.on_progress(
-            Progress(self.task, done, self.total, self.unit, bytes_done, message, rate)
+            Progress(self.task, done, self.total, self.unit, bytes_done, message, rate, counters)
         )

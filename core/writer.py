@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -80,8 +81,6 @@ class BundleWriter:
 
     def abort(self) -> None:
         for _rel, w in self._open:
-            try:
+            with contextlib.suppress(OSError):
                 w.close()
-            except OSError:
-                pass
         shutil.rmtree(self.staging, ignore_errors=True)
