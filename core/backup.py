@@ -149,7 +149,7 @@ def _copy_flat(w: BundleWriter, src: Path, sub: str) -> dict[str, Any]:
     return {"copied": 0, "note": f"source not present: {src}"}
 
 
-def _integrity(w: BundleWriter, sub: str, source_count: int | None) -> dict[str, Any]:
+def integrity_entry(w: BundleWriter, sub: str, source_count: int | None) -> dict[str, Any]:
     bundle_count = sum(count_nonempty_lines(p) for p in sorted((w.staging / sub).glob("*.jsonl")))
     entry: dict[str, Any] = {"subsystem": sub, "sourceCount": source_count, "bundleCount": bundle_count}
     if source_count is None:
@@ -177,7 +177,7 @@ def _capture(dd: DataDir, ids: dict[str, str | None], rows: dict[str, int]) -> d
     return {"schemaVersion": 1, "comparedTo": previous.name if previous else None, "sources": sources}
 
 
-def _coords(dd: DataDir) -> dict[str, Any]:
+def chroma_coords(dd: DataDir) -> dict[str, Any]:
     if dd.chroma_url:
         u = urlparse(dd.chroma_url)
         return {"host": u.hostname, "port": u.port, "path": None}
@@ -246,11 +246,11 @@ def run_backup(
                 subsystems[sub] = _copy_flat(w, src, sub)
         integrity: list[dict[str, Any]] = []
         if "kb" in substrates:
-            integrity.append(_integrity(w, "kb", counts["kb"]))
+            integrity.append(integrity_entry(w, "kb", counts["kb"]))
         if "mc" in substrates:
-            integrity.append(_integrity(w, "mc", counts["memories"] + counts["summaries"]))
+            integrity.append(integrity_entry(w, "mc", counts["memories"] + counts["summaries"]))
         if "graph" in substrates:
-            integrity.append(_integrity(w, "graph", subsystems["graph"]["graph"]["expected"]))
+            integrity.append(integrity_entry(w, "graph", subsystems["graph"]["graph"]["expected"]))
         failed = [e for e in integrity if e["status"] == "fail"]
         if failed:
             raise ConsoleError(
@@ -267,7 +267,7 @@ def run_backup(
             "subsystems": subsystems,
             "integrity": integrity,
             "capture": _capture(dd, ids, counts),
-            "topology": {"shared_topology": True, "kbChromaCoords": _coords(dd), "mcChromaCoords": _coords(dd)},
+            "topology": {"shared_topology": True, "kbChromaCoords": chroma_coords(dd), "mcChromaCoords": chroma_coords(dd)},
             "embedding": {
                 "counts": {k: counts[k] for k in ("kb", "memories", "summaries") if k in counts},
                 "dimension": dimension,

@@ -1,19 +1,51 @@
-"""Placeholder until this command lands; the owner replaces this whole file."""
+"""`demo`: build the May-10 graph-wipe incident as a data dir to explore, then open the console on it."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from console.commands.common import Context
-from core.errors import ConsoleError
+from console.commands.common import Context, add_json
+from core.datadir import resolve
+from core.demo import build_demo
 
 NAME = "demo"
-HELP = "(not built yet)"
+HELP = "generate an incident data dir (the May 10 graph wipe) and open the console on it"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    return None
+    p.add_argument("--dir", default=".demo-data", help="where to build it (default ./.demo-data); "
+                   "an existing demo there is rebuilt, any other non-empty dir is refused")
+    p.add_argument("--seed", type=int, default=7, help="random seed (same seed, same data)")
+    p.add_argument("--scale", type=float, default=1.0,
+                   help="size factor; 1.0 reproduces the May 10 figures exactly (default 1.0)")
+    p.add_argument("--dimension", type=int, default=64, help="embedding dimension (default 64; neo uses 4096)")
+    p.add_argument("--no-tui", action="store_true", help="build the data dir and exit")
+    add_json(p)
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    raise ConsoleError("demo is not built yet")
+    root = Path(args.dir).expanduser().resolve()
+    with ctx.progress("demo") as on_progress:
+        result = build_demo(root, seed=args.seed, scale=args.scale, dimension=args.dimension,
+                            on_progress=on_progress, overwrite=True)
+    if ctx.json:
+        ctx.emit_json(result.to_json())
+    elif args.no_tui:
+        from rich.text import Text
+
+        con = ctx.console()
+        con.print(Text(f"Demo data dir ready at {result.root} ({result.seconds:.1f} s)"))
+        con.print(Text(f"  live graph: {result.live['nodes']:,} nodes, {result.live['edges']:,} edges "
+                       f"(after the wipe); {len(result.bundles)} bundles"))
+        for note in result.notes:
+            con.print(Text(f"  {note}"))
+        con.print(Text(f"Try: recovery-console --data-dir {result.root} diff latest "
+                       "--filter-labels=FILE,DIRECTORY,KB_GAP,TOOLING_GAP "
+                       "--filter-edge-types=CONTAINS,DISCOVERED_IN,EVALUATED_BY"))
+    if args.no_tui or ctx.json:
+        return 0
+    ctx._dd = resolve(root, env={}, config=getattr(args, "config", None))
+    from console.tui import run_tui
+
+    return run_tui(ctx)
