@@ -79,9 +79,12 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     if not listing.exists:
         con.print(Text(f"No backup root at {listing.root}. Run `recovery-console backup` to take the first bundle."))
         return 0
-    table = Table(title=Text(f"Bundles in {listing.root}"), title_justify="left")
-    for col in ("bundle", "age", "size", "kb", "mc", "graph", "meta"):
-        table.add_column(col, justify="right" if col in ("age", "size") else "left")
+    table = Table(title=Text(f"Bundles in {listing.root}"), title_justify="left", box=None, show_edge=False,
+                  pad_edge=False, padding=(0, 1))
+    table.add_column("bundle", no_wrap=True, min_width=31)
+    for col in ("age", "size", "kb", "mc", "graph"):
+        table.add_column(col, justify="right", no_wrap=True)
+    notes: list[str] = []
     for b in listing.bundles:
         cells = []
         for sub in ("kb", "mc", "graph"):
@@ -89,10 +92,16 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             rows = "-" if s.rows is None else f"{s.rows:,}"
             mark = "ok" if s.restorable else (s.integrity or "?")
             cells.append(Text(f"{rows} {mark}"))
-        meta = b.meta_state + (f" ({b.reason})" if b.reason else "")
         table.add_row(Text(b.name), human_age((now - b.time).total_seconds() / 3600), human_bytes(b.total_bytes),
-                      *cells, Text(meta))
+                      *cells)
+        if b.meta_state != "valid":
+            notes.append(f"{b.name}: {b.meta_state} meta" + (f" ({b.meta_error})" if b.meta_error else ""))
+        if b.reason:
+            notes.append(f"{b.name}: taken as a {b.reason} safety bundle")
     con.print(table)
+    con.print(Text("ok = restorable (rows on disk, integrity pass); otherwise the integrity status, ? = unknown"))
+    for note in notes:
+        con.print(Text(note))
     for r in listing.residue:
         con.print(Text(f"residue ({r.kind}): {r.name}  {human_bytes(r.bytes)}  never counted as a bundle"))
     if listing.legacy_files:
