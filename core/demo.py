@@ -189,12 +189,12 @@ def _build_graph(s: Shape, rng: random.Random) -> _Graph:
         dirs.append((f"{parent}/{name}", depth + 1))
     dirs.sort(key=lambda d: (d[1], d[0]))  # parents before children
     for path, _depth in dirs:
-        parent = path.rsplit("/", 1)[0] if "/" in path else None
+        parent_dir = path.rsplit("/", 1)[0] if "/" in path else None
         nid = f"file-{path}"
         add(_node(nid, "DIRECTORY", {"name": path.rsplit("/", 1)[-1], "description": f"Directory: {path}",
                                      "path": path, "mtimeMs": 1778403212345.678 + len(tree_nodes),
                                      "isConceptEdgeStub": False}))
-        tree_nodes.append((nid, f"file-{parent}" if parent else "project-root"))
+        tree_nodes.append((nid, f"file-{parent_dir}" if parent_dir else "project-root"))
     dir_paths = [d[0] for d in dirs]
     files_by_dir: dict[str, list[str]] = {}
     tree_files = s.files - s.stub_files
@@ -277,7 +277,7 @@ def _build_graph(s: Shape, rng: random.Random) -> _Graph:
         link(prs[i % len(prs)], issues[(i * 7) % len(issues)], "RESOLVES")
 
     # the live graph after the wipe: survivors keep their ids, the re-ingest recreates some with the same ids
-    live_dirs = set()
+    live_dirs: set[str] = set()
     live_fs: list[str] = []
     for nid, parent in tree_nodes:
         if len(live_fs) >= s.reingested_fs:

@@ -277,13 +277,15 @@ def _check_counts(meta: dict[str, Any], res: VerifyResult) -> None:
         sub, status, bundle_count = entry.get("subsystem"), entry.get("status"), entry.get("bundleCount")
         if status == "fail":
             res.errors.append(Finding("integrity-fail", f"integrity for {sub} is fail: {entry.get('reason')}", META_FILE))
-        streamed = {"kb": res.counts.get("kb", 0),
-                    "mc": res.counts.get("memories", 0) + res.counts.get("summaries", 0)
-                    + res.counts.get("temporalSummaries", 0),
-                    "graph": res.counts.get("graph", 0)}.get(sub)
-        if isinstance(bundle_count, int) and streamed is not None and bundle_count != streamed:
+        streamed_by_sub: dict[str, int] = {
+            "kb": res.counts.get("kb", 0),
+            "mc": res.counts.get("memories", 0) + res.counts.get("summaries", 0)
+            + res.counts.get("temporalSummaries", 0),
+            "graph": res.counts.get("graph", 0)}
+        held = streamed_by_sub.get(sub) if isinstance(sub, str) else None
+        if isinstance(bundle_count, int) and held is not None and bundle_count != held:
             res.errors.append(Finding("count-contract-mismatch",
-                                      f"integrity says {sub} holds {bundle_count} rows, the files hold {streamed}",
+                                      f"integrity says {sub} holds {bundle_count} rows, the files hold {held}",
                                       META_FILE))
 
 
