@@ -28,6 +28,21 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"unset {', '.join(bad)} before running the tests: they change the snapshots")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def never_fetch_an_embedding_model() -> Iterator[None]:
+    """Chroma's default embedding function downloads an ONNX model; any call to it fails the test run."""
+    from chromadb.utils.embedding_functions import onnx_mini_lm_l6_v2 as onnx
+
+    def refuse(*_a: object, **_k: object) -> None:
+        raise AssertionError("an embedding model was about to be fetched: pass stored embeddings instead")
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(onnx.ONNXMiniLM_L6_V2, "_download_model_if_not_exists", refuse)
+    mp.setattr(onnx.ONNXMiniLM_L6_V2, "__call__", refuse)
+    yield
+    mp.undo()
+
+
 @pytest.fixture
 def data_dir(tmp_path: Path) -> DataDir:
     """An empty data dir in neo's layout (nothing created yet)."""

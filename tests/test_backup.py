@@ -166,3 +166,11 @@ def test_readonly_refuses_backup(data_dir: DataDir, capsys: pytest.CaptureFixtur
     assert main(["--data-dir", str(data_dir.root), "--readonly", "backup"]) == 2
     assert "--readonly" in capsys.readouterr().err
     assert not data_dir.backup_root.exists()
+
+
+def test_a_model_fetch_would_fail_the_run() -> None:
+    """The guard in conftest is live: calling Chroma's default embedding function raises."""
+    from chromadb.utils.embedding_functions import DefaultEmbeddingFunction
+
+    with pytest.raises(AssertionError, match="embedding model"):
+        DefaultEmbeddingFunction()(["text"])
