@@ -56,6 +56,8 @@ def substrate_files(bundle: Path, substrate: str) -> list[Path]:
     d = bundle / substrate
     if not d.is_dir():
         return []
+    with os.scandir(d):  # glob() hides a PermissionError; an unreadable dir must not look empty
+        pass
     files = sorted(p for p in d.glob("*.jsonl") if p.is_file())
     if substrate == "ledgers":
         extra = d / "heal-attempts.json"

@@ -38,4 +38,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         con.print(Text(f"  {e['subsystem']:<6} {e['status']:<8} {e['bundleCount']:,} rows"))
     for w in result.warnings:
         con.print(Text(f"  warning: {w}"))
+    sweep = result.retention or {}
+    if sweep.get("error"):
+        con.print(Text(f"  retention sweep failed (the bundle is published): {sweep['error']}"))
+    elif sweep.get("deleted"):
+        con.print(Text(f"  retention sweep deleted {len(sweep['deleted'])} folder(s)"))
     return 0

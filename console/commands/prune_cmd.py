@@ -1,19 +1,44 @@
-"""Placeholder until this command lands; the owner replaces this whole file."""
+"""`prune`: delete exactly what `retention` marks delete, plus staging and trash residue, after the guard."""
 
 from __future__ import annotations
 
 import argparse
 
-from console.commands.common import Context
-from core.errors import ConsoleError
+from console.commands.common import Context, add_json, refuse_readonly
+from console.commands.list_cmd import human_bytes
+from core.retention import prune
 
 NAME = "prune"
-HELP = "(not built yet)"
+HELP = "delete what `retention` marks delete (renamed to hidden trash first); refuses without a fresh backup"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    return None
+    p.add_argument("--dry-run", action="store_true", help="list what would be deleted; delete nothing")
+    p.add_argument("--skip-backup-check", action="store_true",
+                   help="prune even when the backup guard fails (the override is journaled)")
+    add_json(p)
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    raise ConsoleError("prune is not built yet")
+    if not args.dry_run:
+        refuse_readonly(ctx, "prune (use --dry-run to preview)")
+    with ctx.progress("prune") as on_progress:
+        result = prune(ctx.dd, dry_run=args.dry_run, skip_guard=args.skip_backup_check, on_progress=on_progress)
+    if ctx.json:
+        ctx.emit_json(result.to_json())
+        return 0 if result.ok else 1
+    from rich.text import Text
+
+    con = ctx.console()
+    verb = "would delete" if result.dry_run else "deleted"
+    for d in result.deleted:
+        con.print(Text(f"{verb} {d.kind} {d.name}  {human_bytes(d.bytes)}  ({d.reason})"))
+    for d in result.failed:
+        con.print(Text(f"FAILED to delete {d.kind} {d.name}: {d.error}", style="bold red"))
+    con.print(Text(f"{len(result.deleted)} item(s) {verb}, {human_bytes(result.freed_bytes)}; "
+                   f"{len(result.kept)} bundle(s) kept."))
+    if result.dry_run and result.guard and not result.guard["ok"]:
+        con.print(Text("note: a real prune would be refused by the backup guard:\n" + result.guard["message"]))
+    if result.failed:
+        con.print(Text("Leftover trash is removed by the next prune."))
+    return 0 if result.ok else 1

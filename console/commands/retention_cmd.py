@@ -1,19 +1,93 @@
-"""Placeholder until this command lands; the owner replaces this whole file."""
+"""`retention`: every bundle's verdict with every reason, and how far back each substrate can be recovered."""
 
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
-from console.commands.common import Context
-from core.errors import ConsoleError
+from console.commands.common import Context, add_json
+from console.commands.list_cmd import human_age, human_bytes
+from core.retention import RetentionReport, evaluate
 
 NAME = "retention"
-HELP = "(not built yet)"
+HELP = "show what the retention policy keeps and deletes, and why; per substrate, the amnesia window and coverage"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    return None
+    add_json(p)
+    p.add_argument("--no-rows", action="store_true", help="skip counting rows (faster on huge bundles)")
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    raise ConsoleError("retention is not built yet")
+    report = evaluate(ctx.dd, count_rows=not args.no_rows)
+    if ctx.json:
+        ctx.emit_json(report.to_json())
+        return 0
+    render(report, ctx.console())
+    return 0
+
+
+def grouped(reasons: list[str]) -> list[str]:
+    """`mc: within 30 days` + `graph: within 30 days` -> `mc, graph: within 30 days`, for a table that fits."""
+    rules: dict[str, list[str]] = {}
+    for r in reasons:
+        sub, sep, rule = r.partition(": ")
+        if sep and sub in ("kb", "mc", "graph"):
+            rules.setdefault(rule, []).append(sub)
+        else:
+            rules.setdefault(r, [])
+    return [f"{', '.join(subs)}: {rule}" if subs else rule for rule, subs in rules.items()]
+
+
+def render(report: RetentionReport, con: Any) -> None:
+    from rich.text import Text
+
+    print_ = con.print
+    if not report.bundles:
+        print_(Text(f"No bundles in {report.backup_root}. Run `recovery-console backup` to take the first one."))
+    else:
+        # one block per bundle instead of a table: reasons stay readable at 80 columns over SSH
+        print_(Text(f"Retention in {report.backup_root} ({report.policy.source})", style="bold"))
+        for b in report.bundles:
+            head = Text(f"{b.name}  {human_age(b.age_hours):>4}  {human_bytes(b.bytes):>8}  ")
+            head.append(b.verdict.upper(), style="green" if b.keep else "bold red")
+            print_(head)
+            cells = []
+            for s in ("kb", "mc", "graph"):
+                v = b.substrates[s]
+                rows = "-" if v.rows is None else f"{v.rows:,}"
+                cells.append(f"{s} {rows} {'ok' if v.restorable else (v.integrity or '?')}")
+            print_(Text("    " + " | ".join(cells)))
+            for reason in grouped(b.reasons):
+                print_(Text(f"    - {reason}"))
+
+    print_(Text("Per substrate (amnesia window = age of the newest restorable copy):", style="bold"))
+    for s, c in report.substrates.items():
+        p = report.policy.substrates[s]
+        rule = f"keep last {p.keep_last}, {p.max_age_days:g} days" + (f", {p.cadence_hint}" if p.cadence_hint else "")
+        if c.newest_restorable is None:
+            print_(Text(f"  {s:<5} NO restorable copy in any bundle  [{rule}]", style="bold red"))
+            continue
+        window = human_age(c.age_hours or 0.0)
+        oldest_age = human_age((report.now - c.oldest_time).total_seconds() / 3600) if c.oldest_time else "?"
+        kept_age = human_age((report.now - c.oldest_kept_time).total_seconds() / 3600) if c.oldest_kept_time else "?"
+        line = (f"  {s:<5} amnesia window {window} ({c.newest_restorable}); coverage back {oldest_age} "
+                f"({c.restorable_bundles} restorable)")
+        if c.oldest_kept != c.oldest_restorable:
+            line += f", after prune {kept_age} ({c.kept_restorable_bundles})"
+        print_(Text(line + f"  [{rule}]"))
+
+    if report.defrag_snapshots:
+        print_(Text(f"Defrag snapshots in {report.defrag_root}:", style="bold"))
+        for snap in report.defrag_snapshots:
+            age = human_age(snap.age_hours) if snap.age_hours is not None else "?"
+            print_(Text(f"  {snap.verdict:<6} {snap.target}/{snap.name}  {age}  {human_bytes(snap.bytes)}  "
+                        f"{'; '.join(snap.reasons)}"))
+    for r in report.residue:
+        print_(Text(f"residue ({r.kind}, {r.location}): {r.name}  {human_bytes(r.bytes)}  {r.verdict}: {r.reason}"))
+    doomed = report.deletions()
+    if doomed:
+        print_(Text(f"{len(doomed)} bundle(s) to delete ({human_bytes(sum(b.bytes for b in doomed))}); "
+                    "preview with `recovery-console prune --dry-run`."))
+    else:
+        print_(Text("Nothing to delete."))
