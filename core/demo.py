@@ -724,6 +724,10 @@ def build_demo(
         _BundleSpec(timedelta(days=8, hours=9), max(1, full_m - 500), full_s - 20, drop_memory_nodes=60),
         _BundleSpec(timedelta(days=16, hours=9), max(1, full_m - 1_068), full_s - 40, drop_memory_nodes=120),
         _BundleSpec(timedelta(days=41, hours=9), max(1, full_m - 2_000), full_s - 80, drop_memory_nodes=240),
+        # older history, so retention has something past every policy to explain and prune
+        _BundleSpec(timedelta(days=52, hours=9), max(1, full_m - 2_600), full_s - 100, drop_memory_nodes=300),
+        _BundleSpec(timedelta(days=63, hours=9), max(1, full_m - 3_200), full_s - 120, drop_memory_nodes=360),
+        _BundleSpec(timedelta(days=77, hours=9), max(1, full_m - 3_900), full_s - 140, drop_memory_nodes=420),
     ]
     names = []
     for i, spec in enumerate(specs):
@@ -745,5 +749,6 @@ def build_demo(
         notes=[f"{names[0]}: the newest bundle, taken 9 h before the wipe (the `latest` bundle)",
                f"{names[1]}: its KB export is empty (the August incident shape)",
                f"{names[2]}: its bundle-meta.json is torn (malformed meta)",
-               f"{residue[0]}: staging residue of a backup that died (never counted as a bundle)"],
+               f"{residue[0]}: staging residue of a backup that died (never counted as a bundle)",
+               f"{names[-1]}: past every retention policy (what `prune` would delete)"],
     )
