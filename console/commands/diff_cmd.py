@@ -1,19 +1,109 @@
-"""Placeholder until this command lands; the owner replaces this whole file."""
+"""`diff`: the restore plan of a bundle against the live stores, per node label, edge type and collection."""
 
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
-from console.commands.common import Context
-from core.errors import ConsoleError
+from console.commands.common import Context, add_json, csv_list
+from core.bundle import resolve_bundle
+from core.plan import Filters, Plan, build_plan, check_mode, check_only_substrate, scan_bundle
 
 NAME = "diff"
-HELP = "(not built yet)"
+HELP = "show what restoring a bundle would do (per label, edge type, collection, file); writes nothing"
+
+
+def add_filter_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags diff and restore share, with neo's CSV rule (`--flag=` is an empty list)."""
+    p.add_argument("bundle", help="bundle path, bundle name, or `latest`")
+    p.add_argument("--filter-labels", type=csv_list, default=[], metavar="CSV",
+                   help="leave out graph nodes with these labels (edges to them survive if the node is live)")
+    p.add_argument("--filter-edge-types", type=csv_list, default=[], metavar="CSV",
+                   help="leave out graph edges of these types")
+    p.add_argument("--only-substrate", type=csv_list, default=None, metavar="CSV",
+                   help="restore only these (kb,mc,graph,concepts,trajectories,mailbox,ledgers); "
+                        "`--only-substrate=` restores nothing")
+    p.add_argument("--mode", default="merge", metavar="merge|replace",
+                   help="merge keeps every live row (default); replace truncates first")
+    p.add_argument("--force", action="store_true",
+                   help="merge: overwrite existing flat files; replace: acknowledge non-empty targets")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    return None
+    add_filter_arguments(p)
+    add_json(p)
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    raise ConsoleError("diff is not built yet")
+    only = check_only_substrate(args.only_substrate)
+    check_mode(args.mode)
+    path = resolve_bundle(ctx.dd.backup_root, args.bundle)
+    with ctx.progress("plan") as on_progress:
+        scan = scan_bundle(ctx.dd, path, on_progress=on_progress)
+    plan = build_plan(scan, Filters.of(args.filter_labels, args.filter_edge_types), only, args.mode, args.force)
+    if ctx.json:
+        ctx.emit_json(plan.to_json())
+    else:
+        print_plan(ctx, plan)
+    return 0
+
+
+def _table(title: str, columns: list[str]) -> Any:
+    from rich.table import Table
+
+    t = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
+    for i, c in enumerate(columns):
+        t.add_column(c, justify="left" if i == 0 else "right", no_wrap=True)
+    return t
+
+
+def _n(v: int) -> str:
+    return f"{v:,}" if v else "·"
+
+
+def print_plan(ctx: Context, plan: Plan) -> None:
+    from rich.text import Text
+
+    con = ctx.console()
+    g = plan.graph
+    con.print(Text(f"Plan for {plan.bundle.name} ({plan.mode})"
+                   + ("" if plan.filters.active else ", no filters")))
+    if plan.filters.active:
+        con.print(Text(f"  filter labels: {', '.join(sorted(plan.filters.labels)) or '-'}; "
+                       f"edge types: {', '.join(sorted(plan.filters.edge_types)) or '-'}"))
+    if g.selected:
+        cols = ["label", "backup", "live", "already present", "would insert", "filtered"]
+        t = _table("Graph nodes", cols)
+        for label, r in g.labels.items():
+            t.add_row(label, _n(r.backup), _n(r.live), _n(r.alreadyPresent), _n(r.wouldInsert), _n(r.filtered))
+        con.print(t)
+        t = _table("Graph edges", [*cols[:1], *cols[1:], "orphaned"])
+        t.columns[0].header = "edge type"
+        for etype, r in g.edge_types.items():
+            t.add_row(etype, _n(r.backup), _n(r.live), _n(r.alreadyPresent), _n(r.wouldInsert), _n(r.filtered),
+                      _n(r.orphaned))
+        con.print(t)
+        tot = g.totals
+        con.print(Text(f"  filtered out {tot['filteredOut']:,}   already present {tot['alreadyPresent']:,}   "
+                       f"would insert {tot['wouldInsert']:,}"))
+    else:
+        con.print(Text("  graph: not selected"))
+    t = _table("Collections", ["collection", "backup", "live", "already present", "would insert"])
+    for key, c in (("memories", plan.memories), ("summaries", plan.summaries), ("kb", plan.kb)):
+        if c.selected:
+            t.add_row(key, _n(c.backup), _n(c.live), _n(c.alreadyPresent), _n(c.wouldInsert))
+        else:
+            t.add_row(key, _n(c.backup), _n(c.live), "not selected", "")
+    con.print(t)
+    if plan.kb.extra.get("naturalKeyDivergent"):
+        con.print(Text(f"  kb: {plan.kb.extra['naturalKeyDivergent']:,} rows diverge from live rows by natural key: "
+                       "a merge of kb would be refused", style="bold red"))
+    t = _table("Flat files", ["substrate", "file", "action"])
+    for sub, fp in plan.flat.items():
+        if not fp["files"]:
+            t.add_row(sub, "-", fp.get("note", "") if fp["selected"] else "not selected")
+        for f in fp["files"]:
+            t.add_row(sub, f["file"], f["action"])
+    con.print(t)
+    for w in plan.warnings:
+        con.print(Text(f"  warning: {w}"))

@@ -1,19 +1,41 @@
-"""Placeholder until this command lands; the owner replaces this whole file."""
+"""`undo RUN_ID`: remove exactly what a merge run inserted, keeping everything written since."""
 
 from __future__ import annotations
 
 import argparse
 
-from console.commands.common import Context
-from core.errors import ConsoleError
+from console.commands.common import Context, add_json, refuse_readonly
+from core.journal import undo_run
 
 NAME = "undo"
-HELP = "(not built yet)"
+HELP = "undo a merge run: remove the rows it inserted, keep rows modified or referenced since"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    return None
+    p.add_argument("run_id", metavar="RUN_ID", help="a run id from `recovery-console runs`")
+    add_json(p)
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    raise ConsoleError("undo is not built yet")
+    refuse_readonly(ctx, "undo a run")
+    with ctx.progress("undo") as on_progress:
+        res = undo_run(ctx.dd, args.run_id, on_progress=on_progress)
+    if ctx.json:
+        ctx.emit_json(res.to_json())
+        return 0
+    from rich.text import Text
+
+    con = ctx.console()
+    removed = ", ".join(f"{v:,} {k}" for k, v in res.removed.items() if v) or "nothing"
+    con.print(Text(f"Undid run {res.runId}: removed {removed}"))
+    for k, ids in res.keptModified.items():
+        con.print(Text(f"  kept {len(ids):,} {k} modified since the run (e.g. {ids[0]})"))
+    if res.keptReferenced:
+        con.print(Text(f"  kept {len(res.keptReferenced):,} node(s) that edges written since still reference "
+                       f"(e.g. {res.keptReferenced[0]})"))
+    for k, v in res.missing.items():
+        if v:
+            con.print(Text(f"  {v:,} {k} were already gone"))
+    for w in res.warnings:
+        con.print(Text(f"  warning: {w}"))
+    return 0
