@@ -1,0 +1,74 @@
+"""Messages that thread workers post back to the UI.
+
+Workers never touch widgets: they call ``post_message`` (thread-safe) with one of these. Progress messages can
+replace a queued message of the same task, so a flood of engine ticks coalesces into the newest one; completion,
+cancellation and failure messages never coalesce, so every one of them is seen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from textual.message import Message
+
+from core.progress import Progress
+
+
+@dataclass
+class JobProgressed(Message):
+    """A progress tick of a job (``backup``, ``verify``, ``scan``, ``restore``, ``prune``...)."""
+
+    job: str
+    progress: Progress
+
+    def can_replace(self, message: Message) -> bool:
+        return (
+            isinstance(message, JobProgressed)
+            and message.job == self.job
+            and message.progress.task == self.progress.task
+        )
+
+
+@dataclass
+class JobEvent(Message):
+    """One line for the event log (never coalesced)."""
+
+    job: str
+    text: str
+    level: str = "info"  # info | warning | error
+
+
+@dataclass
+class JobFinished(Message):
+    """A job ended with a result (never coalesced)."""
+
+    job: str
+    result: Any
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class JobCancelled(Message):
+    """A job stopped between batches because the operator cancelled it (never coalesced)."""
+
+    job: str
+    detail: str = ""
+
+
+@dataclass
+class JobFailed(Message):
+    """A job raised; ``error`` is what the operator sees (never coalesced)."""
+
+    job: str
+    error: str
+
+
+@dataclass
+class BundlesLoaded(Message):
+    """The listing (and, when the engine has it, the retention evaluation) of the backup root."""
+
+    listing: Any
+    retention: dict[str, Any] | None
+    guard: dict[str, Any] | None
+    error: str | None = None

@@ -1,0 +1,1 @@
+"""One Screen per task: bundles (home), diff/plan, restore progress, retention, help."""

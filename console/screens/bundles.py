@@ -1,0 +1,486 @@
+"""Home: the bundles under the backup root, one detail pane, backup and verify with progress."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.widgets import DataTable, Footer, Label, Static
+from textual.worker import get_current_worker
+
+from console.messages import JobCancelled, JobFailed, JobFinished, JobProgressed
+from console.screens.base import COMMON_BINDINGS, BaseScreen
+from core.bundle import BundleInfo, Residue
+from core.datadir import RECOVERY_SUBSTRATES
+from core.progress import Cancelled
+from widgets.bars import compact
+from widgets.job_progress import TaskProgress
+from widgets.status_header import age_text
+
+FLAT = ("concepts", "trajectories", "mailbox", "ledgers")
+
+
+def human_bytes(n: int) -> str:
+    from console.commands.list_cmd import human_bytes as hb
+
+    return hb(n)
+
+
+def short_time(t: datetime) -> str:
+    return t.strftime("%Y-%m-%d %H:%M")
+
+
+def substrate_cell(b: BundleInfo, sub: str) -> Text:
+    s = b.substrates.get(sub)
+    if s is None or not s.present:
+        return Text("absent ✗", style="red")
+    rows = compact(s.rows) if s.rows is not None else human_bytes(s.bytes)
+    if s.restorable:
+        return Text(f"{rows} ✓")
+    return Text(f"{rows} ✗", style="bold red" if s.rows == 0 or s.bytes == 0 else "yellow")
+
+
+def bundle_notes(b: BundleInfo, verdict: dict[str, Any] | None, verified: Any) -> list[tuple[str, str]]:
+    notes: list[tuple[str, str]] = []
+    if verdict is not None and verdict.get("verdict") == "delete":
+        notes.append(("DELETE", "bold red"))  # "keep" is the normal case: the detail pane says why
+    if b.error:
+        notes.append(("UNREADABLE", "bold red"))
+    if b.meta_state == "malformed":
+        notes.append(("MALFORMED", "bold red"))
+    elif b.meta_state == "absent":
+        notes.append(("no meta", "bold yellow"))
+    for sub in RECOVERY_SUBSTRATES:
+        s = b.substrates.get(sub)
+        if s is not None and b.meta_state == "valid" and not s.restorable:
+            word = "empty" if (s.rows == 0 or s.bytes == 0 or s.integrity == "empty") else (s.integrity or "?")
+            notes.append((f"{sub} {word}", "bold yellow"))
+    if b.reason:
+        notes.append((str(b.reason), "magenta"))
+    if verified is not None:
+        notes.append(("verified ✓", "green") if verified.ok else (f"verify: {verified.verdict}", "bold red"))
+    return notes
+
+
+def condense_reasons(reasons: list[str]) -> list[str]:
+    """``kb: x``, ``mc: x``, ``graph: x`` -> ``kb, mc, graph: x`` (same words, fewer lines at 80 columns)."""
+    groups: dict[str, list[str]] = {}
+    other: list[str] = []
+    for r in reasons:
+        sub, sep, rest = r.partition(": ")
+        if sep and sub in RECOVERY_SUBSTRATES:
+            groups.setdefault(rest, []).append(sub)
+        else:
+            other.append(r)
+    return other + [f"{', '.join(subs)}: {rest}" for rest, subs in groups.items()]
+
+
+class BundlesScreen(BaseScreen):
+    SCREEN_TITLE = "Bundles"
+
+    BINDINGS = [
+        Binding("enter", "open_diff", "Diff", priority=True, id="diff"),
+        Binding("b", "backup", "Backup", id="backup"),
+        Binding("v", "verify", "Verify", id="verify"),
+        Binding("t", "retention", "Retention", id="retention"),
+        Binding("r", "refresh", "Refresh", show=False, id="refresh"),
+        Binding("escape", "cancel_job", "Cancel", id="cancel-job"),
+        *COMMON_BINDINGS,
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._job: str | None = None
+        self._job_worker: Any = None
+        self._ready = False
+
+    def compose(self) -> ComposeResult:
+        yield self.make_header()
+        yield Static(Text("Reading the backup root…", style="dim"), id="bundles-title")
+        table: DataTable[Any] = DataTable(id="bundles", cursor_type="row", zebra_stripes=True)
+        yield table
+        with VerticalScroll(id="detail"):
+            yield Static(Text(""), id="detail-text")
+        with Vertical(id="job"):
+            yield TaskProgress("job", title="", clock=self.rc.clock, id="job-progress")
+            yield Static(Text(""), id="job-status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        table = self.query_one("#bundles", DataTable)
+        table.add_column("bundle", key="bundle")
+        table.add_column("age", key="age")
+        table.add_column("size", key="size")
+        for sub in RECOVERY_SUBSTRATES:
+            table.add_column(sub, key=sub)
+        table.add_column("notes", key="notes")
+        self.query_one("#job").display = False
+        table.focus()
+        self._ready = True
+        if self.rc.listing is not None:
+            self.data_changed()
+
+    # ------------------------------------------------------------------ listing
+
+    def data_changed(self) -> None:
+        if not self._ready:
+            return  # on_mount draws it once the table has its columns
+        listing = self.rc.listing
+        title = self.query_one("#bundles-title", Static)
+        table = self.query_one("#bundles", DataTable)
+        selected = self.selected_key()
+        table.clear()
+        if self.rc.listing_error and listing is None:
+            title.update(Text(f"Could not read the backup root: {self.rc.listing_error}", style="bold red"))
+            return
+        if listing is None:
+            return
+        now = self.rc.now()
+        head = Text()
+        head.append(f"{self.rc.header_state.location}/{listing.root.name}")
+        if not listing.exists:
+            head.append("  no backup root yet: press b to take the first bundle", style="bold yellow")
+        else:
+            head.append(f": {len(listing.bundles)} bundle{'' if len(listing.bundles) == 1 else 's'}")
+            if listing.residue:
+                head.append(f", {len(listing.residue)} residue", style="bold yellow")
+            head.append("   ✓ restorable ✗ not", style="dim")
+        if self.rc.listing_error:
+            head.append(f"  ({self.rc.listing_error})", style="yellow")
+        title.update(head)
+        for b in listing.bundles:
+            hours = (now - b.time).total_seconds() / 3600
+            notes = bundle_notes(b, self.rc.bundle_verdict(b.name), self.rc.verify_results.get(b.name))
+            note_text = Text()
+            for i, (word, style) in enumerate(notes):
+                if i:
+                    note_text.append(" · ", style="dim")
+                note_text.append(word, style=style)
+            table.add_row(
+                Text(short_time(b.time)), Text(age_text(hours), justify="right"),
+                Text(human_bytes(b.total_bytes), justify="right"),
+                *(substrate_cell(b, sub) for sub in RECOVERY_SUBSTRATES),
+                note_text, key=b.name,
+            )
+        for r in listing.residue:
+            hours = (now - r.mtime).total_seconds() / 3600
+            table.add_row(
+                Text(short_time(r.mtime), style="dim"), Text(age_text(hours), justify="right", style="dim"),
+                Text(human_bytes(r.bytes), justify="right", style="dim"), Text("-"), Text("-"), Text("-"),
+                Text(f"RESIDUE {r.kind}", style="bold yellow"), key=f"residue:{r.name}",
+            )
+        if selected is not None and selected in table.rows:
+            table.move_cursor(row=table.get_row_index(selected))
+        self.show_detail()
+
+    def selected_key(self) -> str | None:
+        table = self.query_one("#bundles", DataTable)
+        if table.row_count == 0:
+            return None
+        try:
+            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
+        except Exception:
+            return None
+        return str(key.value) if key.value is not None else None
+
+    def selected_bundle(self) -> BundleInfo | None:
+        key = self.selected_key()
+        listing = self.rc.listing
+        if key is None or listing is None:
+            return None
+        return next((b for b in listing.bundles if b.name == key), None)
+
+    def selected_residue(self) -> Residue | None:
+        key = self.selected_key()
+        listing = self.rc.listing
+        if key is None or listing is None or not key.startswith("residue:"):
+            return None
+        return next((r for r in listing.residue if r.name == key[len("residue:"):]), None)
+
+    @on(DataTable.RowHighlighted, "#bundles")
+    def _highlighted(self) -> None:
+        self.show_detail()
+
+    @on(DataTable.RowSelected, "#bundles")
+    def _selected(self) -> None:
+        self.action_open_diff()
+
+    def show_detail(self) -> None:
+        self.query_one("#detail-text", Static).update(self.detail_text())
+
+    def detail_text(self) -> Text:
+        listing = self.rc.listing
+        if listing is not None and listing.exists and not listing.bundles and not listing.residue:
+            return Text("No bundles yet. Press b to take the first one.", style="bold yellow")
+        residue = self.selected_residue()
+        if residue is not None:
+            t = Text()
+            t.append(residue.name, style="bold")
+            t.append(f"\n{residue.kind} residue, {human_bytes(residue.bytes)}, left by a backup or prune that "
+                     "did not finish.\n")
+            t.append("It is never counted as a bundle and never restored; prune (t, then p) removes it.",
+                     style="dim")
+            return t
+        b = self.selected_bundle()
+        if b is None:
+            return Text("")
+        return self.bundle_detail(b)
+
+    def bundle_detail(self, b: BundleInfo) -> Text:
+        now = self.rc.now()
+        meta = b.meta or {}
+        t = Text()
+        t.append(b.name, style="bold")
+        if b.reason:
+            t.append(f"  ({b.reason})", style="magenta")
+
+        def row(key: str) -> None:
+            t.append(f"\n{key:<10} ", style="dim")
+
+        row("meta")
+        if b.meta_state == "valid":
+            t.append("valid")
+            completed = meta.get("completedAt")
+            if isinstance(completed, str):
+                t.append(f" · completed {completed.replace('T', ' ')}")
+        elif b.meta_state == "malformed":
+            t.append(f"MALFORMED: {b.meta_error or '?'}", style="bold red")
+        else:
+            t.append("ABSENT: counts and topology cannot be checked", style="bold yellow")
+        t.append(f" · {age_text((now - b.time).total_seconds() / 3600)} old · {human_bytes(b.total_bytes)}")
+        row("integrity")
+        for i, sub in enumerate(RECOVERY_SUBSTRATES):
+            s = b.substrates.get(sub)
+            if i:
+                t.append(" · ")
+            if s is None:
+                t.append(f"{sub} ?")
+                continue
+            status = s.integrity or ("unknown" if b.meta_state != "valid" else "none")
+            t.append(f"{sub} ", style="bold")
+            t.append(status, style="green" if status == "pass" else "bold yellow")
+            if s.rows is not None:
+                t.append(f" {s.rows:,}")
+            t.append(" ✓" if s.restorable else " ✗")
+        verdict = self.rc.bundle_verdict(b.name)
+        row("retention")
+        if verdict is None:
+            t.append("not evaluated", style="dim")
+        else:
+            v = str(verdict.get("verdict", "?"))
+            t.append(v.upper() if v == "delete" else v, style="bold red" if v == "delete" else "green")
+            reasons = condense_reasons([str(r) for r in verdict.get("reasons") or []])
+            if reasons:
+                t.append(": " + "; ".join(reasons))
+        row("checksums")
+        verified = self.rc.verify_results.get(b.name)
+        if verified is not None:
+            state = verified.checksums
+            if state == "verified":
+                t.append("verified ✓", style="green")
+            elif state == "mismatch":
+                t.append("MISMATCH ✗", style="bold red")
+            else:
+                t.append(f"{state}, not verified", style="yellow")
+            t.append(f" · verify {verified.verdict}, {verified.rowTotal:,} rows",
+                     style="green" if verified.ok else "bold red")
+            for f in list(verified.errors)[:5]:
+                t.append("\n  ✗ ")
+                t.append(str(f), style="red")
+            if len(verified.errors) > 5:
+                t.append(f"\n  … {len(verified.errors) - 5} more: recovery-console verify {b.name}")
+        elif b.has_checksums:
+            t.append("present, not verified yet (press v)", style="yellow")
+        else:
+            t.append("absent (older bundle); v still checks every line", style="yellow")
+        emb = meta.get("embedding") if isinstance(meta.get("embedding"), dict) else None
+        row("embedding")
+        if emb:
+            dim = emb.get("dimension")
+            t.append(f"dim {dim if dim is not None else '-'}")
+            counts = emb.get("counts") if isinstance(emb.get("counts"), dict) else {}
+            for k, v in counts.items():
+                t.append(f" · {k} {v:,}" if isinstance(v, int) else f" · {k} {v}")
+            consumer = emb.get("expectedConsumer")
+            if isinstance(consumer, dict):
+                row("consumer")
+                t.append(f"{consumer.get('provider', '?')} / {consumer.get('model', '?')}")
+        else:
+            t.append("-", style="dim")
+        row("topology")
+        topo = meta.get("topology") if isinstance(meta.get("topology"), dict) else None
+        if topo:
+            shared = topo.get("shared_topology", topo.get("chromaUnified"))
+            t.append("shared ✓" if shared is not False else "LEGACY FEDERATED ✗")
+        else:
+            t.append("-", style="dim")
+        t.append(f" · neo {meta.get('neoVersion') or '-'}")
+        sha = meta.get("gitSha")
+        t.append(f" · git {str(sha)[:7] if sha else '-'}")
+        row("flat")
+        for i, sub in enumerate(FLAT):
+            s = b.substrates.get(sub)
+            if i:
+                t.append(" · ")
+            if s is None or not s.present:
+                t.append(f"{sub} -", style="dim")
+            else:
+                t.append(f"{sub} {len(s.files)}")
+        return t
+
+    # ------------------------------------------------------------------ actions
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel_job":
+            return self._job is not None
+        if action in ("backup", "verify") and self._job is not None:
+            return None
+        return super().check_action(action, parameters)
+
+    def action_refresh(self) -> None:
+        self.rc.refresh_bundles()
+
+    def action_retention(self) -> None:
+        from console.screens.retention import RetentionScreen
+
+        self.app.push_screen(RetentionScreen())
+
+    def action_open_diff(self) -> None:
+        residue = self.selected_residue()
+        if residue is not None:
+            from widgets.confirm import MessageScreen
+
+            self.app.push_screen(MessageScreen(
+                "Residue is not a bundle",
+                Text.assemble((residue.name, "bold"), f"\n\nThis {residue.kind} folder was left by a job that did "
+                              "not finish. It is never restored. Prune removes it (t, then p).")))
+            return
+        b = self.selected_bundle()
+        if b is None:
+            return
+        from console.screens.diff import DiffScreen
+
+        self.app.push_screen(DiffScreen(b))
+
+    def action_backup(self) -> None:
+        if self._job is not None or self.rc.readonly:
+            return
+        self._start_job("backup", "Backing up every substrate into a new bundle…")
+        self._job_worker = self._run_backup()
+
+    def action_verify(self) -> None:
+        if self._job is not None:
+            return
+        b = self.selected_bundle()
+        if b is None:
+            return
+        self._start_job("verify", f"Verifying {b.name}: every line, ids, vectors, counts, checksums…")
+        self._job_worker = self._run_verify(b)
+
+    def action_cancel_job(self) -> None:
+        if self._job_worker is not None:
+            self._job_worker.cancelled_event.set()  # the engine stops between batches and says so
+            self.query_one("#job-status", Static).update(
+                Text("Cancelling: stops after the current batch…", style="bold yellow"))
+
+    def _start_job(self, job: str, text: str) -> None:
+        self._job = job
+        if job == "backup":
+            self.rc.set_busy("backup")
+        panel = self.query_one("#job")
+        panel.display = True
+        progress = self.query_one("#job-progress", TaskProgress)
+        progress.display = True
+        progress.reset(job)
+        self.query_one("#job-status", Static).update(Text(text + "  (esc cancels)"))
+        self.refresh_bindings()
+
+    def _end_job(self) -> None:
+        # the outcome stays in one or two lines; the bar goes, so the table gets its rows back
+        self.query_one("#job-progress").display = False
+        if self._job == "backup":
+            self.rc.set_busy("")
+        self._job = None
+        self._job_worker = None
+        self.refresh_bindings()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="backup", description="Backup")
+    def _run_backup(self) -> None:
+        from core.backup import run_backup
+
+        worker = get_current_worker()
+        try:
+            result = run_backup(self.rc.dd, on_progress=lambda p: self.post_message(JobProgressed("backup", p)),
+                                cancel=worker.cancelled_event)
+        except Cancelled:
+            self.post_message(JobCancelled("backup", "nothing was published; the staging folder was removed"))
+            return
+        self.post_message(JobFinished("backup", result))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="verify", description="Verify")
+    def _run_verify(self, b: BundleInfo) -> None:
+        from core.verify import verify_bundle
+
+        worker = get_current_worker()
+        try:
+            result = verify_bundle(b.path, expected_dimension=self.rc.dd.embedding_dimension,
+                                   on_progress=lambda p: self.post_message(JobProgressed("verify", p)),
+                                   cancel=worker.cancelled_event)
+        except Cancelled:
+            self.post_message(JobCancelled("verify", "verification stopped; nothing was changed"))
+            return
+        self.post_message(JobFinished("verify", result, {"bundle": b.name}))
+
+    def on_job_progressed(self, message: JobProgressed) -> None:
+        if message.job != self._job:
+            return
+        p = message.progress
+        progress = self.query_one("#job-progress", TaskProgress)
+        name = message.job if p.task == message.job else f"{message.job} {p.task}"
+        progress.query_one(".task-name", Label).update(Text(name[:12]))
+        progress.update_progress(p.done, p.total, unit=p.unit, rate=p.rate)
+
+    def on_job_finished(self, message: JobFinished) -> None:
+        progress = self.query_one("#job-progress", TaskProgress)
+        status = self.query_one("#job-status", Static)
+        if message.job == "backup":
+            r = message.result
+            progress.finish("done")
+            text = Text.assemble(("Published ", "green"), (r.bundle, "bold"),
+                                 f"  {human_bytes(r.bytes)} · " + " · ".join(
+                                     f"{e['subsystem']} {e['status']}" for e in r.integrity))
+            for w in r.warnings:
+                text.append(f"\nwarning: {w}", style="yellow")
+            status.update(text)
+            self.rc.refresh_bundles()
+        elif message.job == "verify":
+            r = message.result
+            self.rc.verify_results[message.extra["bundle"]] = r
+            progress.finish("done" if r.ok else "failed", note=r.verdict)
+            status.update(Text.assemble(
+                (f"{r.verdict}", "green" if r.ok else "bold red"), f"  {r.bundle}: {r.rowTotal:,} rows, "
+                f"checksums {r.checksums}, {len(r.errors)} error(s), {len(r.warnings)} warning(s)"))
+            self.data_changed()
+        self._end_job()
+
+    def on_job_cancelled(self, message: JobCancelled) -> None:
+        self.query_one("#job-progress", TaskProgress).finish("stopped", note="cancelled")
+        self.query_one("#job-status", Static).update(
+            Text(f"{message.job} cancelled: {message.detail}", style="bold yellow"))
+        self._end_job()
+
+    def on_job_failed(self, message: JobFailed) -> None:
+        self.job_failed(message.job, message.error)
+
+    def job_failed(self, group: str, error: str) -> None:
+        if self._job is not None:
+            self.query_one("#job-progress", TaskProgress).finish("failed", note="FAILED")
+            self.query_one("#job-status", Static).update(Text(f"{group} FAILED: {error}", style="bold red"))
+            self._end_job()
+        super().job_failed(group, error)

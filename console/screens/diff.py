@@ -1,0 +1,641 @@
+"""Diff / plan: what a restore of one bundle would do, per label and edge type, recounted on every tick.
+
+The one slow pass (``core.plan.scan_bundle``) runs in a thread worker; after it, ``build_plan`` is in-memory
+and instant, so every checkbox tick recounts the whole plan on the UI thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import (
+    Button,
+    DataTable,
+    Footer,
+    Input,
+    RadioButton,
+    RadioSet,
+    SelectionList,
+    Static,
+    TabbedContent,
+    TabPane,
+)
+from textual.widgets.selection_list import Selection
+from textual.worker import get_current_worker
+
+from console.messages import JobCancelled, JobFinished, JobProgressed
+from console.screens.base import COMMON_BINDINGS, BaseScreen
+from core.bundle import BundleInfo
+from core.progress import Cancelled
+from widgets.bars import legend, split_bar
+from widgets.confirm import ConfirmScreen
+from widgets.job_progress import TaskProgress
+
+PRESETS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "filesystem mirror": (frozenset({"FILE", "DIRECTORY"}), frozenset({"CONTAINS"})),
+    "gap noise": (frozenset({"KB_GAP", "TOOLING_GAP"}), frozenset({"DISCOVERED_IN", "EVALUATED_BY"})),
+    "incident default": (frozenset({"FILE", "DIRECTORY", "KB_GAP", "TOOLING_GAP"}),
+                         frozenset({"CONTAINS", "DISCOVERED_IN", "EVALUATED_BY"})),
+    "none": (frozenset(), frozenset()),
+}
+PRESET_KEYS = {"1": "filesystem mirror", "2": "gap noise", "3": "incident default", "0": "none"}
+
+SUBSTRATES = ("kb", "mc", "graph", "concepts", "trajectories", "mailbox")
+SUBSTRATE_HELP = {"kb": "knowledge base (Chroma)", "mc": "memories + summaries",
+                  "graph": "native graph (SQLite)", "concepts": "concept files", "trajectories": "RLAIF file",
+                  "mailbox": "sent-to-cull file"}
+HOOKS = ("none", "filesystem-ingestor")
+CHROMA = ("memories", "summaries", "kb")
+
+
+def n(value: Any) -> int:
+    return int(value) if isinstance(value, (int, float)) else 0
+
+
+def num(value: Any) -> Text:
+    return Text(f"{n(value):,}", justify="right")
+
+
+def flat_text(value: Any) -> Text:
+    """A flat substrate's plan entry in words: copy / skip / overwrite counts, or why nothing happens."""
+    if not isinstance(value, Mapping):
+        return Text(str(value))
+    if value.get("selected") is False:
+        return Text("not selected", style="dim")
+    parts: list[tuple[str, str]] = []
+    files = value.get("files") if isinstance(value.get("files"), list) else []
+    overwrite = sum(1 for f in files if isinstance(f, Mapping) and f.get("action") == "overwrite")
+    copy = n(value.get("wouldCopy")) - overwrite
+    if copy > 0:
+        parts.append((f"copy {copy} file(s)", "green"))
+    if overwrite:
+        parts.append((f"OVERWRITE {overwrite} file(s)", "bold red"))
+    if n(value.get("wouldSkip")):
+        parts.append((f"skip {n(value.get('wouldSkip'))} (present live)", ""))
+    if value.get("note"):
+        parts.append((str(value["note"]), "dim"))
+    if not parts:
+        parts.append(("nothing to do", "dim"))
+    text = Text()
+    for i, (word, style) in enumerate(parts):
+        if i:
+            text.append(" · ", style="dim")
+        text.append(word, style=style)
+    return text
+
+
+class DiffScreen(BaseScreen):
+    SCREEN_TITLE = "Diff"
+
+    BINDINGS = [
+        Binding("R", "restore", "Restore…", key_display="R", id="restore"),
+        Binding("m", "toggle_mode", "Mode", id="mode"),
+        Binding("3", "preset('incident default')", "Incident", id="preset-incident"),
+        Binding("1", "preset('filesystem mirror')", "Filesystem mirror", show=False),
+        Binding("2", "preset('gap noise')", "Gap noise", show=False),
+        Binding("0", "preset('none')", "No filters", show=False),
+        Binding("right_square_bracket", "tab(1)", "Next tab", key_display="]", show=False),
+        Binding("left_square_bracket", "tab(-1)", "Previous tab", key_display="[", show=False),
+        Binding("escape", "back", "Back", id="back"),
+        *COMMON_BINDINGS,
+    ]
+
+    def __init__(self, bundle: BundleInfo) -> None:
+        super().__init__()
+        self.bundle = bundle
+        self.scan: Any = None
+        self.plan: Any = None
+        self.plan_json: dict[str, Any] = {}
+        self.plan_error: str | None = None
+        self.mode = "merge"
+        self._suspend = False  # no recount while a preset ticks many boxes
+        self._label_keys: list[str] = []
+        self._type_keys: list[str] = []
+        self._recount_pending = False
+        self._had_plan = False
+        self._cells: dict[tuple[str, str, str], str] = {}  # (table, row, column) -> plain text shown
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        yield self.make_header()
+        title = Text()
+        title.append("Plan ", style="bold")
+        title.append(self.bundle.name)
+        title.append(" → live", style="dim")
+        if self.bundle.meta_state != "valid":
+            title.append(f"  meta {self.bundle.meta_state.upper()}", style="bold red")
+        if self.bundle.reason:
+            title.append(f"  ({self.bundle.reason})", style="magenta")
+        yield Static(title, id="diff-title", classes="screen-title")
+        yield Static(Text("Scanning…", style="dim"), id="totals")
+        with Vertical(id="scan"):
+            yield TaskProgress("scan", title="scan", clock=self.rc.clock, id="scan-progress")
+            yield Static(Text("One pass over the bundle's graph against the live DB; after it, every filter "
+                              "change recounts instantly.", style="dim"), id="scan-status")
+        with TabbedContent(id="tabs"):
+            with TabPane("Labels", id="tab-labels"):
+                yield Static(legend(("insert", "present", "filtered")), classes="legend")
+                yield DataTable(id="labels", cursor_type="row", zebra_stripes=True)
+            with TabPane("Edge types", id="tab-edges"):
+                yield Static(legend(("insert", "present", "filtered", "orphaned")), classes="legend")
+                yield DataTable(id="edges", cursor_type="row", zebra_stripes=True)
+            with TabPane("Filters", id="tab-filters"), Horizontal(id="filters"):
+                with Vertical(id="presets"):
+                    yield Static(Text("Presets", style="bold"))
+                    yield Button("1 filesystem mirror", id="preset-filesystem-mirror", compact=True)
+                    yield Button("2 gap noise", id="preset-gap-noise", compact=True)
+                    yield Button("3 incident default", id="preset-incident-default", compact=True)
+                    yield Button("0 none", id="preset-none", compact=True)
+                    yield Static(Text("Ticked = left out of the restore. Edges to a left-out node are "
+                                      "kept when the node exists live (neo's orphan rule).", style="dim"),
+                                 id="filters-help")
+                with Vertical(classes="filter-col"):
+                    yield Static(Text("Labels to leave out", style="bold"))
+                    yield SelectionList[str](id="filter-labels")
+                with Vertical(classes="filter-col"):
+                    yield Static(Text("Edge types to leave out", style="bold"))
+                    yield SelectionList[str](id="filter-edges")
+            with TabPane("Chroma & files", id="tab-chroma"), VerticalScroll():
+                yield Static(Text("Chroma collections: merge adds only the ids missing live", style="bold"))
+                yield DataTable(id="chroma", cursor_type="none", show_cursor=False)
+                yield Static(Text("Flat files: copied only when absent live (replace overwrites)",
+                                  style="bold"), id="flat-title")
+                yield DataTable(id="flat", cursor_type="none", show_cursor=False)
+                yield Static(Text(""), id="plan-notes")
+            with TabPane("Options", id="tab-options"), VerticalScroll(id="options"):
+                with Horizontal(id="options-top"):
+                    with Vertical(id="substrates-col"):
+                        yield Static(Text("Substrates to restore", style="bold"))
+                        yield SelectionList[str](
+                            *(Selection(Text.assemble(s, (f"  {SUBSTRATE_HELP[s]}", "dim")), s, True)
+                              for s in SUBSTRATES),
+                            id="substrates",
+                        )
+                    with Vertical(id="mode-col"):
+                        yield Static(Text("Mode", style="bold"))
+                        with RadioSet(id="mode"):
+                            yield RadioButton(Text("merge: keep every live row"), value=True, id="mode-merge")
+                            yield RadioButton(Text("replace: truncate, then load"), id="mode-replace")
+                with Horizontal(id="hook-row"):
+                    with Vertical(id="hook-col"):
+                        yield Static(Text("Post-restore hook", style="bold"))
+                        with RadioSet(id="hook"):
+                            yield RadioButton(Text("none"), value=True, id="hook-none")
+                            yield RadioButton(Text("filesystem-ingestor"), id="hook-filesystem-ingestor")
+                    with Vertical(id="workspace-col"):
+                        yield Static(Text("Workspace (for the hook)", style="bold"))
+                        yield Input(placeholder="path to the neo.mjs checkout", id="workspace")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        labels = self.query_one("#labels", DataTable)
+        for col in ("label", "backup", "live", "present", "insert", "filtered", "bar"):
+            labels.add_column(col, key=col)
+        edges = self.query_one("#edges", DataTable)
+        for col in ("edge type", "backup", "live", "present", "insert", "filtered", "orphan", "bar"):
+            edges.add_column(col, key=col)
+        chroma = self.query_one("#chroma", DataTable)
+        for col in ("collection", "backup", "live", "present", "insert", "bar"):
+            chroma.add_column(col, key=col)
+        flat = self.query_one("#flat", DataTable)
+        flat.add_column("substrate", key="substrate")
+        flat.add_column("plan", key="plan", width=max(30, (self.app.size.width or 80) - 22))
+        self.query_one("#tabs").display = False
+        self.query_one("#workspace", Input).disabled = True
+        self._start_scan()
+
+    # ------------------------------------------------------------------ the scan
+
+    def _start_scan(self) -> None:
+        try:
+            import core.plan  # noqa: F401
+        except ImportError:
+            self.query_one("#scan-status", Static).update(
+                Text("The plan engine (core.plan) is not available in this build.", style="bold red"))
+            self.query_one("#scan-progress", TaskProgress).finish("failed", note="unavailable")
+            return
+        self._scan_worker()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="scan", description="Scanning the bundle")
+    def _scan_worker(self) -> None:
+        from core.plan import scan_bundle
+
+        worker = get_current_worker()
+        try:
+            scan = scan_bundle(self.rc.dd, self.bundle.path,
+                               on_progress=lambda p: self.post_message(JobProgressed("scan", p)),
+                               cancel=worker.cancelled_event)
+        except Cancelled:
+            self.post_message(JobCancelled("scan", "scan stopped"))
+            return
+        self.post_message(JobFinished("scan", scan))
+
+    def on_job_progressed(self, message: JobProgressed) -> None:
+        if message.job == "scan":
+            p = message.progress
+            self.query_one("#scan-progress", TaskProgress).update_progress(p.done, p.total, unit=p.unit,
+                                                                           rate=p.rate)
+
+    def on_job_cancelled(self, message: JobCancelled) -> None:
+        if message.job == "scan":
+            self.query_one("#scan-progress", TaskProgress).finish("stopped", note="cancelled")
+
+    def on_job_finished(self, message: JobFinished) -> None:
+        if message.job != "scan":
+            return
+        self.scan = message.result
+        self.query_one("#scan-progress", TaskProgress).finish("done")
+        self._first_plan()
+
+    def job_failed(self, group: str, error: str) -> None:
+        if group == "scan":
+            self.query_one("#scan-progress", TaskProgress).finish("failed", note="FAILED")
+            self.query_one("#scan-status", Static).update(
+                Text.assemble(("The bundle could not be scanned: ", "bold red"), error,
+                              "\nNothing was changed. esc goes back."))
+            self.query_one("#totals", Static).update(Text("No plan: the scan failed.", style="bold red"))
+        super().job_failed(group, error)
+
+    def _first_plan(self) -> None:
+        from core.plan import Filters, build_plan
+
+        first = build_plan(self.scan, Filters(frozenset(), frozenset()))
+        pj = first.to_json()
+        graph = pj.get("graph") or {}
+        label_rows: dict[str, Any] = graph.get("labels") or {}
+        type_rows: dict[str, Any] = graph.get("edgeTypes") or {}
+        # biggest first: what an operator decides about is at the top
+        self._label_keys = sorted(label_rows, key=lambda k: (-n(label_rows[k].get("backup")), str(k)))
+        self._type_keys = sorted(type_rows, key=lambda k: (-n(type_rows[k].get("backup")), str(k)))
+        self._suspend = True
+        fl = self.query_one("#filter-labels", SelectionList)
+        fl.clear_options()
+        fl.add_options([Selection(self._prompt(k, label_rows[k]), k, False) for k in self._label_keys])
+        fe = self.query_one("#filter-edges", SelectionList)
+        fe.clear_options()
+        fe.add_options([Selection(self._prompt(k, type_rows[k]), k, False) for k in self._type_keys])
+        labels = self.query_one("#labels", DataTable)
+        labels.clear()
+        for k in self._label_keys:
+            labels.add_row(*([Text(str(k))] + [Text("")] * 6), key=f"n:{k}")
+        edges = self.query_one("#edges", DataTable)
+        edges.clear()
+        for k in self._type_keys:
+            edges.add_row(*([Text(str(k))] + [Text("")] * 7), key=f"e:{k}")
+        chroma = self.query_one("#chroma", DataTable)
+        chroma.clear()
+        for k in CHROMA:
+            chroma.add_row(*([Text(k)] + [Text("")] * 5), key=f"c:{k}")
+        self._suspend = False
+        self.query_one("#scan").display = False
+        self.query_one("#tabs").display = True
+        self.recount()
+        self.query_one("#labels", DataTable).focus()
+
+    @staticmethod
+    def _prompt(key: str, row: Mapping[str, Any]) -> Text:
+        return Text.assemble(str(key), (f" {n(row.get('backup')):,}", "dim"))
+
+    # ------------------------------------------------------------------ the plan
+
+    def filters(self) -> tuple[frozenset[str], frozenset[str]]:
+        labels = frozenset(self.query_one("#filter-labels", SelectionList).selected)
+        types = frozenset(self.query_one("#filter-edges", SelectionList).selected)
+        return labels, types
+
+    def only_substrate(self) -> list[str] | None:
+        chosen = list(self.query_one("#substrates", SelectionList).selected)
+        if set(chosen) == set(SUBSTRATES):
+            return None
+        return [s for s in SUBSTRATES if s in chosen]
+
+    def hook(self) -> str | None:
+        pressed = self.query_one("#hook", RadioSet).pressed_button
+        if pressed is None or pressed.id == "hook-none":
+            return None
+        return "filesystem-ingestor"
+
+    def workspace(self) -> str | None:
+        value = self.query_one("#workspace", Input).value.strip()
+        return value or None
+
+    def recount(self) -> None:
+        if self.scan is None or self._suspend:
+            return
+        from core.plan import Filters, build_plan
+
+        labels, types = self.filters()
+        try:
+            self.plan = build_plan(self.scan, Filters(labels, types), only_substrate=self.only_substrate(),
+                                   mode=self.mode, force=self.mode == "replace")
+            self.plan_json = self.plan.to_json()
+            self.plan_error = None
+        except Exception as exc:
+            from console.app import describe_error
+
+            self.plan = None
+            self.plan_json = {}
+            self.plan_error = describe_error(exc)
+        self._show_totals()
+        self._show_tables()
+        has_plan = self.plan is not None
+        if has_plan != self._had_plan:  # the footer recomposes on refresh: only when restore's state flips
+            self._had_plan = has_plan
+            self.refresh_bindings()
+
+    def _show_totals(self) -> None:
+        totals = self.query_one("#totals", Static)
+        if self.plan_error:
+            totals.update(Text.assemble(("No plan: ", "bold red"), self.plan_error))
+            return
+        pj = self.plan_json
+        t = (pj.get("graph") or {}).get("totals") or {}
+        line = Text()
+        line.append("graph ", style="dim")
+        line.append("would insert ", style="bold")
+        line.append(f"{n(t.get('wouldInsert')):,}", style="bold green")
+        line.append("  already present ", style="dim")
+        line.append(f"{n(t.get('alreadyPresent')):,}", style="bold")
+        line.append("  filtered out ", style="dim")
+        line.append(f"{n(t.get('filteredOut')):,}", style="bold yellow")
+        line.append("\nchroma ", style="dim")
+        for i, key in enumerate(CHROMA):
+            row = pj.get(key) or {}
+            if i:
+                line.append("  ")
+            line.append(f"{key} +{n(row.get('wouldInsert')):,}")
+        line.append("   mode ", style="dim")
+        line.append(self.mode.upper() if self.mode == "replace" else self.mode,
+                    style="bold reverse red" if self.mode == "replace" else "bold")
+        only = self.only_substrate()
+        if only is not None:
+            line.append("  only ", style="dim")
+            line.append(",".join(only) if only else "NOTHING", style="bold yellow")
+        totals.update(line)
+
+    def _set(self, table: DataTable[Any], row: str, col: str, cell: Text) -> None:
+        key = (str(table.id), row, col)
+        if self._cells.get(key) == cell.plain and key[2] != "bar":
+            return
+        if key[2] == "bar" and self._cells.get(key) == cell.plain + repr(cell.spans):
+            return
+        self._cells[key] = cell.plain if col != "bar" else cell.plain + repr(cell.spans)
+        table.update_cell(row, col, cell, update_width=True)
+
+    def _show_tables(self) -> None:
+        pj = self.plan_json
+        graph = pj.get("graph") or {}
+        label_rows = graph.get("labels") or {}
+        type_rows = graph.get("edgeTypes") or {}
+        bar_w = 10 if (self.app.size.width or 80) >= 100 else 7
+        labels = self.query_one("#labels", DataTable)
+        scale = max([n(r.get("backup")) for r in label_rows.values()] or [1])
+        for k in self._label_keys:
+            r = label_rows.get(k) or {}
+            cells = [num(r.get("backup")), num(r.get("live")), num(r.get("alreadyPresent")),
+                     num(r.get("wouldInsert")), num(r.get("filtered")),
+                     split_bar([("insert", n(r.get("wouldInsert"))), ("present", n(r.get("alreadyPresent"))),
+                                ("filtered", n(r.get("filtered")))], scale, bar_w)]
+            for col, cell in zip(("backup", "live", "present", "insert", "filtered", "bar"), cells, strict=True):
+                self._set(labels, f"n:{k}", col, cell)
+        edges = self.query_one("#edges", DataTable)
+        scale = max([n(r.get("backup")) for r in type_rows.values()] or [1])
+        for k in self._type_keys:
+            r = type_rows.get(k) or {}
+            cells = [num(r.get("backup")), num(r.get("live")), num(r.get("alreadyPresent")),
+                     num(r.get("wouldInsert")), num(r.get("filtered")), num(r.get("orphaned")),
+                     split_bar([("insert", n(r.get("wouldInsert"))), ("present", n(r.get("alreadyPresent"))),
+                                ("filtered", n(r.get("filtered"))), ("orphaned", n(r.get("orphaned")))],
+                               scale, bar_w)]
+            for col, cell in zip(("backup", "live", "present", "insert", "filtered", "orphan", "bar"), cells,
+                                 strict=True):
+                self._set(edges, f"e:{k}", col, cell)
+        chroma = self.query_one("#chroma", DataTable)
+        scale = max([n((pj.get(k) or {}).get("backup")) for k in CHROMA] or [1])
+        for k in CHROMA:
+            r = pj.get(k) or {}
+            cells = [num(r.get("backup")), num(r.get("live")), num(r.get("alreadyPresent")),
+                     num(r.get("wouldInsert")),
+                     split_bar([("insert", n(r.get("wouldInsert"))), ("present", n(r.get("alreadyPresent")))],
+                               scale, bar_w)]
+            for col, cell in zip(("backup", "live", "present", "insert", "bar"), cells, strict=True):
+                self._set(chroma, f"c:{k}", col, cell)
+        flat = self.query_one("#flat", DataTable)
+        flat.clear()
+        for k, v in (pj.get("flat") or {}).items():
+            flat.add_row(Text(str(k)), flat_text(v), key=f"f:{k}", height=None)
+        notes = Text()
+        kb = pj.get("kb") or {}
+        if n(kb.get("naturalKeyDivergent")):
+            notes.append(f"kb: {n(kb.get('naturalKeyDivergent')):,} bundle row(s) share a natural key with a "
+                         "different live id: a merge of kb is refused (neo's divergence rule); restore without "
+                         "kb or use replace.\n", style="bold yellow")
+        for w in pj.get("warnings") or []:
+            notes.append(f"note: {w}\n", style="yellow")
+        self.query_one("#plan-notes", Static).update(notes)
+
+    # ------------------------------------------------------------------ events
+
+    @on(SelectionList.SelectedChanged, "#filter-labels, #filter-edges, #substrates")
+    def _ticked(self) -> None:
+        # a preset ticks many boxes at once: coalesce their messages into one recount
+        if not self._recount_pending:
+            self._recount_pending = True
+            self.call_later(self._deferred_recount)
+
+    def _deferred_recount(self) -> None:
+        self._recount_pending = False
+        self.recount()
+
+    @on(RadioSet.Changed, "#mode")
+    def _mode_changed(self, event: RadioSet.Changed) -> None:
+        self.mode = "replace" if event.pressed.id == "mode-replace" else "merge"
+        self.recount()
+
+    @on(RadioSet.Changed, "#hook")
+    def _hook_changed(self, event: RadioSet.Changed) -> None:
+        self.query_one("#workspace", Input).disabled = event.pressed.id == "hook-none"
+
+    @on(Button.Pressed, "#presets Button")
+    def _preset_button(self, event: Button.Pressed) -> None:
+        name = (event.button.id or "").removeprefix("preset-").replace("-", " ")
+        self.action_preset(name)
+
+    def apply_filters(self, labels: Iterable[str], types: Iterable[str]) -> None:
+        """Tick exactly these (names absent from the bundle are ignored: they have nothing to filter)."""
+        want_l, want_t = set(labels), set(types)
+        self._suspend = True
+        try:
+            fl = self.query_one("#filter-labels", SelectionList)
+            fe = self.query_one("#filter-edges", SelectionList)
+            fl.deselect_all()
+            fe.deselect_all()
+            for k in self._label_keys:
+                if k in want_l:
+                    fl.select(k)
+            for k in self._type_keys:
+                if k in want_t:
+                    fe.select(k)
+        finally:
+            self._suspend = False
+        self.recount()
+
+    def action_preset(self, name: str) -> None:
+        if self.scan is None or name not in PRESETS:
+            return
+        labels, types = PRESETS[name]
+        self.apply_filters(labels, types)
+
+    def action_toggle_mode(self) -> None:
+        rs = self.query_one("#mode", RadioSet)
+        target = "mode-merge" if self.mode == "replace" else "mode-replace"
+        self.query_one(f"#{target}", RadioButton).value = True
+        rs.refresh()
+
+    def action_tab(self, step: int) -> None:
+        tabs = self.query_one("#tabs", TabbedContent)
+        if not tabs.display:
+            return
+        ids = ["tab-labels", "tab-edges", "tab-filters", "tab-chroma", "tab-options"]
+        current = tabs.active if tabs.active in ids else ids[0]
+        # drop focus first: a focused widget in the pane being hidden would pull focus (and with it the
+        # active tab) somewhere else; the activated pane then focuses its own main widget
+        self.set_focus(None)
+        tabs.active = ids[(ids.index(current) + step) % len(ids)]
+
+    @on(TabbedContent.TabActivated, "#tabs")
+    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        # keys act on what is shown: focus the pane's main widget
+        target = {"tab-labels": "#labels", "tab-edges": "#edges", "tab-filters": "#filter-labels",
+                  "tab-chroma": "#chroma", "tab-options": "#substrates"}.get(event.pane.id or "")
+        if target:
+            self.call_after_refresh(self.query_one(target).focus)
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "restore" and (self.plan is None or self.rc.busy):
+            return None
+        if action in ("preset", "toggle_mode") and self.scan is None:
+            return None
+        return super().check_action(action, parameters)
+
+    # ------------------------------------------------------------------ restore
+
+    def restore_options(self) -> Any:
+        from core.plan import Filters
+        from core.restore import RestoreOptions
+
+        labels, types = self.filters()
+        ws = self.workspace()
+        return RestoreOptions(
+            mode=self.mode, force=self.mode == "replace", yes=True, filters=Filters(labels, types),
+            only_substrate=self.only_substrate(), post_restore_hook=self.hook(),
+            workspace=Path(ws).expanduser() if ws else None,
+        )
+
+    def action_restore(self) -> None:
+        if self.rc.readonly or self.plan is None or self.rc.busy:
+            return
+        try:
+            import core.restore  # noqa: F401
+        except ImportError:
+            self.rc.show_error("Restore unavailable", "The restore engine (core.restore) is not in this build.")
+            return
+        hook = self.hook()
+        if hook is not None and not self.workspace():
+            self.rc.show_error("Workspace needed",
+                               "The filesystem-ingestor hook walks a workspace: type its path in Options "
+                               "(or choose no hook). Nothing was changed.")
+            return
+        opts = self.restore_options()
+        self.app.push_screen(self._confirm_screen(opts), lambda yes: self._confirmed(yes, opts))
+
+    def _confirm_screen(self, opts: Any) -> ConfirmScreen:
+        from console.app import location_label
+
+        pj = self.plan_json
+        t = (pj.get("graph") or {}).get("totals") or {}
+        labels, types = self.filters()
+        only = self.only_substrate()
+        subs = list(SUBSTRATES) if only is None else only
+        body = Text()
+        ok, message = (True, "") if self.mode == "merge" else self._guard()
+        if self.mode == "replace":
+            # what is at stake first: the dialog may scroll at 80x24
+            body.append("REPLACE truncates ", style="bold red")
+            body.append(", ".join(subs) or "nothing", style="bold")
+            body.append(" in ", style="bold red")
+            body.append(location_label(self.rc.dd), style="bold")
+            body.append(", then loads the bundle: rows written live since the backup are lost.\n",
+                        style="bold red")
+            body.append("First it takes a safety bundle of every substrate it replaces (reason pre-restore) in ")
+            body.append(f"{self.rc.dd.backup_root.name}/", style="bold")
+            body.append("; restoring that bundle undoes this.\n")
+            if not ok:
+                body.append("The backup guard refuses a replace now:\n", style="bold red")
+                body.append(message + "\n")
+                body.append("Take a fresh backup first (b on the bundles screen).\n", style="bold")
+            body.append("\n")
+        body.append("Restore ", style="bold")
+        body.append(self.bundle.name, style="bold")
+        body.append(" into ")
+        body.append(location_label(self.rc.dd), style="bold")
+        body.append(f" ({self.mode})\n\n")
+        if "graph" in subs:
+            body.append("graph   ", style="dim")
+            body.append(f"insert {n(t.get('wouldInsert')):,}", style="bold green")
+            body.append(f" · skip {n(t.get('alreadyPresent')):,} already present"
+                        f" · leave out {n(t.get('filteredOut')):,}\n")
+            body.append("filters ", style="dim")
+            body.append("labels " + (", ".join(sorted(labels)) or "none"))
+            body.append("; edge types " + (", ".join(sorted(types)) or "none") + "\n")
+        chroma = [k for k in CHROMA if (k == "kb" and "kb" in subs) or (k != "kb" and "mc" in subs)]
+        if chroma:
+            body.append("chroma  ", style="dim")
+            body.append(" · ".join(f"{k} +{n((pj.get(k) or {}).get('wouldInsert')):,}" for k in chroma) + "\n")
+        flat = [s for s in ("concepts", "trajectories", "mailbox") if s in subs]
+        if flat:
+            body.append("files   ", style="dim")
+            fj = pj.get("flat") or {}
+            body.append(" · ".join(f"{s} {flat_text(fj.get(s, '?')).plain}" for s in flat) + "\n")
+        body.append("only    ", style="dim")
+        body.append(", ".join(subs) if subs else "NOTHING (restores nothing)")
+        body.append("\nhook    ", style="dim")
+        body.append(f"{opts.post_restore_hook} on {opts.workspace}" if opts.post_restore_hook else "none")
+        if self.mode == "merge":
+            body.append("\n\nMerge keeps every live row untouched. You can cancel between batches and resume by "
+                        "running the same restore again.", style="dim")
+            return ConfirmScreen("Restore with this plan?", body, yes_label="Restore")
+        return ConfirmScreen("REPLACE live data?", body, yes_label="Replace", danger=True,
+                             require_typed=self.rc.dd.root.name, yes_enabled=ok)
+
+    def _guard(self) -> tuple[bool, str]:
+        try:
+            from core.retention import guard
+        except ImportError:
+            return True, ""
+        try:
+            g = guard(self.rc.dd, now=self.rc.now())
+        except Exception as exc:
+            from console.app import describe_error
+
+            return False, describe_error(exc)
+        return bool(g.ok), str(g.message)
+
+    def _confirmed(self, yes: bool | None, opts: Any) -> None:
+        if not yes:
+            return
+        from console.screens.restore import RestoreScreen
+
+        self.app.push_screen(RestoreScreen(self.bundle.name, self.bundle.path, opts, self.plan_json, plan=self.plan))

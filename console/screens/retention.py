@@ -1,0 +1,331 @@
+"""Retention: the policy per substrate, each bundle's verdict and reasons, a coverage timeline, prune."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widgets import DataTable, Footer, Static
+from textual.worker import get_current_worker
+
+from console.messages import JobCancelled, JobFinished, JobProgressed
+from console.screens.base import COMMON_BINDINGS, BaseScreen
+from core.datadir import RECOVERY_SUBSTRATES
+from core.progress import Cancelled
+from widgets.confirm import ConfirmScreen, MessageScreen
+from widgets.status_header import age_text
+from widgets.timeline import CoverageTimeline, Lane, TimelineData
+
+
+def _parse(ts: Any) -> datetime | None:
+    if not isinstance(ts, str):
+        return None
+    try:
+        return datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _days(value: Any) -> str:
+    if isinstance(value, (int, float)):
+        return f"{value:g}d"
+    return "-"
+
+
+def human_bytes(n: int) -> str:
+    from console.commands.list_cmd import human_bytes as hb
+
+    return hb(n)
+
+
+class RetentionScreen(BaseScreen):
+    SCREEN_TITLE = "Retention"
+
+    BINDINGS = [
+        Binding("p", "prune", "Prune…", id="prune"),
+        Binding("r", "refresh", "Refresh", id="refresh"),
+        Binding("escape", "back", "Back", id="back"),
+        *COMMON_BINDINGS,
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pruning = False
+        self._ready = False
+
+    def compose(self) -> ComposeResult:
+        yield self.make_header()
+        yield Static(Text("Evaluating the policy…", style="dim"), id="ret-title", classes="screen-title")
+        yield DataTable(id="policy", cursor_type="none", show_cursor=False)
+        yield CoverageTimeline(id="timeline")
+        yield DataTable(id="verdicts", cursor_type="row", zebra_stripes=True)
+        with VerticalScroll(id="reasons"):
+            yield Static(Text(""), id="reasons-text")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        policy = self.query_one("#policy", DataTable)
+        for col in ("substrate", "keep last", "max age", "cadence", "newest", "oldest", "restorable"):
+            policy.add_column(col, key=col)
+        verdicts = self.query_one("#verdicts", DataTable)
+        for col in ("bundle", "age", *RECOVERY_SUBSTRATES, "verdict", "why"):
+            verdicts.add_column(col, key=col)
+        verdicts.focus()
+        self._ready = True
+        self.data_changed()
+
+    def data_changed(self) -> None:
+        if not self._ready:
+            return
+        report = self.rc.retention
+        title = self.query_one("#ret-title", Static)
+        if report is None:
+            if self.rc.listing is not None:
+                title.update(Text(self.rc.listing_error or "Retention could not be evaluated.", style="bold red"))
+            return
+        summary = report.get("summary") or {}
+        pol = report.get("policy") or {}
+        head = Text()
+        head.append("policy: ", style="dim")
+        head.append(str(pol.get("source", "?")))
+        n_bundles = len(report.get("bundles") or [])
+        head.append(f"   {n_bundles} bundle{'' if n_bundles == 1 else 's'}: ", style="dim")
+        head.append(f"{summary.get('keep', 0)} keep")
+        n_del = int(summary.get("delete", 0) or 0)
+        head.append(", ")
+        head.append(f"{n_del} DELETE" if n_del else "0 delete", style="bold red" if n_del else "")
+        if n_del:
+            head.append(f" ({human_bytes(int(summary.get('deleteBytes', 0)))})")
+        residue = report.get("residue") or []
+        if residue:
+            n_res = sum(1 for r in residue if r.get("verdict") == "delete")
+            head.append(f"   {len(residue)} residue" + (f", {n_res} due" if n_res else ""), style="yellow")
+        title.update(head)
+        self._fill_policy(report)
+        self._fill_timeline(report)
+        self._fill_verdicts(report)
+
+    def _fill_policy(self, report: dict[str, Any]) -> None:
+        table = self.query_one("#policy", DataTable)
+        table.clear()
+        pol = report.get("policy") or {}
+        subs = report.get("substrates") or {}
+        now = self.rc.now()
+        for sub in RECOVERY_SUBSTRATES:
+            p = pol.get(sub) or {}
+            c = subs.get(sub) or {}
+            age = c.get("ageHours")
+            stale = age is None or age > self.rc.guard_hours
+            newest = Text("NONE!", style="bold red") if age is None else Text(
+                age_text(age) + (" STALE" if stale else ""), style="bold yellow" if stale else "green")
+            oldest_t = _parse(c.get("oldestTime"))
+            oldest = Text(age_text((now - oldest_t).total_seconds() / 3600) if oldest_t else "-")
+            table.add_row(
+                Text(sub, style="bold"), Text(str(p.get("keepLast", "-")), justify="right"),
+                Text(_days(p.get("maxAgeDays")), justify="right"), Text(str(p.get("cadenceHint") or "-")),
+                newest, oldest, Text(f"{c.get('restorableBundles', 0)}", justify="right"),
+            )
+
+    def _fill_timeline(self, report: dict[str, Any]) -> None:
+        lanes = []
+        bundles = report.get("bundles") or []
+        for sub in RECOVERY_SUBSTRATES:
+            points = []
+            for b in bundles:
+                t = _parse(b.get("time"))
+                if t is None:
+                    continue
+                s = (b.get("substrates") or {}).get(sub) or {}
+                if s.get("restorable"):
+                    mark = "delete" if b.get("verdict") == "delete" else "kept"
+                else:
+                    mark = "broken"
+                points.append((t, mark))
+            n = sum(1 for _, m in points if m == "kept")
+            lanes.append(Lane(sub, tuple(points), f"{n} kept"))
+        self.query_one("#timeline", CoverageTimeline).set_data(TimelineData(self.rc.now(), tuple(lanes)))
+
+    def _fill_verdicts(self, report: dict[str, Any]) -> None:
+        table = self.query_one("#verdicts", DataTable)
+        selected = None
+        if table.row_count:
+            try:
+                selected = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+            except Exception:
+                selected = None
+        table.clear()
+        now = self.rc.now()
+        width = max(20, (self.app.size.width or 80) - 62)
+        for b in report.get("bundles") or []:
+            t = _parse(b.get("time"))
+            cells = []
+            for sub in RECOVERY_SUBSTRATES:
+                s = (b.get("substrates") or {}).get(sub) or {}
+                cells.append(Text("✓" if s.get("restorable") else "✗",
+                                  style="green" if s.get("restorable") else "yellow"))
+            verdict = str(b.get("verdict", "?"))
+            reasons = [str(r) for r in b.get("reasons") or []]
+            why = Text(reasons[0] if reasons else "", no_wrap=True)
+            if len(reasons) > 1:
+                why.append(f" +{len(reasons) - 1}", style="dim")
+            why.truncate(width, overflow="ellipsis")
+            table.add_row(
+                Text(t.strftime("%Y-%m-%d %H:%M") if t else str(b.get("name"))),
+                Text(age_text((now - t).total_seconds() / 3600) if t else "?", justify="right"),
+                *cells,
+                Text(verdict.upper() if verdict == "delete" else verdict,
+                     style="bold red" if verdict == "delete" else "green"),
+                why, key=str(b.get("name")),
+            )
+        for r in report.get("residue") or []:
+            t = _parse(r.get("mtime"))
+            verdict = str(r.get("verdict", "?"))
+            why = Text(f"residue ({r.get('kind')}): {r.get('reason', '')}", style="yellow", no_wrap=True)
+            why.truncate(width, overflow="ellipsis")
+            table.add_row(
+                Text(t.strftime("%Y-%m-%d %H:%M") if t else "?", style="dim"),
+                Text(age_text((now - t).total_seconds() / 3600) if t else "?", justify="right", style="dim"),
+                Text("-"), Text("-"), Text("-"),
+                Text(verdict.upper() if verdict == "delete" else verdict,
+                     style="bold red" if verdict == "delete" else "green"),
+                why, key=f"residue:{r.get('name')}",
+            )
+        if selected is not None and selected in table.rows:
+            table.move_cursor(row=table.get_row_index(selected))
+        self._show_reasons()
+
+    @on(DataTable.RowHighlighted, "#verdicts")
+    def _show_reasons(self) -> None:
+        table = self.query_one("#verdicts", DataTable)
+        text = Text()
+        report = self.rc.retention or {}
+        if table.row_count:
+            try:
+                key = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+            except Exception:
+                key = ""
+            if key.startswith("residue:"):
+                r = next((r for r in report.get("residue") or [] if r.get("name") == key[8:]), {})
+                text.append(f"{r.get('name')}", style="bold")
+                text.append(f"  {r.get('kind')} residue, {human_bytes(int(r.get('bytes') or 0))}: ")
+                text.append(str(r.get("verdict")) + ": " + str(r.get("reason", "")))
+            else:
+                b = next((b for b in report.get("bundles") or [] if b.get("name") == key), None)
+                if b is not None:
+                    text.append(str(b.get("name")), style="bold")
+                    verdict = str(b.get("verdict"))
+                    text.append(f"  {verdict.upper() if verdict == 'delete' else verdict}",
+                                style="bold red" if verdict == "delete" else "green")
+                    text.append(f"  {human_bytes(int(b.get('bytes') or 0))}")
+                    for r in b.get("reasons") or []:
+                        text.append("\n  · ")
+                        text.append(str(r))
+        self.query_one("#reasons-text", Static).update(text)
+
+    # ------------------------------------------------------------------ actions
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_refresh(self) -> None:
+        self.rc.refresh_bundles()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "prune" and self._pruning:
+            return None
+        return super().check_action(action, parameters)
+
+    def action_prune(self) -> None:
+        if self.rc.readonly or self._pruning:
+            return
+        self._pruning = True
+        self.refresh_bindings()
+        self._prune_worker(dry_run=True)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="prune", description="Prune")
+    def _prune_worker(self, dry_run: bool) -> None:
+        from core.retention import prune
+
+        worker = get_current_worker()
+        try:
+            result = prune(self.rc.dd, dry_run=dry_run, now=self.rc.now(),
+                           on_progress=lambda p: self.post_message(JobProgressed("prune", p)),
+                           cancel=worker.cancelled_event)
+        except Cancelled:
+            self.post_message(JobCancelled("prune", "prune stopped between deletions"))
+            return
+        self.post_message(JobFinished("prune", result, {"dry_run": dry_run}))
+
+    def on_job_finished(self, message: JobFinished) -> None:
+        if message.job != "prune":
+            return
+        result = message.result
+        if message.extra.get("dry_run"):
+            self._confirm_prune(result)
+            return
+        self._pruning = False
+        self.refresh_bindings()
+        body = Text()
+        body.append(f"Deleted {len(result.deleted)} item(s), freed {human_bytes(result.freed_bytes)}.\n",
+                    style="bold green" if result.ok else "bold")
+        for d in result.deleted:
+            body.append(f"  ✓ {d.name}\n")
+        for d in result.failed:
+            body.append(f"  ✗ {d.name}: {d.error}\n", style="bold red")
+        self.app.push_screen(MessageScreen("Prune finished" if result.ok else "Prune finished with failures",
+                                           body, error=not result.ok))
+        self.rc.refresh_bundles()
+
+    def _confirm_prune(self, result: Any) -> None:
+        guard = result.guard or {}
+        if not result.deleted:
+            self._pruning = False
+            self.refresh_bindings()
+            self.app.push_screen(MessageScreen("Nothing to prune",
+                                               "Every bundle is kept by some substrate's policy, and no residue "
+                                               "is due. Nothing was deleted."))
+            return
+        body = Text()
+        body.append(f"Dry run: prune would delete {len(result.deleted)} item(s), "
+                    f"{human_bytes(result.freed_bytes)}:\n", style="bold")
+        for d in result.deleted:
+            body.append(f"  × {d.name}", style="red")
+            body.append(f"  {d.kind}, {human_bytes(d.bytes)}: {d.reason}\n")
+        body.append(f"\nKept: {len(result.kept)} bundle(s). Each deletion renames to a hidden trash name "
+                    "first, so an interrupted prune never leaves a half-deleted bundle.\n")
+        ok = bool(guard.get("ok", True))
+        if not ok:
+            body.append("\nThe backup guard refuses a prune now:\n", style="bold red")
+            body.append(str(guard.get("message", "")) + "\n")
+            body.append("Take a fresh backup first (b on the bundles screen).", style="bold")
+        else:
+            body.append("\n" + str(guard.get("message", "")), style="dim")
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self._prune_worker(dry_run=False)
+            else:
+                self._pruning = False
+                self.refresh_bindings()
+
+        self.app.push_screen(ConfirmScreen("Prune these bundles?", body, yes_label="Prune", danger=True,
+                                           yes_enabled=ok), answer)
+
+    def on_job_cancelled(self, message: JobCancelled) -> None:
+        if message.job == "prune":
+            self._pruning = False
+            self.refresh_bindings()
+            self.rc.refresh_bundles()
+
+    def job_failed(self, group: str, error: str) -> None:
+        if group == "prune":
+            self._pruning = False
+            self.refresh_bindings()
+            self.rc.refresh_bundles()
+        super().job_failed(group, error)

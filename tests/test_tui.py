@@ -1,0 +1,499 @@
+"""Pilot tests of the console on the generated May-10 incident: the guided restore, cancel and resume,
+read-only mode, hostile strings from a bundle, errors from workers, quitting during a restore."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.widgets import DataTable, SelectionList, Static
+
+from console.commands.screenshots_cmd import settle, wait_for
+from console.screens.bundles import BundlesScreen
+from console.screens.diff import DiffScreen
+from console.screens.help import HelpScreen
+from console.screens.restore import RestoreScreen
+from console.screens.retention import RetentionScreen
+from core.datadir import DataDir, resolve
+from tests.test_tui_support import NOW, copy_demo, demo_cache, make
+from widgets.confirm import ConfirmScreen, MessageScreen
+from widgets.status_header import Freshness, HeaderState, StatusHeader
+
+INCIDENT = {"wouldInsert": 11_589, "alreadyPresent": 3_580, "filteredOut": 22_756}
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return demo_cache(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def shared_dd(demo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DataDir]:
+    """One copy for the tests that only read. Its stores never change, so its one slow scan is reused (the
+    tests that write scan their own copy for real)."""
+    import core.plan
+
+    dd = copy_demo(demo, tmp_path_factory.mktemp("ro"))
+    real = core.plan.scan_bundle
+    cache: dict[str, Any] = {}
+
+    def cached(data_dir: DataDir, bundle: Any, **kwargs: Any) -> Any:
+        if data_dir.root != dd.root:
+            return real(data_dir, bundle, **kwargs)
+        if str(bundle) not in cache:
+            cache[str(bundle)] = real(data_dir, bundle, **kwargs)
+        return cache[str(bundle)]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(core.plan, "scan_bundle", cached)
+        yield dd
+
+
+@pytest.fixture
+def fresh_dd(demo: Path, tmp_path: Path) -> DataDir:
+    """A private copy for a test that writes."""
+    return copy_demo(demo, tmp_path)
+
+
+def plain(widget: Static) -> str:
+    content = widget.content
+    return content.plain if hasattr(content, "plain") else str(content)
+
+
+async def open_diff(pilot: Any) -> DiffScreen:
+    app = pilot.app
+    await settle(pilot)
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: isinstance(app.screen, DiffScreen) and app.screen.plan is not None)
+    await pilot.pause()
+    return app.screen
+
+
+# ---------------------------------------------------------------- home
+
+
+async def test_home_lists_bundles_residue_and_freshness(shared_dd: DataDir) -> None:
+    app = make(shared_dd)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, BundlesScreen)
+        table = screen.query_one("#bundles", DataTable)
+        keys = [str(k.value) for k in table.rows]
+        assert keys[0] == "backup-2026-05-10T01-11-23.456Z"
+        assert sum(1 for k in keys if k.startswith("residue:")) == 1
+        notes = {k: table.get_cell(k, "notes").plain for k in keys if not k.startswith("residue:")}
+        assert "kb empty" in notes["backup-2026-05-09T01-11-23.456Z"]
+        assert "MALFORMED" in notes["backup-2026-05-07T01-11-23.456Z"]
+        header = screen.query_one(StatusHeader).render().plain
+        assert "kb 9h" in header and "graph 9h" in header and "STALE" not in header
+        detail = plain(screen.query_one("#detail-text", Static))
+        assert "integrity" in detail and "graph pass 37,925" in detail
+
+
+def test_header_flags_stale_and_missing_in_words() -> None:
+    header = StatusHeader("Bundles")
+    header.state = HeaderState(location="x/.neo-ai-data", readonly=True, loading=False, freshness=(
+        Freshness("kb", 3.0, 24.0), Freshness("mc", 30.0, 24.0), Freshness("graph", None, 24.0)))
+    text = header.render().plain
+    assert "kb 3h" in text and "mc 30h STALE" in text and "graph NONE!" in text and "READ-ONLY" in text
+
+
+# ---------------------------------------------------------------- diff
+
+
+async def test_diff_incident_preset_recounts_to_may10_figures(shared_dd: DataDir) -> None:
+    app = make(shared_dd)
+    async with app.run_test(size=(80, 24)) as pilot:
+        diff = await open_diff(pilot)
+        assert diff.plan_json["graph"]["totals"]["wouldInsert"] > INCIDENT["wouldInsert"]
+        await pilot.press("3")
+        await pilot.pause()
+        assert diff.plan_json["graph"]["totals"] == INCIDENT
+        totals = plain(diff.query_one("#totals", Static))
+        assert "would insert 11,589" in totals and "already present 3,580" in totals
+        assert "filtered out 22,756" in totals
+        # untick FILE in the labels list: the plan recounts at once, with no worker
+        labels = diff.query_one("#filter-labels", SelectionList)
+        labels.deselect("FILE")
+        await pilot.pause()
+        assert diff.plan_json["graph"]["totals"]["wouldInsert"] > INCIDENT["wouldInsert"]
+        assert "FILE" not in diff.filters()[0]
+        await pilot.press("0")
+        await pilot.pause()
+        assert diff.filters() == (frozenset(), frozenset())
+
+
+async def test_diff_tables_show_rows_per_label_and_edge_type(shared_dd: DataDir) -> None:
+    app = make(shared_dd)
+    async with app.run_test(size=(80, 24)) as pilot:
+        diff = await open_diff(pilot)
+        await pilot.press("3")
+        await pilot.pause()
+        labels = diff.query_one("#labels", DataTable)
+        assert labels.get_cell("n:FILE", "filtered").plain == "8,299"
+        assert labels.get_cell("n:FILE", "insert").plain == "0"
+        edges = diff.query_one("#edges", DataTable)
+        assert edges.get_cell("e:CONTAINS", "filtered").plain == "9,349"
+        # every row's bar is text characters, not colour alone
+        assert set(edges.get_cell("e:CONTAINS", "bar").plain.strip()) <= {"░"}
+
+
+# ---------------------------------------------------------------- read-only
+
+
+async def test_readonly_disables_every_write_visibly(shared_dd: DataDir) -> None:
+    app = make(shared_dd, readonly=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        home = app.screen
+        assert "READ-ONLY" in home.query_one(StatusHeader).render().plain
+        assert home.check_action("backup", ()) is None  # dimmed in the footer, does nothing
+        before = sorted(p.name for p in shared_dd.backup_root.iterdir())
+        await pilot.press("b")
+        await settle(pilot)
+        assert sorted(p.name for p in shared_dd.backup_root.iterdir()) == before
+        assert home.query_one("#job").display is False
+        await pilot.press("t")
+        await settle(pilot)
+        assert isinstance(app.screen, RetentionScreen)
+        assert app.screen.check_action("prune", ()) is None
+        await pilot.press("p")
+        await settle(pilot)
+        assert isinstance(app.screen, RetentionScreen)  # no dry-run dialog
+        await pilot.press("escape")
+        diff = await open_diff(pilot)
+        assert diff.check_action("restore", ()) is None
+        await pilot.press("R")
+        await pilot.pause()
+        assert app.screen is diff  # no confirm dialog
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        assert "READ-ONLY" in plain_help(app.screen)
+
+
+def plain_help(screen: HelpScreen) -> str:
+    from rich.console import Console
+
+    con = Console(width=100, record=True)
+    con.print(screen.query_one("#help-text", Static).content)
+    return con.export_text()
+
+
+# ---------------------------------------------------------------- hostile strings
+
+
+def hostile_data_dir(tmp_path: Path) -> DataDir:
+    """A small data dir whose bundle carries markup-looking labels, edge types, meta fields and reasons."""
+    from core.backup import run_backup
+    from tests.helpers import add_rows, edge, insert_graph, node
+
+    dd = resolve(tmp_path / "evil" / ".neo-ai-data", env={})
+    nodes = [node("a", "odd[/]label", name="[bold]x"), node("b", "[link=x]boom", name="b"),
+             node("c", "CONCEPT", name="c")]
+    edges = [edge("e1", "a", "b", "REL[/]ATES"), edge("e2", "b", "c", "[red]T")]
+    insert_graph(dd, nodes, edges)
+    add_rows(dd, "memories", 3)
+    add_rows(dd, "summaries", 1)
+    add_rows(dd, "kb", 2)
+    run_backup(dd, when=NOW.replace(hour=1), reason="odd[/]reason [b]")
+    bundle = next(p for p in dd.backup_root.iterdir() if p.name.startswith("backup-"))
+    meta_path = bundle / "bundle-meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["neoVersion"] = "[/]12"
+    meta["gitSha"] = "[red]"
+    meta_path.write_text(json.dumps(meta))
+    # the live graph loses the hostile nodes, so the plan would insert them
+    import sqlite3
+
+    conn = sqlite3.connect(dd.graph_db)
+    conn.execute("DELETE FROM Edges")
+    conn.execute("DELETE FROM Nodes WHERE id != 'c'")
+    conn.commit()
+    conn.close()
+    return dd
+
+
+async def test_hostile_label_renders_exactly_and_does_not_crash(tmp_path: Path) -> None:
+    dd = hostile_data_dir(tmp_path)
+    app = make(dd)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        home = app.screen
+        detail = plain(home.query_one("#detail-text", Static))
+        assert "odd[/]reason [b]" in detail and "neo [/]12" in detail
+        assert "odd[/]reason [b]" in app.export_screenshot().replace("&#160;", " ")
+        diff = await open_diff(pilot)
+        labels = diff.query_one("#labels", DataTable)
+        assert labels.get_cell("n:odd[/]label", "label").plain == "odd[/]label"
+        assert labels.get_cell("n:[link=x]boom", "label").plain == "[link=x]boom"
+        edges = diff.query_one("#edges", DataTable)
+        assert edges.get_cell("e:REL[/]ATES", "edge type").plain == "REL[/]ATES"
+        fl = diff.query_one("#filter-labels", SelectionList)
+        prompts = [fl.get_option_at_index(i).prompt for i in range(fl.option_count)]
+        assert any(getattr(p, "plain", None) == "odd[/]label 1" for p in prompts), prompts
+        fl.select("odd[/]label")
+        await pilot.pause()
+        assert diff.plan_json["graph"]["labels"]["odd[/]label"]["filtered"] == 1
+        for _ in range(5):
+            await pilot.press("right_square_bracket")
+            await pilot.pause()
+        svg = app.export_screenshot().replace("&#160;", " ")
+        assert "odd[/]label" in svg or "[link=x]boom" in svg
+
+
+# ---------------------------------------------------------------- errors and quitting
+
+
+async def test_a_failing_scan_is_shown_not_swallowed(shared_dd: DataDir, monkeypatch: pytest.MonkeyPatch) -> None:
+    import core.plan
+
+    def boom(*_a: Any, **_k: Any) -> Any:
+        raise RuntimeError("disk on fire [/]")
+
+    monkeypatch.setattr(core.plan, "scan_bundle", boom)
+    app = make(shared_dd)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, MessageScreen)
+        assert "disk on fire [/]" in plain(app.screen.query_one("#body", Static))
+        await pilot.press("enter")
+        await pilot.pause()
+        diff = app.screen
+        assert isinstance(diff, DiffScreen) and diff.plan is None
+        assert "disk on fire [/]" in plain(diff.query_one("#scan-status", Static))
+        assert diff.check_action("restore", ()) is None
+
+
+async def test_quit_during_a_write_asks_first_and_no_keeps_running(shared_dd: DataDir) -> None:
+    app = make(shared_dd)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.set_busy("restore")
+        await pilot.press("q")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        assert app.screen.focused is not None and app.screen.focused.id == "no"
+        await pilot.press("enter")  # No is focused
+        await pilot.pause()
+        assert isinstance(app.screen, BundlesScreen) and app.is_running
+        app.set_busy("")
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.return_code == 0
+
+
+async def test_verify_shows_the_verdict_in_the_detail_pane(shared_dd: DataDir) -> None:
+    app = make(shared_dd)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await pilot.press("v")
+        await settle(pilot)
+        status = plain(app.screen.query_one("#job-status", Static))
+        assert status.startswith("RESTORABLE")
+        assert "verified ✓" in plain(app.screen.query_one("#detail-text", Static))
+
+
+# ---------------------------------------------------------------- the guided restore
+
+
+def graph_counts(dd: DataDir) -> tuple[int, int]:
+    import sqlite3
+
+    conn = sqlite3.connect(dd.graph_db)
+    try:
+        return (conn.execute("SELECT count(*) FROM Nodes").fetchone()[0],
+                conn.execute("SELECT count(*) FROM Edges").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def planned_graph(plan_json: dict[str, Any]) -> tuple[int, int]:
+    g = plan_json["graph"]
+    return (sum(r["wouldInsert"] for r in g["labels"].values()),
+            sum(r["wouldInsert"] for r in g["edgeTypes"].values()))
+
+
+async def confirm_restore(pilot: Any, expect: str) -> RestoreScreen:
+    app = pilot.app
+    await pilot.press("R")
+    await pilot.pause()
+    dialog = app.screen
+    assert isinstance(dialog, ConfirmScreen)
+    assert dialog.focused is not None and dialog.focused.id == "no"
+    assert expect in plain(dialog.query_one("#body", Static))
+    await pilot.press("tab", "enter")  # from No to Restore
+    await wait_for(pilot, lambda: isinstance(app.screen, RestoreScreen))
+    return app.screen
+
+
+async def test_guided_merge_restore_reports_what_the_plan_predicted(fresh_dd: DataDir) -> None:
+    from core.journal import list_runs
+
+    live_before = graph_counts(fresh_dd)
+    app = make(fresh_dd)
+    async with app.run_test(size=(80, 24)) as pilot:
+        diff = await open_diff(pilot)
+        await pilot.press("3")
+        await pilot.pause()
+        assert "would insert 11,589" in plain(diff.query_one("#totals", Static))
+        planned = planned_graph(diff.plan_json)
+        screen = await confirm_restore(pilot, "insert 11,589 · skip 3,580 already present · leave out 22,756")
+        assert app.busy == "restore" and "RESTORE" in screen.query_one(StatusHeader).render().plain
+        await wait_for(pilot, lambda: screen.state in ("done", "failed", "cancelled"), timeout=180)
+        await pilot.pause()
+        assert screen.state == "done", plain(screen.query_one("#restore-status", Static))
+        rows = {what: (got, plan) for what, got, plan in screen.comparison()}
+        assert rows["graph inserted"] == (11_589, 11_589)
+        assert rows["graph skipped (present)"] == (3_580, 3_580)
+        assert rows["graph left out"] == (22_756, 22_756)
+        assert rows["graph failed"] == (0, 0)
+        for key in ("memories", "summaries", "kb"):
+            got, plan = rows[f"{key} inserted"]
+            assert got == plan == diff.plan_json[key]["wouldInsert"]
+        compare = screen.query_one("#compare", DataTable)
+        assert all(compare.get_row_at(i)[3].plain == "= same" for i in range(compare.row_count))
+        counters = screen.query_one("#counters", DataTable)
+        assert counters.get_cell("nodes:CONCEPT", "inserted").plain == counters.get_cell("nodes:CONCEPT", "plan").plain
+        assert counters.get_cell("nodes:CONCEPT", "match").plain == "="
+        run_id = screen.result_json["runId"]
+        status = plain(screen.query_one("#restore-status", Static))
+        assert status.startswith("Restore finished") and run_id in status
+        assert app.busy == ""
+        assert graph_counts(fresh_dd) == (live_before[0] + planned[0], live_before[1] + planned[1])
+        assert [r.runId for r in list_runs(fresh_dd) if r.runId == run_id]
+        assert screen.check_action("undo", ()) is True
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, BundlesScreen)
+
+
+async def test_cancel_stops_between_batches_and_resume_finishes_the_same_restore(
+        fresh_dd: DataDir, monkeypatch: pytest.MonkeyPatch) -> None:
+    import core.restore
+
+    # small batches, and the engine held inside its 30th batch (of 46) until the operator's cancel arrives: the
+    # cancel lands mid-graph whatever the machine's load (the engine checks it before the next batch)
+    monkeypatch.setattr(core.restore, "GRAPH_WRITE_BATCH", 500)
+    real = core.restore._Restore._node_batch
+    calls = {"n": 0, "hold": True}
+
+    def held(self: Any, *args: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 30 and calls["hold"] and self.cancel is not None:
+            self.cancel.wait(60)
+        return real(self, *args)
+
+    monkeypatch.setattr(core.restore._Restore, "_node_batch", held)
+    live_before = graph_counts(fresh_dd)
+    app = make(fresh_dd)
+    async with app.run_test(size=(80, 24)) as pilot:
+        diff = await open_diff(pilot)
+        await pilot.press("3")
+        substrates = diff.query_one("#substrates", SelectionList)
+        for sub in ("kb", "mc", "concepts", "trajectories", "mailbox"):
+            substrates.deselect(sub)
+        await pilot.pause()
+        assert diff.only_substrate() == ["graph"]
+        planned = planned_graph(diff.plan_json)
+        screen = await confirm_restore(pilot, "only    graph")
+        await wait_for(pilot, lambda: screen._tasks["graph"].done > 0 or screen.state != "running", timeout=120)
+        await pilot.press("c")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "resume" in plain(app.screen.query_one("#body", Static)).lower()
+        await pilot.press("tab", "enter")  # from Keep going to Cancel restore
+        await wait_for(pilot, lambda: screen.state in ("cancelled", "done", "failed"), timeout=60)
+        assert screen.state == "cancelled"
+        calls["hold"] = False
+        assert app.busy == ""
+        status = plain(screen.query_one("#restore-status", Static))
+        assert "To resume, press r" in status
+        mid = graph_counts(fresh_dd)
+        final = (live_before[0] + planned[0], live_before[1] + planned[1])
+        assert mid[0] > live_before[0] and sum(mid) < sum(final)  # stopped part-way, between batches
+        assert screen.check_action("resume", ()) is True
+        await pilot.press("r")
+        await wait_for(pilot, lambda: screen.state in ("done", "failed", "cancelled"), timeout=120)
+        await pilot.pause()
+        assert screen.state == "done", plain(screen.query_one("#restore-status", Static))
+        rows = {what: (got, plan) for what, got, plan in screen.comparison()}
+        # compared with the re-plan: what the first attempt inserted is now already present
+        assert rows["graph inserted"][0] == rows["graph inserted"][1] < 11_589
+        assert rows["graph skipped (present)"][0] == rows["graph skipped (present)"][1] > 3_580
+        assert "Resumed" in plain(screen.query_one("#restore-status", Static))
+        # exactly the state of an uninterrupted run
+        assert graph_counts(fresh_dd) == final
+        # undo, from the end view: exactly what this (resumed) run inserted goes, the first attempt's stays
+        run_id = screen.result_json["runId"]
+        await pilot.press("u")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen) and run_id in plain(app.screen.query_one("#body", Static))
+        await pilot.press("tab", "enter")
+        await wait_for(pilot, lambda: screen.state == "undone" or (app.busy == "" and screen.state != "done"),
+                       timeout=120)
+        assert screen.state == "undone", plain(screen.query_one("#restore-status", Static))
+        assert graph_counts(fresh_dd) == mid
+
+
+# ---------------------------------------------------------------- backup and prune
+
+
+async def test_backup_with_progress_publishes_a_bundle(tmp_path: Path) -> None:
+    dd = hostile_data_dir(tmp_path)  # small: the backup takes a moment
+    before = {p.name for p in dd.backup_root.iterdir() if p.name.startswith("backup-")}
+    app = make(dd)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        home = app.screen
+        await pilot.press("b")
+        await pilot.pause()
+        assert home.query_one("#job").display is True
+        await wait_for(pilot, lambda: home._job is None, timeout=120)
+        await settle(pilot)
+        status = plain(home.query_one("#job-status", Static))
+        after = {p.name for p in dd.backup_root.iterdir() if p.name.startswith("backup-")}
+        (new,) = after - before
+        assert status.startswith(f"Published {new}"), status
+        assert new in [str(k.value) for k in home.query_one("#bundles", DataTable).rows]
+        assert app.busy == ""
+
+
+async def test_prune_previews_then_deletes_exactly_what_retention_marks(fresh_dd: DataDir) -> None:
+    app = make(fresh_dd)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        doomed = [b["name"] for b in app.retention["bundles"] if b["verdict"] == "delete"]
+        assert doomed  # the demo has one bundle no policy keeps
+        await pilot.press("t")
+        await settle(pilot)
+        await pilot.press("p")
+        await settle(pilot)
+        dialog = app.screen
+        assert isinstance(dialog, ConfirmScreen) and dialog.focused.id == "no"
+        body = plain(dialog.query_one("#body", Static))
+        assert all(name in body for name in doomed) and "Dry run" in body
+        assert all((fresh_dd.backup_root / name).exists() for name in doomed)  # a preview changes nothing
+        await pilot.press("tab", "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, MessageScreen)
+        assert not any((fresh_dd.backup_root / name).exists() for name in doomed)
+        kept = [b["name"] for b in app.retention["bundles"]]
+        assert all((fresh_dd.backup_root / name).exists() for name in kept)
+
+
+def test_screenshots_command_lists_its_scenes_and_checks_sizes(capsys: pytest.CaptureFixture[str]) -> None:
+    from console.cli import main
+
+    assert main(["screenshots", "--list"]) == 0
+    out = capsys.readouterr().out
+    for scene in ("bundles", "diff-labels", "restore-done", "retention", "help"):
+        assert scene in out
+    assert main(["screenshots", "--size", "80by24"]) == 2
+    assert main(["screenshots", "--only", "nope"]) == 2

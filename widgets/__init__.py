@@ -1,0 +1,20 @@
+"""Reusable widgets for the console. They never import ``console`` (an import-linter contract)."""
+
+from widgets.bars import compact, legend, split_bar
+from widgets.confirm import ConfirmScreen, MessageScreen
+from widgets.job_progress import TaskProgress, rate_text
+from widgets.status_header import Freshness, HeaderState, StatusHeader, age_text
+
+__all__ = [
+    "ConfirmScreen",
+    "Freshness",
+    "HeaderState",
+    "MessageScreen",
+    "StatusHeader",
+    "TaskProgress",
+    "age_text",
+    "compact",
+    "legend",
+    "rate_text",
+    "split_bar",
+]
