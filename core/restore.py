@@ -550,34 +550,35 @@ class _Restore:
 
     def restore_kb(self) -> None:
         files = collection_files(self.bundle, "kb")
-        if not files and not self.replace:
-            self.res.subsystems["kb"] = {"message": "No KB file in the bundle.", "imported": 0, "inserted": 0,
-                                         "idAlreadyPresent": 0, "failed": 0, "naturalKeyDivergent": 0,
-                                         "divergenceScan": self.v.divergence_scan, "mode": self.opts.mode,
-                                         "targetCollection": None}
-            return
-        c = self.restore_collection("kb", files)
-        self.res.subsystems["kb"] = {
-            "message": f"Import complete. Inserted {c['inserted']} KB chunks; {c['skippedExisting']} already present.",
-            "imported": c["inserted"], "inserted": c["inserted"], "idAlreadyPresent": c["skippedExisting"],
-            "failed": c["failed"], "duplicatesInChunk": c["duplicatesInChunk"], "naturalKeyDivergent": 0,
-            "divergenceScan": self.v.divergence_scan, "mode": self.opts.mode, "targetCollection": None}
+        c = {**_zero_counts(), "duplicatesInChunk": 0}
+        try:
+            if files or self.replace:
+                self.restore_collection("kb", files, c)
+        finally:  # also when cancelled or failed: the result then says what was committed
+            self.res.subsystems["kb"] = {
+                "message": (f"Import complete. Inserted {c['inserted']} KB chunks; {c['skippedExisting']} already "
+                            "present." if files else "No KB file in the bundle."),
+                "imported": c["inserted"], "inserted": c["inserted"], "idAlreadyPresent": c["skippedExisting"],
+                "failed": c["failed"], "duplicatesInChunk": c["duplicatesInChunk"], "naturalKeyDivergent": 0,
+                "divergenceScan": self.v.divergence_scan, "mode": self.opts.mode, "targetCollection": None}
 
     def restore_mc(self) -> None:
-        counts: dict[str, Any] = {}
-        for key in ("memories", "summaries"):
-            files = collection_files(self.bundle, key)
-            counts[key] = self.restore_collection(key, files) if (files or self.replace) else {
-                **_zero_counts(), "duplicatesInChunk": 0}
-        if collection_files(self.bundle, "temporalSummaries"):
-            self.res.warnings.append("mc/temporal-summary-backup-*.jsonl not restored: this layout has no "
-                                     "temporal-summary collection")
-        written = counts["memories"]["inserted"] + counts["summaries"]["inserted"]
-        self.res.subsystems["mc"] = {
-            "message": f"Import batch complete. Successfully ingested {written} records.",
-            "imported": written, "mode": self.opts.mode,
-            "counts": {"memories": counts["memories"], "summaries": counts["summaries"],
-                       "temporalSummaries": _zero_counts(), "memoriesInserted": written}}
+        counts = {key: {**_zero_counts(), "duplicatesInChunk": 0} for key in ("memories", "summaries")}
+        try:
+            for key in ("memories", "summaries"):
+                files = collection_files(self.bundle, key)
+                if files or self.replace:
+                    self.restore_collection(key, files, counts[key])
+            if collection_files(self.bundle, "temporalSummaries"):
+                self.res.warnings.append("mc/temporal-summary-backup-*.jsonl not restored: this layout has no "
+                                         "temporal-summary collection")
+        finally:  # also when cancelled or failed: the result then says what was committed
+            written = counts["memories"]["inserted"] + counts["summaries"]["inserted"]
+            self.res.subsystems["mc"] = {
+                "message": f"Import batch complete. Successfully ingested {written} records.",
+                "imported": written, "mode": self.opts.mode,
+                "counts": {"memories": counts["memories"], "summaries": counts["summaries"],
+                           "temporalSummaries": _zero_counts(), "memoriesInserted": written}}
 
     def chunk_rows(self) -> int:
         dim = self.v.dimension or 1024
@@ -586,10 +587,10 @@ class _Restore:
         # embedded: bounded by the client's max batch and ~1M parsed floats per chunk (≈250 rows at 4096-d)
         return max(50, min(ch.max_batch(self.client()), 1_000_000 // dim))
 
-    def restore_collection(self, key: str, files: list[Path]) -> dict[str, int]:
+    def restore_collection(self, key: str, files: list[Path], counts: dict[str, int]) -> None:
+        """Merge one collection's files chunk by chunk, updating `counts` as each chunk lands."""
         col = (self._recreate(key) if self.replace else
                ch.get_collection(self.client(), COLLECTIONS[key], create=True))
-        counts = {**_zero_counts(), "duplicatesInChunk": 0}
         ticker = Ticker(key, self.v.verify.counts.get(key), self.on_progress)
         size = self.chunk_rows()
         buf: list[tuple[Path, int, bytes]] = []
@@ -607,7 +608,6 @@ class _Restore:
             self._chroma_chunk(col, key, buf, counts)
             done += len(buf)
         ticker.update(done, force=True, counters={key: dict(counts)})
-        return counts
 
     def _chroma_chunk(self, col: Any, key: str, buf: list[tuple[Path, int, bytes]], counts: dict[str, int]) -> None:
         import numpy as np
@@ -698,6 +698,9 @@ class _Restore:
             ticker.update(done, bytes_done=total_bytes, force=True, counters=self.gc.snapshot())
         finally:
             conn.close()
+            self._graph_summary(files)  # also when cancelled or failed: what was committed
+
+    def _graph_summary(self, files: list[Path]) -> None:
         nodes, edges = self.gc.total("nodes"), self.gc.total("edges")
         imported = sum(nodes.values()) + sum(edges.values())
         self.res.subsystems["graph"] = {

@@ -318,6 +318,8 @@ def test_cancel_between_batches_then_rerun_resumes(dd: DataDir, tmp_path: Path,
     partial = exc.value.result
     assert partial.status == "cancelled" and list_runs(dd)[0].status == "cancelled"
     assert 0 < len(graph_state(dd)[0]) < 20
+    # the partial result says exactly what was committed
+    assert partial.subsystems["graph"]["counts"]["graph"]["nodes"]["inserted"] == len(graph_state(dd)[0])
     res = run_restore(dd, b, RestoreOptions())
     assert graph_state(dd) == graph_state(reference)
     assert res.subsystems["graph"]["counts"]["graph"]["nodes"]["skippedExisting"] == len(graph_state(dd)[0]) - \
