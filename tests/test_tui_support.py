@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from textual.clock import MockClock
 
+from console.commands.screenshots_cmd import _link_or_copy  # bundles hard-linked: read-only but to prune
 from core.datadir import DataDir, resolve
 
 # nine hours after the newest demo bundle: the May 10 2026 graph wipe, so bundle names match the real incident
@@ -56,17 +57,6 @@ def demo_cache(factory: pytest.TempPathFactory) -> Path:
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     return target
-
-
-def _link_or_copy(src: str, dst: str) -> None:
-    # bundles are read-only to everything but prune (which renames and unlinks): hard links are safe and fast
-    if "/backups/" in src:
-        try:
-            os.link(src, dst)
-            return
-        except OSError:
-            pass
-    shutil.copy2(src, dst)
 
 
 def copy_demo(cache: Path, dest: Path) -> DataDir:
