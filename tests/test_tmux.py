@@ -103,7 +103,9 @@ def test_guided_merge_restore_in_a_real_terminal(terminal_for: Callable[[], Term
     dialog = term.wait_for("Restore with this plan?")
     assert "insert 11,589" in dialog
     term.send("Tab", "Enter")  # focus starts on No: tab to Restore
-    end = term.wait_for(lambda s: "Restore finished" in s or "FAILED" in s, timeout=240)
+    # the end view is painted over a few refreshes: wait for its comparison rows, not only the status line
+    end = term.wait_for(lambda s: ("Restore finished" in s and "graph inserted" in s and "kb inserted" in s) or "FAILED" in s,
+                        timeout=240)
     assert "Restore finished" in end, end
     assert "≠" not in end and "DIFFERS" not in end
     assert numbers(r"graph inserted\s+([\d,]+)\s+([\d,]+)\s+= same", end) == (11_589, 11_589)
