@@ -11,8 +11,6 @@ import orjson
 
 from core.bundle import (
     META_FILE,
-    BundleInfo,
-    inspect_bundle,
     list_bundles,
     read_meta,
     substrate_files,
@@ -349,10 +347,3 @@ def find_restorable(
         if res.verdict == BUNDLE_UNVERIFIABLE:
             return WalkResult(BUNDLE_UNVERIFIABLE, b.name, i, skipped, res)
     return WalkResult(last.verdict if last else NO_BUNDLES, None, len(skipped), skipped, last)
-
-
-def describe(info: BundleInfo) -> str:
-    return f"{info.name} ({info.meta_state} meta)"
-
-
-__all__ = ["verify_bundle", "find_restorable", "VerifyResult", "WalkResult", "inspect_bundle"]

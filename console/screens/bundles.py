@@ -13,6 +13,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import DataTable, Footer, Label, Static
 from textual.worker import get_current_worker
 
+from console.commands.list_cmd import human_bytes
 from console.messages import JobCancelled, JobFailed, JobFinished, JobProgressed
 from console.screens.base import COMMON_BINDINGS, BaseScreen
 from core.bundle import BundleInfo, Residue
@@ -23,12 +24,6 @@ from widgets.job_progress import TaskProgress
 from widgets.status_header import age_text
 
 FLAT = ("concepts", "trajectories", "mailbox", "ledgers")
-
-
-def human_bytes(n: int) -> str:
-    from console.commands.list_cmd import human_bytes as hb
-
-    return hb(n)
 
 
 def short_time(t: datetime) -> str:

@@ -13,6 +13,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Footer, Static
 from textual.worker import get_current_worker
 
+from console.commands.list_cmd import human_bytes
 from console.messages import JobCancelled, JobFinished, JobProgressed
 from console.screens.base import COMMON_BINDINGS, BaseScreen
 from core.datadir import RECOVERY_SUBSTRATES
@@ -35,12 +36,6 @@ def _days(value: Any) -> str:
     if isinstance(value, (int, float)):
         return f"{value:g}d"
     return "-"
-
-
-def human_bytes(n: int) -> str:
-    from console.commands.list_cmd import human_bytes as hb
-
-    return hb(n)
 
 
 class RetentionScreen(BaseScreen):
