@@ -73,12 +73,12 @@ class Context:
             yield no_progress
             return
         from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, \
-            TimeRemainingColumn, TransferSpeedColumn  # noqa: I001
+            TimeRemainingColumn  # noqa: I001
 
         lock = threading.Lock()
         tasks: dict[str, Any] = {}
         with RichProgress(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(),
-                          TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), TransferSpeedColumn(),
+                          TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
                           console=self.err_console(), transient=False) as bar:
             def on_progress(p: Progress) -> None:
                 with lock:
