@@ -25,6 +25,7 @@ from core.writer import BundleWriter
 FILE_PREFIX = {"kb": "knowledge-base-backup", "memories": "memory-backup", "summaries": "summaries-backup"}
 SUBDIR = {"kb": "kb", "memories": "mc", "summaries": "mc"}
 ALL_SUBSTRATES = ("kb", "mc", "graph", "concepts", "trajectories", "mailbox")
+NEO_DEFAULT_DIMENSION = 4096
 
 
 @dataclass
@@ -64,7 +65,13 @@ def _export_collection(
         for page in ch.iter_records(col, page=ch.export_page_size(ch.detect_dimension(col))):
             check_cancel(cancel)
             for rec in page:
-                if dimension is None and rec.embedding is not None:
+                if rec.embedding is None or len(rec.embedding) == 0:
+                    # neo's restore refuses (or silently drops) a row without a vector: never publish one
+                    raise ConsoleError(
+                        f"{name}: row {rec.id!r} came back from Chroma with no embedding (a damaged vector "
+                        "index?); a bundle row without a vector cannot be restored. Not publishing"
+                    )
+                if dimension is None:
                     dimension = len(rec.embedding)
                 out.write(rec.to_line())
             ticker.update(out.lines, bytes_done=out.bytes)
@@ -121,8 +128,12 @@ def _export_graph(
                     except ValueError:
                         skipped.append(row_id)
                         continue
-                    # `data` is neo's JSON verbatim; re-serialise only if it would break the one-line rule.
-                    out.write_raw(wrap(raw if b"\n" not in raw else raw.replace(b"\n", b" ")))
+                    # `data` goes in verbatim (big integers and -0 stay exact). A raw CR or LF in JSON that
+                    # parsed can only be whitespace between tokens (inside a string it is illegal), yet neo's
+                    # line reader splits on either: a space in its place keeps every value and the one-line rule.
+                    if b"\r" in raw or b"\n" in raw:
+                        raw = raw.replace(b"\r", b" ").replace(b"\n", b" ")
+                    out.write_raw(wrap(raw))
             ticker.update(out.lines, bytes_done=out.bytes, force=True)
         except BaseException:
             w.discard_jsonl(out)
@@ -177,11 +188,18 @@ def _capture(dd: DataDir, ids: dict[str, str | None], rows: dict[str, int]) -> d
     return {"schemaVersion": 1, "comparedTo": previous.name if previous else None, "sources": sources}
 
 
-def chroma_coords(dd: DataDir) -> dict[str, Any]:
+def build_topology(dd: DataDir) -> dict[str, Any]:
+    """neo's topology block: KB coords name the persist dir `path`, Memory Core coords name it `dataDir`."""
+    return {"shared_topology": True, "kbChromaCoords": chroma_coords(dd, "path"),
+            "mcChromaCoords": chroma_coords(dd, "dataDir")}
+
+
+def chroma_coords(dd: DataDir, dir_key: str = "path") -> dict[str, Any]:
     if dd.chroma_url:
         u = urlparse(dd.chroma_url)
-        return {"host": u.hostname, "port": u.port, "path": None}
-    return {"host": None, "port": None, "path": str(dd.chroma_path)}
+        # the server's persist dir cannot be seen over HTTP: null with neo's reason rather than a guess
+        return {"host": u.hostname, "port": u.port, dir_key: None, "storageReason": "physical-storage-not-observed"}
+    return {"host": None, "port": None, dir_key: str(dd.chroma_path)}
 
 
 def run_backup(
@@ -258,7 +276,9 @@ def run_backup(
                 + "; ".join(f"{e['subsystem']}: {e['reason']}" for e in failed)
             )
         warnings = [f"{e['subsystem']}: source is empty" for e in integrity if e["status"] == "empty"]
-        dimension = dimension or dd.embedding_dimension
+        # neo's validator refuses a null dimension for every substrate: with no vectors to measure, declare
+        # the configured one (neo's own default when nothing is configured)
+        dimension = dimension or dd.embedding_dimension or NEO_DEFAULT_DIMENSION
         completed = iso_ms(datetime.now(UTC))
         meta: dict[str, Any] = {
             "bundleVersion": 1,
@@ -267,7 +287,7 @@ def run_backup(
             "subsystems": subsystems,
             "integrity": integrity,
             "capture": _capture(dd, ids, counts),
-            "topology": {"shared_topology": True, "kbChromaCoords": chroma_coords(dd), "mcChromaCoords": chroma_coords(dd)},
+            "topology": build_topology(dd),
             "embedding": {
                 "counts": {k: counts[k] for k in ("kb", "memories", "summaries") if k in counts},
                 "dimension": dimension,

@@ -81,7 +81,7 @@ def detect_dimension(collection: Any) -> int | None:
         return None
     got = collection.get(limit=1, include=["embeddings"])
     emb = got.get("embeddings")
-    if emb is None or len(emb) == 0:
+    if emb is None or len(emb) == 0 or emb[0] is None:  # a damaged row: the export names it
         return None
     return len(emb[0])
 
@@ -109,7 +109,7 @@ def iter_records(collection: Any, *, page: int) -> Iterator[list[Record]]:
         ids = got["ids"]
         if not ids:
             return
-        embs = got["embeddings"]
+        embs = got["embeddings"] if got["embeddings"] is not None else [None] * len(ids)
         metas = got["metadatas"] or [None] * len(ids)
         docs = got["documents"] or [None] * len(ids)
         yield [Record(ids[i], embs[i], metas[i], docs[i]) for i in range(len(ids))]

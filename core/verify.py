@@ -130,6 +130,16 @@ class _Checker:
         body = raw.rstrip(b"\r\n")
         if not body.strip():
             return
+        if b"\r" in body:
+            # legal JSON whitespace, but neo's line reader (readline) splits on a lone CR, so its importers
+            # fail on this line (a CRLF ending is one break there). Flat files neo copies verbatim: a warning.
+            message = "line holds a raw carriage return: neo's line reader splits it in two"
+            if kind == "flat":
+                if len(self.res.warnings) < MAX_FINDINGS:
+                    self.res.warnings.append(Finding("raw-carriage-return", message,
+                                                     str(path.relative_to(self.bundle)), number))
+            else:
+                self.error("raw-carriage-return", message, path, number)
         obj = self.parse(path, number, body, terminated, is_last)
         if obj is None:
             counts["bad"] = counts.get("bad", 0) + 1
