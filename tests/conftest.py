@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -55,29 +56,29 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real `chroma run` on 127.0.0.1, started once per test session and stopped at the end."""
+@contextlib.contextmanager
+def running_chroma_server(path: Path) -> Iterator[str]:
+    """A real `chroma run` on 127.0.0.1 on a free port, persisting under `path`; stopped on exit, also on error."""
     exe = shutil.which("chroma", path=str(Path(sys.executable).parent)) or shutil.which("chroma")
     assert exe, "the chroma CLI ships with the chromadb package"
-    path = tmp_path_factory.mktemp("chroma-server")
+    path.mkdir(parents=True, exist_ok=True)
     port = _free_port()
     log = open(path / "server.log", "wb")  # noqa: SIM115 - closed below
     env = {**os.environ, "ANONYMIZED_TELEMETRY": "False"}
     proc = subprocess.Popen([exe, "run", "--path", str(path / "data"), "--host", "127.0.0.1", "--port", str(port)],
                             stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1):
-                break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError(f"chroma server did not start: {(path / 'server.log').read_text()[-2000:]}") from None
-            time.sleep(0.2)
     try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"chroma server did not start: {(path / 'server.log').read_text()[-2000:]}") from None
+                time.sleep(0.2)
         yield url
     finally:
         proc.terminate()
@@ -85,4 +86,12 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait()
         log.close()
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real `chroma run` on 127.0.0.1, started once per test session (xdist worker) and stopped at the end."""
+    with running_chroma_server(tmp_path_factory.mktemp("chroma-server")) as url:
+        yield url
