@@ -34,6 +34,7 @@ import orjson
 from core.bundle import iso_ms
 from core.datadir import COLLECTIONS, DataDir
 from core.errors import ConsoleError, UsageError
+from core.graph import select_by_ids
 from core.jsonl import sha256_file, write_atomic
 from core.lock import exclusive
 from core.progress import ProgressFn, Ticker, check_cancel, no_progress
@@ -247,14 +248,8 @@ def _graph_rows_equal(conn: Any, table: str, pairs: list[list[Any]]) -> int:
     if not pairs:
         return 0
     want = {p[0]: p[1] for p in pairs}
-    n = 0
-    for i in range(0, len(pairs), 20_000):
-        chunk = [p[0] for p in pairs[i:i + 20_000]]
-        q = f"SELECT t.id, t.data FROM json_each(?) j JOIN {table} t ON t.id = j.value"
-        for rid, data in conn.execute(q, (orjson.dumps(chunk).decode(),)):
-            if crc_text(data) == want.get(rid):
-                n += 1
-    return n
+    q = f"SELECT t.id, t.data FROM v CROSS JOIN {table} t ON t.id = v.id"
+    return sum(crc_text(data) == want.get(rid) for rid, data in select_by_ids(conn, q, list(want)))
 
 
 def _chroma_rows_equal(col: Any, pairs: list[list[Any]]) -> int:
@@ -464,8 +459,7 @@ def _undo_graph_chunk(conn: Any, table: str, key: str, chunk: list[list[Any]], r
     want = {p[0]: p[1] for p in chunk}
     conn.execute("BEGIN IMMEDIATE")
     try:
-        q = f"SELECT t.id, t.data FROM json_each(?) j JOIN {table} t ON t.id = j.value"
-        present = conn.execute(q, (orjson.dumps(list(want)).decode(),)).fetchall()
+        present = select_by_ids(conn, f"SELECT t.id, t.data FROM v CROSS JOIN {table} t ON t.id = v.id", list(want))
         res._add(res.missing, key, len(want) - len(present))
         delete: list[str] = []
         for rid, data in present:
@@ -475,10 +469,9 @@ def _undo_graph_chunk(conn: Any, table: str, key: str, chunk: list[list[Any]], r
                 delete.append(rid)
         if table == "Nodes" and delete:
             # still referenced by an edge the undo keeps -> keep the node (no silent cascade)
-            q = ("SELECT json_group_array(j.value) FROM json_each(?) j WHERE EXISTS "
-                 "(SELECT 1 FROM Edges e WHERE e.source = j.value) OR EXISTS "
-                 "(SELECT 1 FROM Edges e WHERE e.target = j.value)")
-            referenced = set(orjson.loads(conn.execute(q, (orjson.dumps(delete).decode(),)).fetchone()[0]))
+            q = ("SELECT v.id FROM v WHERE EXISTS (SELECT 1 FROM Edges e WHERE e.source = v.id) "
+                 "OR EXISTS (SELECT 1 FROM Edges e WHERE e.target = v.id)")
+            referenced = {rid for (rid,) in select_by_ids(conn, q, delete)}
             if referenced:
                 res.keptReferenced.extend(sorted(referenced)[: max(0, 1000 - len(res.keptReferenced))])
                 res._add(res.notReverted, "referencedNodes", len(referenced))
