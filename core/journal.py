@@ -8,7 +8,15 @@ Layout of one run:
   commit, a one-line `{"ok": n}` marker follows. A run killed between the two leaves a pending record with
   no marker. `recover_interrupted` resolves it (under the data dir lock, before anything else writes) by
   looking at the stores: the batch committed exactly when its rows are there with the data it wrote.
-- `flat/`: the previous content of flat files a `--force` merge overwrote, so undo can put them back.
+- `flat/<substrate>/<name>`: the previous content of flat files a restore overwrote, so undo can put them back.
+
+Paths in the journal are relative: a flat file's target to the data dir, its saved previous copy to the run
+dir. Undo resolves them against the data dir it is given and refuses, before its first write, any that
+resolves outside it (through `..` or a symlink); an absolute path (journals written before paths were
+relative) is accepted only when it lies inside the current data dir. So undo in a copied or moved data dir
+touches the copy, never the original.
+
+Everything here is owner-only: directories 0700, files 0600 (the journal names ids and holds copies of data).
 
 Dry runs are not journaled: `--dry-run` promises to write nothing, and the journal is the list of runs
 that changed something (and can be undone).
@@ -19,8 +27,8 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import shutil
 import socket
+import stat
 import threading
 import zlib
 from collections.abc import Iterator
@@ -35,7 +43,7 @@ from core.bundle import iso_ms
 from core.datadir import COLLECTIONS, DataDir
 from core.errors import ConsoleError, UsageError
 from core.graph import select_by_ids
-from core.jsonl import sha256_file, write_atomic
+from core.jsonl import copy_file_hashed, fsync_dir, sha256_file, write_atomic
 from core.lock import exclusive
 from core.progress import ProgressFn, Ticker, check_cancel, no_progress
 
@@ -148,11 +156,14 @@ class RunJournal:
         self.dir = record.path
         self._batch = 0
         self._open: set[int] = set()  # pending batches without a marker yet
-        self._fh: IO[bytes] = open(self.dir / IDS_FILE, "ab")  # noqa: SIM115 - closed in finish()
+        fd = os.open(self.dir / IDS_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._fh: IO[bytes] = os.fdopen(fd, "ab")  # closed in finish()
 
     @classmethod
     def start(cls, dd: DataDir, *, bundle: Path, mode: str, options: dict[str, Any]) -> RunJournal:
         dd.runs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with contextlib.suppress(OSError):  # a runs dir made by an older version, before it was owner-only
+            os.chmod(dd.runs_dir, 0o700)
         run_id = new_run_id()
         run_dir = dd.runs_dir / run_id
         run_dir.mkdir(mode=0o700)
@@ -191,10 +202,16 @@ class RunJournal:
         self._fh.flush()
         self._open.discard(batch)
 
-    def flat_backup_dir(self) -> Path:
-        d = self.dir / "flat"
-        d.mkdir(exist_ok=True, mode=0o700)
-        return d
+    def save_previous(self, substrate: str, target: Path) -> str:
+        """Copy a flat file a restore is about to overwrite (owner-only); -> its path relative to the run dir."""
+        d = self.dir
+        for part in ("flat", substrate):
+            d = d / part
+            d.mkdir(exist_ok=True, mode=0o700)
+        keep = d / target.name
+        if not keep.exists():  # an earlier copy in this run is the pre-run content: never overwrite it
+            copy_file_hashed(target, keep, mode=0o600)
+        return f"flat/{substrate}/{target.name}"
 
     def finish(self, status: str, *, counts: dict[str, Any] | None = None, error: str | None = None) -> None:
         assert status in STATUSES
@@ -241,6 +258,67 @@ def committed_batches(run_dir: Path, substrate: str | None = None) -> Iterator[d
     for rec in _records(run_dir):
         if "b" in rec and done.get(int(rec["b"])) and (substrate is None or rec.get("s") == substrate):
             yield rec
+
+
+def journal_path(dd: DataDir, target: Path) -> str:
+    """How the journal names a flat file a restore writes: relative to the data dir, posix separators."""
+    return Path(os.path.relpath(target, dd.root)).as_posix()
+
+
+def _within(journaled: str, base: Path) -> Path | None:
+    """The real path a journal entry names (relative to `base`, or absolute), if it stays inside `base`."""
+    try:
+        real = Path(os.path.realpath(base / journaled))  # `base / absolute` is the absolute path
+    except ValueError:  # an embedded NUL: no such path
+        return None
+    root = Path(os.path.realpath(base))
+    return real if real != root and real.is_relative_to(root) else None
+
+
+@dataclass(frozen=True)
+class _FlatUndo:
+    target: Path
+    previous: Path | None
+    recorded_previous: str | None
+    sha256: str | None
+
+
+def _flat_undo_plan(dd: DataDir, rec: RunRecord) -> list[_FlatUndo]:
+    """Every flat file the run wrote, resolved; refuses (naming them) any path outside the data or run dir."""
+    assert rec.path is not None
+    plan: list[_FlatUndo] = []
+    targets_out: list[str] = []
+    copies_out: list[str] = []
+    for b in committed_batches(rec.path, "flat"):
+        target = _within(str(b["target"]), dd.root)
+        if target is None:
+            targets_out.append(_shown(str(b["target"]), dd.root))
+        prev = b.get("previous")
+        previous = _within(str(prev), rec.path) if prev else None
+        if prev and previous is None:
+            copies_out.append(_shown(str(prev), rec.path))
+        if target is not None:
+            plan.append(_FlatUndo(target, previous, prev, b.get("sha256")))
+    if targets_out or copies_out:
+        parts = [f"{what} {base}: {_listing(paths)}" for what, base, paths in (
+            ("files outside the data dir", dd.root, targets_out), ("saved copies outside the run dir", rec.path, copies_out))
+            if paths]
+        raise ConsoleError(f"undo of run {rec.runId} refused, nothing was changed: its journal names "
+                           f"{'; and '.join(parts)}")
+    return plan
+
+
+def _shown(journaled: str, base: Path) -> str:
+    try:
+        real = os.path.realpath(base / journaled)
+    except ValueError:
+        real = journaled
+    return journaled if real == journaled else f"{journaled} (resolves to {real})"
+
+
+def _listing(paths: list[str], limit: int = 10) -> str:
+    more = f", and {len(paths) - limit} more" if len(paths) > limit else ""
+    return ", ".join(paths[:limit]) + more
 
 
 def _graph_rows_equal(conn: Any, table: str, pairs: list[list[Any]]) -> int:
@@ -299,7 +377,9 @@ def _batch_landed(stores: Stores, rec: dict[str, Any]) -> bool:
     if s in COLLECTIONS:
         return _chroma_rows_equal(stores.collection(s), rec.get("rows", [])) > 0
     if s == "flat":
-        target = Path(rec["target"])
+        target = _within(str(rec["target"]), stores.dd.root)
+        if target is None:
+            return True  # cannot look outside the data dir: keep it journaled, so undo refuses and names it
         return target.is_file() and sha256_file(target) == rec.get("sha256")
     return False
 
@@ -398,6 +478,7 @@ def undo_run(dd: DataDir, run_id: str, *, on_progress: ProgressFn = no_progress,
             raise ConsoleError(f"run {run_id} is still running (pid {rec.pid})")
         if rec.undo and rec.undo.get("status") == "completed":
             raise ConsoleError(f"run {run_id} was already undone at {rec.undo.get('endedAt')}")
+        flat = _flat_undo_plan(dd, rec)  # refuses before the first write
         res = UndoResult(run_id)
         rec.undo = {"status": "running", "startedAt": iso_ms(datetime.now(UTC))}
         _save(rec)
@@ -406,7 +487,7 @@ def undo_run(dd: DataDir, run_id: str, *, on_progress: ProgressFn = no_progress,
             _undo_graph(stores, rec.path, res, on_progress, cancel)
             for key in ("kb", "memories", "summaries"):
                 _undo_collection(stores, rec.path, key, res, on_progress, cancel)
-            _undo_flat(rec.path, res)
+            _undo_flat(flat, res)
             hook_updates = sum(len(b.get("updated", [])) for b in committed_batches(rec.path, "graph"))
             if hook_updates:
                 res.notReverted["hookUpdatedNodes"] = hook_updates
@@ -520,22 +601,37 @@ def _undo_collection(stores: Stores, run_dir: Path, key: str, res: UndoResult, o
     ticker.update(done, force=True)
 
 
-def _undo_flat(run_dir: Path, res: UndoResult) -> None:
-    for b in committed_batches(run_dir, "flat"):
-        target = Path(b["target"])
+def _undo_flat(plan: list[_FlatUndo], res: UndoResult) -> None:
+    """Put back or remove each flat file the run wrote, unless it changed since (then it is kept and listed).
+
+    A file put back keeps the mode of the file it replaces (the restore gave that one the original's mode).
+    """
+    for f in plan:
+        target = f.target
         if not target.is_file():
             res._add(res.missing, "files", 1)
             continue
-        if sha256_file(target) != b.get("sha256"):
+        if sha256_file(target) != f.sha256:
             res._kept("files", str(target))
             continue
-        previous = b.get("previous")
-        if previous and Path(previous).is_file():
+        if f.recorded_previous and (f.previous is None or not f.previous.is_file()):
+            res._add(res.notReverted, "files", 1)
+            res.warnings.append(f"{target}: the copy of its previous content ({f.recorded_previous}) is gone "
+                                "from the run dir; the restored file is kept")
+            continue
+        if f.previous is not None:
+            mode = stat.S_IMODE(target.stat().st_mode)
             tmp = target.with_name(f".{target.name}.undo-{os.getpid()}")
-            shutil.copyfile(previous, tmp)
-            os.replace(tmp, target)
+            tmp.unlink(missing_ok=True)
+            try:
+                copy_file_hashed(f.previous, tmp, mode=0o600)
+                os.chmod(tmp, mode)
+                os.replace(tmp, target)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
             res.restoredFiles.append(str(target))
         else:
             target.unlink()
+        fsync_dir(target.parent)
         res._add(res.removed, "files", 1)
-
