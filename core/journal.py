@@ -141,10 +141,24 @@ def list_runs(dd: DataDir) -> list[RunRecord]:
 
 
 def get_run(dd: DataDir, run_id: str) -> RunRecord:
-    rec = _read_record(dd.runs_dir / run_id) if run_id and "/" not in run_id else None
-    if rec is None:
-        raise UsageError(f"no such run: {run_id} (see `recovery-console runs`)", path=dd.runs_dir)
-    return rec
+    """The run with this id, or with the only id that starts with it (ambiguous -> UsageError naming them)."""
+    usable = bool(run_id) and "/" not in run_id and "\x00" not in run_id
+    rec = _read_record(dd.runs_dir / run_id) if usable else None
+    if rec is not None:
+        return rec
+    matches: list[RunRecord] = []
+    if usable and dd.runs_dir.is_dir():
+        for entry in sorted(dd.runs_dir.iterdir()):
+            if entry.name.startswith(run_id) and entry.is_dir() and (found := _read_record(entry)) is not None:
+                matches.append(found)
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        shown = ", ".join(m.runId for m in matches[:10])
+        more = f" and {len(matches) - 10} more" if len(matches) > 10 else ""
+        raise UsageError(f"run id prefix {run_id} is ambiguous: it matches {len(matches)} runs: {shown}{more}. "
+                         "Give more of the id (see `recovery-console runs`)", path=dd.runs_dir)
+    raise UsageError(f"no such run: {run_id} (see `recovery-console runs`)", path=dd.runs_dir)
 
 
 class RunJournal:
@@ -468,6 +482,7 @@ def undo_run(dd: DataDir, run_id: str, *, on_progress: ProgressFn = no_progress,
         recover_interrupted(dd)
         rec = get_run(dd, run_id)
         assert rec.path is not None
+        run_id = rec.runId  # the whole id, when a prefix named it
         if rec.mode == "replace":
             where = f" ({rec.safetyBundle})" if rec.safetyBundle else ""
             raise ConsoleError(
