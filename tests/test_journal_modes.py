@@ -19,7 +19,7 @@ from core.restore import RestoreOptions, run_restore
 from tests.test_restore_support import write_bundle
 
 
-@pytest.fixture(params=[0o022, 0o077, 0o002])
+@pytest.fixture(params=[0o022, 0o077, 0o002], ids=["umask022", "umask077", "umask002"])
 def umask(request: pytest.FixtureRequest) -> Iterator[int]:
     old = os.umask(request.param)
     try:
