@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 SCHEMA_VERSION = 1
 
@@ -121,6 +123,61 @@ def iter_rows(conn: sqlite3.Connection, table: str) -> Iterator[tuple[str, str]]
     cur = conn.execute(f"SELECT id, data FROM {table}")
     while rows := cur.fetchmany(2000):
         yield from rows
+
+
+# Ids are bound as parameters of a VALUES table, never spliced into SQL or passed as JSON: SQLite's json_each
+# cuts a string at U+0000, so an id with an embedded NUL was never found (or matched the live id before the
+# NUL). Chunks come in power-of-two sizes padded with NULLs (`= NULL` matches nothing), so a handful of
+# statements serve every batch from the connection's statement cache instead of one compile per batch size.
+# Each row of `v` carries its position as a literal, so a lookup can answer with one row (`present_ids`).
+IDS_CHUNK_MAX = 8_192
+IDS_CHUNK_MIN = 16
+
+
+@lru_cache(maxsize=64)
+def _ids_sql(query: str, n: int) -> str:
+    return "WITH v(i, id) AS (VALUES " + ",".join(f"({i},?)" for i in range(n)) + ") " + query
+
+
+def _id_chunks(conn: sqlite3.Connection, ids: Sequence[str]) -> Iterator[tuple[Sequence[str], int, Sequence[str | None]]]:
+    """(chunk, statement size, parameters) for every chunk of `ids`."""
+    cap = min(IDS_CHUNK_MAX, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
+    for start in range(0, len(ids), cap):
+        chunk = ids[start:start + cap]
+        n = IDS_CHUNK_MIN
+        while n < len(chunk):
+            n *= 2
+        n = min(n, cap)
+        yield chunk, n, (chunk if n == len(chunk) else [*chunk, *((None,) * (n - len(chunk)))])
+
+
+def select_by_ids(conn: sqlite3.Connection, query: str, ids: Sequence[str]) -> list[Any]:
+    """The rows of `query` run over the table `v(i, id)` of `ids`, exact for every string (NUL, bidi, 10 KB).
+
+    `query` reads `v` once, e.g. `SELECT t.id, t.data FROM v CROSS JOIN Nodes t ON t.id = v.id` (CROSS JOIN
+    keeps `v` the outer loop: one primary-key probe per id). A NULL row of `v` must select nothing.
+    """
+    out: list[Any] = []
+    for _chunk, n, params in _id_chunks(conn, ids):
+        out += conn.execute(_ids_sql(query, n), params).fetchall()
+    return out
+
+
+def present_ids(conn: sqlite3.Connection, table: str, ids: Sequence[str]) -> set[str]:
+    """The ids of `ids` that are rows of `table` (Nodes or Edges).
+
+    One result row per chunk (the positions found), not one per id: sqlite3 releases the GIL around every
+    step, and the plan runs its lookups on a thread beside the parser, where a GIL hand-off per row costs
+    far more than the lookup itself.
+    """
+    assert table in ("Nodes", "Edges")
+    query = f"SELECT group_concat(v.i) FROM v CROSS JOIN {table} t ON t.id = v.id"
+    found: set[str] = set()
+    for chunk, n, params in _id_chunks(conn, ids):
+        hits = conn.execute(_ids_sql(query, n), params).fetchone()[0]
+        if hits:
+            found.update(chunk[int(i)] for i in hits.split(","))
+    return found
 
 
 def user_id_of(data: dict) -> str | None:

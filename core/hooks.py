@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 
 from core.errors import UsageError
+from core.graph import select_by_ids
 from core.progress import ProgressFn, Ticker, check_cancel, no_progress
 
 FILESYSTEM_INGESTOR = "filesystem-ingestor"
@@ -214,8 +215,7 @@ def _ingest_batch(conn: Any, batch: list[Entry], res: IngestResult, journal: Any
     ids = [node_id(e.rel) for e in batch]
     conn.execute("BEGIN IMMEDIATE")
     try:
-        q = "SELECT t.id, t.data FROM json_each(?) j JOIN Nodes t ON t.id = j.value"
-        existing = dict(conn.execute(q, (orjson.dumps(ids).decode(),)).fetchall())
+        existing = dict(select_by_ids(conn, "SELECT t.id, t.data FROM v CROSS JOIN Nodes t ON t.id = v.id", ids))
         inserted: list[tuple[str, int]] = []
         updated: list[str] = []
         edges: list[tuple[str, int]] = []

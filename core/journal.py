@@ -8,7 +8,15 @@ Layout of one run:
   commit, a one-line `{"ok": n}` marker follows. A run killed between the two leaves a pending record with
   no marker. `recover_interrupted` resolves it (under the data dir lock, before anything else writes) by
   looking at the stores: the batch committed exactly when its rows are there with the data it wrote.
-- `flat/`: the previous content of flat files a `--force` merge overwrote, so undo can put them back.
+- `flat/<substrate>/<name>`: the previous content of flat files a restore overwrote, so undo can put them back.
+
+Paths in the journal are relative: a flat file's target to the data dir, its saved previous copy to the run
+dir. Undo resolves them against the data dir it is given and refuses, before its first write, any that
+resolves outside it (through `..` or a symlink); an absolute path (journals written before paths were
+relative) is accepted only when it lies inside the current data dir. So undo in a copied or moved data dir
+touches the copy, never the original.
+
+Everything here is owner-only: directories 0700, files 0600 (the journal names ids and holds copies of data).
 
 Dry runs are not journaled: `--dry-run` promises to write nothing, and the journal is the list of runs
 that changed something (and can be undone).
@@ -19,8 +27,8 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import shutil
 import socket
+import stat
 import threading
 import zlib
 from collections.abc import Iterator
@@ -34,7 +42,8 @@ import orjson
 from core.bundle import iso_ms
 from core.datadir import COLLECTIONS, DataDir
 from core.errors import ConsoleError, UsageError
-from core.jsonl import sha256_file, write_atomic
+from core.graph import select_by_ids
+from core.jsonl import copy_file_hashed, fsync_dir, sha256_file, write_atomic
 from core.lock import exclusive
 from core.progress import ProgressFn, Ticker, check_cancel, no_progress
 
@@ -132,10 +141,24 @@ def list_runs(dd: DataDir) -> list[RunRecord]:
 
 
 def get_run(dd: DataDir, run_id: str) -> RunRecord:
-    rec = _read_record(dd.runs_dir / run_id) if run_id and "/" not in run_id else None
-    if rec is None:
-        raise UsageError(f"no such run: {run_id} (see `recovery-console runs`)", path=dd.runs_dir)
-    return rec
+    """The run with this id, or with the only id that starts with it (ambiguous -> UsageError naming them)."""
+    usable = bool(run_id) and "/" not in run_id and "\x00" not in run_id
+    rec = _read_record(dd.runs_dir / run_id) if usable else None
+    if rec is not None:
+        return rec
+    matches: list[RunRecord] = []
+    if usable and dd.runs_dir.is_dir():
+        for entry in sorted(dd.runs_dir.iterdir()):
+            if entry.name.startswith(run_id) and entry.is_dir() and (found := _read_record(entry)) is not None:
+                matches.append(found)
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        shown = ", ".join(m.runId for m in matches[:10])
+        more = f" and {len(matches) - 10} more" if len(matches) > 10 else ""
+        raise UsageError(f"run id prefix {run_id} is ambiguous: it matches {len(matches)} runs: {shown}{more}. "
+                         "Give more of the id (see `recovery-console runs`)", path=dd.runs_dir)
+    raise UsageError(f"no such run: {run_id} (see `recovery-console runs`)", path=dd.runs_dir)
 
 
 class RunJournal:
@@ -147,11 +170,14 @@ class RunJournal:
         self.dir = record.path
         self._batch = 0
         self._open: set[int] = set()  # pending batches without a marker yet
-        self._fh: IO[bytes] = open(self.dir / IDS_FILE, "ab")  # noqa: SIM115 - closed in finish()
+        fd = os.open(self.dir / IDS_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._fh: IO[bytes] = os.fdopen(fd, "ab")  # closed in finish()
 
     @classmethod
     def start(cls, dd: DataDir, *, bundle: Path, mode: str, options: dict[str, Any]) -> RunJournal:
         dd.runs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with contextlib.suppress(OSError):  # a runs dir made by an older version, before it was owner-only
+            os.chmod(dd.runs_dir, 0o700)
         run_id = new_run_id()
         run_dir = dd.runs_dir / run_id
         run_dir.mkdir(mode=0o700)
@@ -190,10 +216,16 @@ class RunJournal:
         self._fh.flush()
         self._open.discard(batch)
 
-    def flat_backup_dir(self) -> Path:
-        d = self.dir / "flat"
-        d.mkdir(exist_ok=True, mode=0o700)
-        return d
+    def save_previous(self, substrate: str, target: Path) -> str:
+        """Copy a flat file a restore is about to overwrite (owner-only); -> its path relative to the run dir."""
+        d = self.dir
+        for part in ("flat", substrate):
+            d = d / part
+            d.mkdir(exist_ok=True, mode=0o700)
+        keep = d / target.name
+        if not keep.exists():  # an earlier copy in this run is the pre-run content: never overwrite it
+            copy_file_hashed(target, keep, mode=0o600)
+        return f"flat/{substrate}/{target.name}"
 
     def finish(self, status: str, *, counts: dict[str, Any] | None = None, error: str | None = None) -> None:
         assert status in STATUSES
@@ -242,19 +274,74 @@ def committed_batches(run_dir: Path, substrate: str | None = None) -> Iterator[d
             yield rec
 
 
+def journal_path(dd: DataDir, target: Path) -> str:
+    """How the journal names a flat file a restore writes: relative to the data dir, posix separators."""
+    return Path(os.path.relpath(target, dd.root)).as_posix()
+
+
+def _within(journaled: str, base: Path) -> Path | None:
+    """The real path a journal entry names (relative to `base`, or absolute), if it stays inside `base`."""
+    try:
+        real = Path(os.path.realpath(base / journaled))  # `base / absolute` is the absolute path
+    except ValueError:  # an embedded NUL: no such path
+        return None
+    root = Path(os.path.realpath(base))
+    return real if real != root and real.is_relative_to(root) else None
+
+
+@dataclass(frozen=True)
+class _FlatUndo:
+    target: Path
+    previous: Path | None
+    recorded_previous: str | None
+    sha256: str | None
+
+
+def _flat_undo_plan(dd: DataDir, rec: RunRecord) -> list[_FlatUndo]:
+    """Every flat file the run wrote, resolved; refuses (naming them) any path outside the data or run dir."""
+    assert rec.path is not None
+    plan: list[_FlatUndo] = []
+    targets_out: list[str] = []
+    copies_out: list[str] = []
+    for b in committed_batches(rec.path, "flat"):
+        target = _within(str(b["target"]), dd.root)
+        if target is None:
+            targets_out.append(_shown(str(b["target"]), dd.root))
+        prev = b.get("previous")
+        previous = _within(str(prev), rec.path) if prev else None
+        if prev and previous is None:
+            copies_out.append(_shown(str(prev), rec.path))
+        if target is not None:
+            plan.append(_FlatUndo(target, previous, prev, b.get("sha256")))
+    if targets_out or copies_out:
+        parts = [f"{what} {base}: {_listing(paths)}" for what, base, paths in (
+            ("files outside the data dir", dd.root, targets_out), ("saved copies outside the run dir", rec.path, copies_out))
+            if paths]
+        raise ConsoleError(f"undo of run {rec.runId} refused, nothing was changed: its journal names "
+                           f"{'; and '.join(parts)}")
+    return plan
+
+
+def _shown(journaled: str, base: Path) -> str:
+    try:
+        real = os.path.realpath(base / journaled)
+    except ValueError:
+        real = journaled
+    return journaled if real == journaled else f"{journaled} (resolves to {real})"
+
+
+def _listing(paths: list[str], limit: int = 10) -> str:
+    more = f", and {len(paths) - limit} more" if len(paths) > limit else ""
+    return ", ".join(paths[:limit]) + more
+
+
 def _graph_rows_equal(conn: Any, table: str, pairs: list[list[Any]]) -> int:
     """How many (id, crc) pairs are present in `table` with exactly that data."""
     if not pairs:
         return 0
     want = {p[0]: p[1] for p in pairs}
-    n = 0
-    for i in range(0, len(pairs), 20_000):
-        chunk = [p[0] for p in pairs[i:i + 20_000]]
-        q = f"SELECT t.id, t.data FROM json_each(?) j JOIN {table} t ON t.id = j.value"
-        for rid, data in conn.execute(q, (orjson.dumps(chunk).decode(),)):
-            if crc_text(data) == want.get(rid):
-                n += 1
-    return n
+    q = f"SELECT t.id, t.data FROM v CROSS JOIN {table} t ON t.id = v.id"
+    return sum(crc_text(data) == want.get(rid) for rid, data in select_by_ids(conn, q, list(want)))
 
 
 def _chroma_rows_equal(col: Any, pairs: list[list[Any]]) -> int:
@@ -304,7 +391,9 @@ def _batch_landed(stores: Stores, rec: dict[str, Any]) -> bool:
     if s in COLLECTIONS:
         return _chroma_rows_equal(stores.collection(s), rec.get("rows", [])) > 0
     if s == "flat":
-        target = Path(rec["target"])
+        target = _within(str(rec["target"]), stores.dd.root)
+        if target is None:
+            return True  # cannot look outside the data dir: keep it journaled, so undo refuses and names it
         return target.is_file() and sha256_file(target) == rec.get("sha256")
     return False
 
@@ -393,6 +482,7 @@ def undo_run(dd: DataDir, run_id: str, *, on_progress: ProgressFn = no_progress,
         recover_interrupted(dd)
         rec = get_run(dd, run_id)
         assert rec.path is not None
+        run_id = rec.runId  # the whole id, when a prefix named it
         if rec.mode == "replace":
             where = f" ({rec.safetyBundle})" if rec.safetyBundle else ""
             raise ConsoleError(
@@ -403,6 +493,7 @@ def undo_run(dd: DataDir, run_id: str, *, on_progress: ProgressFn = no_progress,
             raise ConsoleError(f"run {run_id} is still running (pid {rec.pid})")
         if rec.undo and rec.undo.get("status") == "completed":
             raise ConsoleError(f"run {run_id} was already undone at {rec.undo.get('endedAt')}")
+        flat = _flat_undo_plan(dd, rec)  # refuses before the first write
         res = UndoResult(run_id)
         rec.undo = {"status": "running", "startedAt": iso_ms(datetime.now(UTC))}
         _save(rec)
@@ -411,7 +502,7 @@ def undo_run(dd: DataDir, run_id: str, *, on_progress: ProgressFn = no_progress,
             _undo_graph(stores, rec.path, res, on_progress, cancel)
             for key in ("kb", "memories", "summaries"):
                 _undo_collection(stores, rec.path, key, res, on_progress, cancel)
-            _undo_flat(rec.path, res)
+            _undo_flat(flat, res)
             hook_updates = sum(len(b.get("updated", [])) for b in committed_batches(rec.path, "graph"))
             if hook_updates:
                 res.notReverted["hookUpdatedNodes"] = hook_updates
@@ -464,8 +555,7 @@ def _undo_graph_chunk(conn: Any, table: str, key: str, chunk: list[list[Any]], r
     want = {p[0]: p[1] for p in chunk}
     conn.execute("BEGIN IMMEDIATE")
     try:
-        q = f"SELECT t.id, t.data FROM json_each(?) j JOIN {table} t ON t.id = j.value"
-        present = conn.execute(q, (orjson.dumps(list(want)).decode(),)).fetchall()
+        present = select_by_ids(conn, f"SELECT t.id, t.data FROM v CROSS JOIN {table} t ON t.id = v.id", list(want))
         res._add(res.missing, key, len(want) - len(present))
         delete: list[str] = []
         for rid, data in present:
@@ -475,10 +565,9 @@ def _undo_graph_chunk(conn: Any, table: str, key: str, chunk: list[list[Any]], r
                 delete.append(rid)
         if table == "Nodes" and delete:
             # still referenced by an edge the undo keeps -> keep the node (no silent cascade)
-            q = ("SELECT json_group_array(j.value) FROM json_each(?) j WHERE EXISTS "
-                 "(SELECT 1 FROM Edges e WHERE e.source = j.value) OR EXISTS "
-                 "(SELECT 1 FROM Edges e WHERE e.target = j.value)")
-            referenced = set(orjson.loads(conn.execute(q, (orjson.dumps(delete).decode(),)).fetchone()[0]))
+            q = ("SELECT v.id FROM v WHERE EXISTS (SELECT 1 FROM Edges e WHERE e.source = v.id) "
+                 "OR EXISTS (SELECT 1 FROM Edges e WHERE e.target = v.id)")
+            referenced = {rid for (rid,) in select_by_ids(conn, q, delete)}
             if referenced:
                 res.keptReferenced.extend(sorted(referenced)[: max(0, 1000 - len(res.keptReferenced))])
                 res._add(res.notReverted, "referencedNodes", len(referenced))
@@ -527,22 +616,37 @@ def _undo_collection(stores: Stores, run_dir: Path, key: str, res: UndoResult, o
     ticker.update(done, force=True)
 
 
-def _undo_flat(run_dir: Path, res: UndoResult) -> None:
-    for b in committed_batches(run_dir, "flat"):
-        target = Path(b["target"])
+def _undo_flat(plan: list[_FlatUndo], res: UndoResult) -> None:
+    """Put back or remove each flat file the run wrote, unless it changed since (then it is kept and listed).
+
+    A file put back keeps the mode of the file it replaces (the restore gave that one the original's mode).
+    """
+    for f in plan:
+        target = f.target
         if not target.is_file():
             res._add(res.missing, "files", 1)
             continue
-        if sha256_file(target) != b.get("sha256"):
+        if sha256_file(target) != f.sha256:
             res._kept("files", str(target))
             continue
-        previous = b.get("previous")
-        if previous and Path(previous).is_file():
+        if f.recorded_previous and (f.previous is None or not f.previous.is_file()):
+            res._add(res.notReverted, "files", 1)
+            res.warnings.append(f"{target}: the copy of its previous content ({f.recorded_previous}) is gone "
+                                "from the run dir; the restored file is kept")
+            continue
+        if f.previous is not None:
+            mode = stat.S_IMODE(target.stat().st_mode)
             tmp = target.with_name(f".{target.name}.undo-{os.getpid()}")
-            shutil.copyfile(previous, tmp)
-            os.replace(tmp, target)
+            tmp.unlink(missing_ok=True)
+            try:
+                copy_file_hashed(f.previous, tmp, mode=0o600)
+                os.chmod(tmp, mode)
+                os.replace(tmp, target)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
             res.restoredFiles.append(str(target))
         else:
             target.unlink()
+        fsync_dir(target.parent)
         res._add(res.removed, "files", 1)
-

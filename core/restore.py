@@ -23,8 +23,8 @@ the bundle, where the first occurrence wins (neo's `OR REPLACE` / upsert would k
 from __future__ import annotations
 
 import os
-import shutil
 import sqlite3
+import stat
 import threading
 import time
 from collections import Counter, defaultdict
@@ -42,8 +42,8 @@ from core.datadir import COLLECTIONS, DataDir
 from core.errors import BundleInvalid, ConsoleError
 from core.graph import connect
 from core.hooks import check_hook, run_hook
-from core.journal import RunJournal, crc_chroma, recover_interrupted
-from core.jsonl import sha256_file
+from core.journal import RunJournal, crc_chroma, journal_path, recover_interrupted
+from core.jsonl import copy_file_hashed, fsync_dir
 from core.lock import exclusive
 from core.plan import (
     F_CRC,
@@ -871,13 +871,16 @@ class _Restore:
             return
         files = substrate_files(self.bundle, sub)
         if sub == "concepts":
+            modes: dict[str, int] = {}
             if self.replace and self.dd.concepts_dir.is_dir():
                 # the targets a backup captures (and the safety bundle holds): the *.jsonl files
                 for old in self.dd.concepts_dir.glob("*.jsonl"):
+                    modes[old.name] = stat.S_IMODE(old.stat().st_mode)  # its replacement keeps it
                     old.unlink()
             copied = skipped = 0
             for f in files:
-                if self._copy_flat(sub, f, self.dd.concepts_dir / f.name, exists=(self.dd.concepts_dir / f.name).exists()):
+                if self._copy_flat(sub, f, self.dd.concepts_dir / f.name, exists=(self.dd.concepts_dir / f.name).exists(),
+                                   mode=modes.get(f.name)):
                     copied += 1
                 else:
                     skipped += 1
@@ -898,23 +901,33 @@ class _Restore:
         did = self._copy_flat(sub, files[0], target, exists=exists)
         self.res.subsystems[sub] = {"copied": did, "skipped": not did, "mode": self.opts.mode}
 
-    def _copy_flat(self, sub: str, src: Path, target: Path, *, exists: bool) -> bool:
-        """Copy one flat file atomically; merge skips an existing target unless --force. -> copied?"""
+    def _copy_flat(self, sub: str, src: Path, target: Path, *, exists: bool, mode: int | None = None) -> bool:
+        """Copy one flat file atomically; merge skips an existing target unless --force. -> copied?
+
+        The copy keeps the mode of the file it replaces (`mode`, when replace deleted that file first); a new
+        file gets what a plain create gives under the process umask (0666 & ~umask), never the bundle's 0600.
+        """
         if exists and not self.replace and not self.opts.force:
             return False
         check_cancel(self.cancel)
         assert self.journal is not None
         previous = None
         if target.exists():
-            keep = self.journal.flat_backup_dir() / sub / target.name
-            keep.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(target, keep)  # so undo can put the overwritten file back
-            previous = str(keep)
+            mode = stat.S_IMODE(target.stat().st_mode)
+            previous = self.journal.save_previous(sub, target)  # so undo can put the overwritten file back
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.restore-{os.getpid()}")
-        shutil.copyfile(src, tmp)
-        b = self.journal.pending("flat", target=str(target), sha256=sha256_file(tmp), previous=previous)
-        os.replace(tmp, target)
+        tmp.unlink(missing_ok=True)
+        try:
+            _, sha, _ = copy_file_hashed(src, tmp, mode=0o666 if mode is None else 0o600)
+            if mode is not None:
+                os.chmod(tmp, mode)
+            b = self.journal.pending("flat", target=journal_path(self.dd, target), sha256=sha, previous=previous)
+            os.replace(tmp, target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        fsync_dir(target.parent)
         self.journal.committed(b)
         return True
 

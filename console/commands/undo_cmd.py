@@ -12,7 +12,7 @@ HELP = "undo a merge run: remove the rows it inserted, keep rows modified or ref
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("run_id", metavar="RUN_ID", help="a run id from `recovery-console runs`")
+    p.add_argument("run_id", metavar="RUN_ID", help="a run id from `recovery-console runs`, or any unique prefix of one")
     add_json(p)
 
 
