@@ -530,8 +530,9 @@ class _Restore:
         if not subs:
             return
         ticker_fn = self.on_progress
+        # allow_empty: a replace into an empty store (a fresh machine) still records what it replaced: nothing
         res = run_backup(self.dd, reason="pre-restore", substrates=subs, lock=False, on_progress=ticker_fn,
-                         cancel=self.cancel)
+                         cancel=self.cancel, allow_empty=True)
         self.res.safetyBundle = res.path
         if self.journal is not None:
             self.journal.record.safetyBundle = res.path
