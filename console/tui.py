@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import os
 import signal
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from console.commands.common import EXIT_CANCELLED, Context, detach_from_terminal, terminal_fds
+from core import lock
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -38,6 +42,10 @@ def stop_on_signals(app: App[Any]) -> Iterator[list[int]]:
     same restore run again finishes it. On SIGHUP the terminal is gone: the fds that were the terminal are
     pointed at /dev/null first, so Textual's last writes cannot fail on it.
 
+    If Textual wrote to the dead terminal before the signal came, its output thread died and the app can no
+    longer shut down; a watchdog then ends the process once no job of it holds the data dir lock (every engine
+    has stopped and journaled) and a grace period has passed. A repeated signal only sets the tokens again.
+
     Yields the list of signals received (empty when none came).
     """
     received: list[int] = []
@@ -52,6 +60,7 @@ def stop_on_signals(app: App[Any]) -> Iterator[list[int]]:
             worker.cancelled_event.set()
         if not first:
             return
+        threading.Thread(target=exit_when_stuck, args=(EXIT_CANCELLED,), name="exit-when-stuck", daemon=True).start()
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # before the app started or after it stopped: nothing runs that needs a clean stop
@@ -67,3 +76,19 @@ def stop_on_signals(app: App[Any]) -> Iterator[list[int]]:
     finally:
         for sig, h in previous.items():
             signal.signal(sig, h)
+
+
+def exit_when_stuck(code: int, grace: float = 5.0) -> None:
+    """End the process ``grace`` seconds after the last data dir lock of it was released, if it is still alive.
+
+    A daemon thread: when the app shuts down normally the process ends first and this never fires.
+    """
+    idle_since: float | None = None
+    while True:
+        if lock.writing():
+            idle_since = None
+        elif idle_since is None:
+            idle_since = time.monotonic()
+        elif time.monotonic() - idle_since > grace:
+            os._exit(code)
+        time.sleep(0.1)
