@@ -50,6 +50,7 @@ def stop_on_signals(app: App[Any]) -> Iterator[list[int]]:
     """
     received: list[int] = []
     ttys = terminal_fds()
+    done = threading.Event()  # the app ended by itself: the watchdog stands down
 
     def handler(signum: int, _frame: Any) -> None:
         first = not received
@@ -60,7 +61,8 @@ def stop_on_signals(app: App[Any]) -> Iterator[list[int]]:
             worker.cancelled_event.set()
         if not first:
             return
-        threading.Thread(target=exit_when_stuck, args=(EXIT_CANCELLED,), name="exit-when-stuck", daemon=True).start()
+        threading.Thread(target=exit_when_stuck, args=(EXIT_CANCELLED, done), name="exit-when-stuck",
+                         daemon=True).start()
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # before the app started or after it stopped: nothing runs that needs a clean stop
@@ -74,17 +76,16 @@ def stop_on_signals(app: App[Any]) -> Iterator[list[int]]:
     try:
         yield received
     finally:
+        done.set()
         for sig, h in previous.items():
             signal.signal(sig, h)
 
 
-def exit_when_stuck(code: int, grace: float = 5.0) -> None:
-    """End the process ``grace`` seconds after the last data dir lock of it was released, if it is still alive.
-
-    A daemon thread: when the app shuts down normally the process ends first and this never fires.
-    """
+def exit_when_stuck(code: int, done: threading.Event, grace: float = 5.0) -> None:
+    """End the process ``grace`` seconds after the last data dir lock of it was released, unless ``done`` is set
+    first (the app shut down by itself, as it does unless its terminal died under it)."""
     idle_since: float | None = None
-    while True:
+    while not done.is_set():
         if lock.writing():
             idle_since = None
         elif idle_since is None:

@@ -7,6 +7,7 @@ Real processes, real signals: the headless CLI with a signal sent mid-restore, a
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import shutil
@@ -245,7 +246,7 @@ def engine():  # a restore finishing its last batch after the cancel
 
 threading.Thread(target=engine).start()
 time.sleep(0.2)
-threading.Thread(target=exit_when_stuck, args=(130, 0.5), daemon=True).start()
+threading.Thread(target=exit_when_stuck, args=(130, threading.Event(), 0.5), daemon=True).start()
 threading.Event().wait()  # the main thread wedged, as Textual's is when its output thread died
 """
 
@@ -254,3 +255,45 @@ def test_a_wedged_console_ends_only_after_its_engine_stopped(tmp_path: Path) -> 
     proc = subprocess.run([sys.executable, "-c", STUCK, str(tmp_path)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 130, proc.stderr
     assert (tmp_path / "journal-finished").read_text() == "cancelled"  # not killed in the middle of the batch
+
+
+async def test_sigterm_during_a_tui_backup_publishes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The console's handler in this process: the backup worker stops, the staging dir goes, the app ends 130."""
+    import core.backup
+    from console.commands.screenshots_cmd import settle, wait_for
+    from console.tui import stop_on_signals
+    from core.bundle import PARTIAL_PREFIX, list_bundles
+    from tests.helpers import chain_graph, insert_graph
+    from tests.test_tui_support import make
+
+    dd = resolve(tmp_path / ".neo-ai-data", env={})
+    insert_graph(dd, *chain_graph(5_000))
+    real_rows = core.backup.iter_rows
+
+    def slow_disk(*args: object, **kwargs: object) -> Iterator[object]:
+        for row in real_rows(*args, **kwargs):  # type: ignore[arg-type]
+            time.sleep(0.001)
+            yield row
+
+    monkeypatch.setattr(core.backup, "iter_rows", slow_disk)
+
+    def staging() -> bool:
+        return dd.backup_root.is_dir() and any(p.name.startswith(PARTIAL_PREFIX) for p in dd.backup_root.iterdir())
+
+    app = make(dd)
+    with stop_on_signals(app) as received:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            await pilot.press("b")
+            await wait_for(pilot, lambda: staging() and len(app.workers) > 0, timeout=60)
+            os.kill(os.getpid(), signal.SIGTERM)
+            await wait_for(pilot, lambda: app._exit, timeout=60)
+    from core import lock
+
+    deadline = time.monotonic() + 60
+    while lock.writing():  # the worker thread outlives the app here (the real process waits for it on exit)
+        assert time.monotonic() < deadline, "the backup did not stop"
+        await asyncio.sleep(0.05)
+    assert received == [signal.SIGTERM] and app.return_code == 130
+    listing = list_bundles(dd.backup_root)
+    assert listing.bundles == [] and listing.residue == [], "a cancelled backup leaves nothing behind"
