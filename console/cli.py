@@ -104,9 +104,9 @@ def classify(exc: BaseException) -> Failure:
     file, line = (frames[-1].filename, frames[-1].lineno) if frames else (None, None)
     message = f"{type(exc).__name__}: {exc}"
     return Failure(EXIT_FAILED, {"code": "INTERNAL", "message": message, "file": file, "line": line},
-                   f"{PROG}: internal error: {message} (at {file}:{line}). This is a bug in the console, not in "
-                   "your data; the traceback above is for the report. Writes are staged or committed in whole "
-                   "batches, so the same command can be run again.", traceback=True)
+                   f"{PROG}: internal error: {message} (at {file}:{line}). A bug in the console, not an operator "
+                   "error: please report it with the traceback above. Backups publish only complete bundles and "
+                   "restores commit whole, journaled batches (see `recovery-console runs`).", traceback=True)
 
 
 def main(argv: list[str] | None = None) -> int:
