@@ -567,6 +567,9 @@ class _Restore:
         try:
             if files or self.replace:
                 self.restore_collection("kb", files, c)
+        except Exception as exc:
+            self._raise_storage_failure(exc, self.dd.chroma_label, "the knowledge base into Chroma")
+            raise
         finally:  # also when cancelled or failed: the result then says what was committed
             self.res.subsystems["kb"] = {
                 "message": (f"Import complete. Inserted {c['inserted']} KB chunks; {c['skippedExisting']} already "
@@ -585,6 +588,9 @@ class _Restore:
             if collection_files(self.bundle, "temporalSummaries"):
                 self.res.warnings.append("mc/temporal-summary-backup-*.jsonl not restored: this layout has no "
                                          "temporal-summary collection")
+        except Exception as exc:
+            self._raise_storage_failure(exc, self.dd.chroma_label, "memories and summaries into Chroma")
+            raise
         finally:  # also when cancelled or failed: the result then says what was committed
             written = counts["memories"]["inserted"] + counts["summaries"]["inserted"]
             self.res.subsystems["mc"] = {
@@ -608,22 +614,18 @@ class _Restore:
         size = self.chunk_rows()
         buf: list[tuple[Path, int, bytes]] = []
         done = 0
-        try:
-            for item in iter_graph_lines(files):
-                buf.append(item)
-                if len(buf) >= size:
-                    check_cancel(self.cancel)
-                    self._chroma_chunk(col, key, buf, counts)
-                    done += len(buf)
-                    buf = []
-                    ticker.update(done, counters={key: dict(counts)})
-            if buf:
+        for item in iter_graph_lines(files):
+            buf.append(item)
+            if len(buf) >= size:
                 check_cancel(self.cancel)
                 self._chroma_chunk(col, key, buf, counts)
                 done += len(buf)
-        except Exception as exc:
-            self._raise_storage_failure(exc, self.dd.chroma_label, f"Chroma's {COLLECTIONS[key]}")
-            raise
+                buf = []
+                ticker.update(done, counters={key: dict(counts)})
+        if buf:
+            check_cancel(self.cancel)
+            self._chroma_chunk(col, key, buf, counts)
+            done += len(buf)
         ticker.update(done, force=True, counters={key: dict(counts)})
 
     def _chroma_chunk(self, col: Any, key: str, buf: list[tuple[Path, int, bytes]], counts: dict[str, int]) -> None:
