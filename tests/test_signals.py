@@ -28,7 +28,7 @@ from tests.test_restore_support import edge, live_graph, live_vectors, node, vec
 
 CLI = [sys.executable, "-m", "console"]
 TMUX = shutil.which("tmux")
-N = 120_000  # graph lines of each kind: several 20,000-row batches after the first commit
+N = 60_000  # graph lines of each kind: six 20,000-row batches after the first commit (the memories)
 
 
 def build(root: Path) -> None:
