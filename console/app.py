@@ -103,6 +103,8 @@ class RecoveryApp(App[int]):
 
     def on_mount(self) -> None:
         self.refresh_bundles()
+        if self.dd.notice:  # the operator named the dir above .neo-ai-data: say which dir this console shows
+            self.notify(self.dd.notice, title="Data dir", timeout=20, markup=False)
 
     def set_busy(self, what: str) -> None:
         self.busy = what

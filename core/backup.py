@@ -15,7 +15,7 @@ from core import __version__
 from core import chroma as ch
 from core.bundle import colon_free, iso_ms, list_bundles
 from core.datadir import COLLECTIONS, DataDir
-from core.errors import ConsoleError
+from core.errors import ConsoleError, NothingToBackUp, storage_error
 from core.graph import edge_line, iter_rows, node_line
 from core.jsonl import count_nonempty_lines, loads
 from core.lock import exclusive
@@ -202,6 +202,53 @@ def chroma_coords(dd: DataDir, dir_key: str = "path") -> dict[str, Any]:
     return {"host": None, "port": None, dir_key: str(dd.chroma_path)}
 
 
+def _open_chroma(dd: DataDir) -> Any:
+    """The Chroma client, or None when there is no embedded Chroma; an unreachable server is a clean error."""
+    try:
+        return ch.open_client(dd, create=False)
+    except Exception as exc:
+        if not dd.chroma_url:
+            raise
+        raise ConsoleError(f"cannot reach the Chroma server: {exc}", path=dd.chroma_url) from exc
+
+
+LABELS = {"graph": "graph DB", "concepts": "concepts dir", "trajectories": "trajectories file",
+          "mailbox": "mailbox file", "chroma": "Chroma"}
+
+
+def sources_present(dd: DataDir, substrates: tuple[str, ...] = ALL_SUBSTRATES) -> tuple[bool, dict[str, str]]:
+    """Whether any selected substrate has a source to back up, and where each one was looked for.
+
+    A missing graph DB, Chroma dir (or a Chroma without any of neo's collections) and flat files all at once is
+    almost always a mistyped data dir, not a Memory Core that happens to be empty.
+    """
+    looked: dict[str, str] = {}
+    found = False
+    if "graph" in substrates:
+        looked["graph"] = str(dd.graph_db)
+        found = found or dd.graph_db.is_file()
+    for sub, src in (("concepts", dd.concepts_dir), ("trajectories", dd.trajectories_file),
+                     ("mailbox", dd.mailbox_file)):
+        if sub in substrates:
+            looked[sub] = str(src)
+            found = found or (src.is_dir() if sub == "concepts" else src.is_file())
+    if {"kb", "mc"} & set(substrates):
+        looked["chroma"] = dd.chroma_label
+        if not found:  # opening Chroma is the slow check: only when nothing cheaper answered
+            client = _open_chroma(dd)
+            names = [COLLECTIONS[k] for k in ("kb", "memories", "summaries") if SUBDIR[k] in substrates]
+            found = any(ch.get_collection(client, n) is not None for n in names)
+    return found, looked
+
+
+def nothing_to_back_up(dd: DataDir, looked: dict[str, str]) -> NothingToBackUp:
+    where = "; ".join(f"{LABELS[k]} {v}" + (" (none of neo's collections)" if k == "chroma" else "")
+                      for k, v in looked.items())
+    return NothingToBackUp(f"nothing to back up: none of the sources exists (looked for {where}). Check "
+                           "--data-dir; to take an empty bundle anyway: recovery-console backup --allow-empty",
+                           path=dd.root, details={"lookedFor": looked})
+
+
 def run_backup(
     dd: DataDir,
     *,
@@ -211,12 +258,21 @@ def run_backup(
     reason: str | None = None,
     substrates: tuple[str, ...] = ALL_SUBSTRATES,
     lock: bool = True,
+    allow_empty: bool = False,
 ) -> BackupResult:
-    """Back up the selected substrates into a new bundle; nothing is published unless every step passed."""
+    """Back up the selected substrates into a new bundle; nothing is published unless every step passed.
+
+    Refuses with NothingToBackUp, before creating anything, when no selected source exists at all, unless
+    ``allow_empty`` (a deliberately empty bundle, e.g. the safety bundle of a replace into an empty store).
+    """
+    if not allow_empty:
+        found, looked = sources_present(dd, substrates)
+        if not found:
+            raise nothing_to_back_up(dd, looked)
     if lock:
         with exclusive(dd.state_dir, "back up"):
             return run_backup(dd, on_progress=on_progress, cancel=cancel, when=when, reason=reason,
-                              substrates=substrates, lock=False)
+                              substrates=substrates, lock=False, allow_empty=True)
     started = time.monotonic()
     when = when or datetime.now(UTC)
     w = BundleWriter(dd.backup_root, when)
@@ -225,7 +281,7 @@ def run_backup(
         counts: dict[str, int] = {}
         ids: dict[str, str | None] = {}
         dimension: int | None = None
-        client = ch.open_client(dd, create=False) if {"kb", "mc"} & set(substrates) else None
+        client = _open_chroma(dd) if {"kb", "mc"} & set(substrates) else None
         if "kb" in substrates:
             stats, n, dim = _export_collection(w, client, "kb", when, on_progress, cancel)
             dimension = dimension or dim
@@ -305,8 +361,12 @@ def run_backup(
         if tuple(substrates) != ALL_SUBSTRATES:
             meta["substrates"] = list(substrates)
         final = w.publish(meta)
-    except BaseException:
+    except BaseException as exc:
         w.abort()
+        disk = storage_error(exc, dd.backup_root, "writing the bundle; nothing was published and the staging dir "
+                             "was removed") if isinstance(exc, Exception) else None
+        if disk is not None:
+            raise disk from exc
         raise
     total_bytes = sum(c["bytes"] for c in w.checksums.values())
     return BackupResult(

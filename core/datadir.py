@@ -22,6 +22,12 @@ COLLECTIONS: dict[str, str] = {
     "kb": KB_COLLECTION,
 }
 
+NEO_DIR_NAME = ".neo-ai-data"
+# What makes a dir a Memory Core: any of neo's layout entries (or the console's own state) under it. A project
+# checkout, a home dir or an empty dir has none of them.
+CORE_MARKERS = ("sqlite/memory-core-graph.sqlite", "sqlite/sent-to-cull.jsonl", "chroma", "backups", "concepts",
+                "datasets/rlaif/trajectories.jsonl", "recovery-console")
+
 SUBSTRATES = ("kb", "mc", "graph", "concepts", "trajectories", "mailbox", "ledgers")
 REQUIRED_SUBDIRS = ("kb", "mc", "graph", "concepts", "trajectories")
 RECOVERY_SUBSTRATES = ("kb", "mc", "graph")  # the ones with an integrity entry
@@ -41,6 +47,15 @@ class DataDir:
     state_dir: Path  # the console's own journal and locks
     config: Mapping[str, Any] = field(default_factory=dict)
     config_path: Path | None = None
+    # the dir the operator named, when it held no Memory Core and its .neo-ai-data child did (root is the child)
+    resolved_from: Path | None = None
+
+    @property
+    def notice(self) -> str | None:
+        """One line for the operator when the data dir is not the dir they named."""
+        if self.resolved_from is None:
+            return None
+        return f"using {self.root}: {self.resolved_from} holds no Memory Core, its {NEO_DIR_NAME} child does"
 
     @property
     def chroma_label(self) -> str:
@@ -95,8 +110,11 @@ def resolve(
         p = Path(str(value)).expanduser()
         return p if p.is_absolute() else (base / p)
 
-    root = Path(data_dir).expanduser() if data_dir is not None else (from_cfg("data_dir") or Path(".neo-ai-data"))
+    root = Path(data_dir).expanduser() if data_dir is not None else (from_cfg("data_dir") or Path(NEO_DIR_NAME))
     root = root.resolve()
+    resolved_from: Path | None = None
+    if not holds_memory_core(root) and holds_memory_core(root / NEO_DIR_NAME):
+        root, resolved_from = root / NEO_DIR_NAME, root
 
     def pick(flag: str | Path | None, env_key: str | None, cfg_key: str, default: Path) -> Path:
         if flag is not None:
@@ -122,7 +140,16 @@ def resolve(
         state_dir=pick(None, None, "state_dir", root / "recovery-console"),
         config=cfg,
         config_path=cfg_path,
+        resolved_from=resolved_from,
     )
+
+
+def holds_memory_core(path: Path) -> bool:
+    """True when ``path`` has any of neo's layout entries (a graph DB, a Chroma dir, bundles, ...) in it."""
+    try:
+        return path.is_dir() and any(os.path.lexists(path / marker) for marker in CORE_MARKERS)
+    except OSError:  # unreadable: not ours to adopt
+        return False
 
 
 def validate_chroma_url(url: str) -> str:

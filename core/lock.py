@@ -4,11 +4,26 @@ from __future__ import annotations
 
 import fcntl
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from core.errors import ConsoleError
+
+_held = 0  # locks this process holds right now
+_held_guard = threading.Lock()
+
+
+def writing() -> bool:
+    """True while a backup, restore, prune or undo of this process holds a data dir lock."""
+    return _held > 0
+
+
+def _count(delta: int) -> None:
+    global _held
+    with _held_guard:
+        _held += delta
 
 
 @contextmanager
@@ -24,6 +39,10 @@ def exclusive(state_dir: Path, what: str) -> Iterator[None]:
             raise ConsoleError(f"cannot {what}: the data dir is busy ({holder})", path=path) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()}: {what}".encode(), 0)
-        yield
+        _count(+1)
+        try:
+            yield
+        finally:
+            _count(-1)
     finally:
         os.close(fd)  # closing releases the flock, also when the process is killed

@@ -22,6 +22,7 @@ the bundle, where the first occurrence wins (neo's `OR REPLACE` / upsert would k
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import stat
@@ -39,7 +40,7 @@ from core import chroma as ch
 from core.backup import run_backup
 from core.bundle import META_FILE, iso_ms, read_meta, resolve_bundle, substrate_files
 from core.datadir import COLLECTIONS, DataDir
-from core.errors import BundleInvalid, ConsoleError
+from core.errors import BundleInvalid, ConsoleError, storage_error, storage_failure
 from core.graph import connect
 from core.hooks import check_hook, run_hook
 from core.journal import RunJournal, crc_chroma, journal_path, recover_interrupted
@@ -509,7 +510,10 @@ class _Restore:
             self._end("cancelled")
             raise RestoreCancelled(self.res) from None
         except BaseException as exc:
-            self._end("failed", error=str(exc))
+            # on a full disk the journal's own last write can fail too: keep the error that says why; the run
+            # stays `running` on disk and the next run resolves it like a killed one
+            with contextlib.suppress(OSError):
+                self._end("failed", error=str(exc))
             raise
         self._end("completed")
         return self.res
@@ -530,12 +534,21 @@ class _Restore:
         if not subs:
             return
         ticker_fn = self.on_progress
+        # allow_empty: a replace into an empty store (a fresh machine) still records what it replaced: nothing
         res = run_backup(self.dd, reason="pre-restore", substrates=subs, lock=False, on_progress=ticker_fn,
-                         cancel=self.cancel)
+                         cancel=self.cancel, allow_empty=True)
         self.res.safetyBundle = res.path
         if self.journal is not None:
             self.journal.record.safetyBundle = res.path
             self.journal.save()
+
+    def _raise_storage_failure(self, exc: Exception, path: Path | str, what: str) -> None:
+        """A full disk (or an I/O error) while writing ``what`` becomes one error naming ``path``."""
+        disk = None if isinstance(exc, ConsoleError) else storage_error(
+            exc, path, f"restoring {what}; every committed batch is kept and journaled: free space, then run "
+            "the same restore again")
+        if disk is not None:
+            raise disk from exc
 
     def _recreate(self, key: str) -> Any:
         client = self.client()
@@ -554,6 +567,9 @@ class _Restore:
         try:
             if files or self.replace:
                 self.restore_collection("kb", files, c)
+        except Exception as exc:
+            self._raise_storage_failure(exc, self.dd.chroma_label, "the knowledge base into Chroma")
+            raise
         finally:  # also when cancelled or failed: the result then says what was committed
             self.res.subsystems["kb"] = {
                 "message": (f"Import complete. Inserted {c['inserted']} KB chunks; {c['skippedExisting']} already "
@@ -572,6 +588,9 @@ class _Restore:
             if collection_files(self.bundle, "temporalSummaries"):
                 self.res.warnings.append("mc/temporal-summary-backup-*.jsonl not restored: this layout has no "
                                          "temporal-summary collection")
+        except Exception as exc:
+            self._raise_storage_failure(exc, self.dd.chroma_label, "memories and summaries into Chroma")
+            raise
         finally:  # also when cancelled or failed: the result then says what was committed
             written = counts["memories"]["inserted"] + counts["summaries"]["inserted"]
             self.res.subsystems["mc"] = {
@@ -647,7 +666,9 @@ class _Restore:
             col.add(ids=ids, embeddings=emb, metadatas=metas if any(m is not None for m in metas) else None,
                     documents=docs if any(d is not None for d in docs) else None)
             counts["inserted"] += len(ids)
-        except Exception:
+        except Exception as exc:
+            if storage_failure(exc):  # a full disk refuses every row after it: stop, not one failure per row
+                raise
             # isolate the rows chroma refuses; the others still go in (add skips what already landed)
             for i, (rid, (path, number, _obj)) in enumerate(todo):
                 try:
@@ -655,6 +676,8 @@ class _Restore:
                             documents=[docs[i]] if docs[i] is not None else None)
                     counts["inserted"] += 1
                 except Exception as exc:
+                    if storage_failure(exc):
+                        raise
                     counts["failed"] += 1
                     self.fail(path, number, f"chroma refused the row: {exc}")
         self.journal.committed(b)
@@ -696,6 +719,9 @@ class _Restore:
                 ticker.update(done, bytes_done=int(total_bytes * done / total) if total else 0,
                               counters=self.gc.snapshot())
             ticker.update(done, bytes_done=total_bytes, force=True, counters=self.gc.snapshot())
+        except Exception as exc:
+            self._raise_storage_failure(exc, self.dd.graph_db, "the graph")
+            raise
         finally:
             conn.close()
             self._graph_summary(files)  # also when cancelled or failed: what was committed
@@ -731,11 +757,15 @@ class _Restore:
                     if conn.execute(sql, row).rowcount != 1:
                         failed[i] = "not written (the id appeared concurrently)"
                 except sqlite3.Error as exc:
+                    if storage_failure(exc):
+                        raise
                     failed[i] = f"{type(exc).__name__}: {exc}"
             return failed
         try:
             written = conn.executemany(sql, rows).rowcount
         except sqlite3.Error as exc:
+            if storage_failure(exc):  # the disk, not a row: the batch rolls back and the run stops
+                raise
             raise _RowFailed from exc
         if written != len(rows):  # impossible under BEGIN IMMEDIATE after the existence check
             raise ConsoleError(f"internal: {len(rows)} rows checked absent but {written} written; batch rolled back")

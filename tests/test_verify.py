@@ -166,7 +166,7 @@ def test_walk_skips_invalid_to_restorable(bundle: Path, tmp_path: Path) -> None:
 def test_walk_codes_for_empty_roots(data_dir: DataDir) -> None:
     data_dir.backup_root.mkdir(parents=True)
     assert find_restorable(data_dir.backup_root).code == NO_BUNDLES
-    b = Path(run_backup(data_dir).path)
+    b = Path(run_backup(data_dir, allow_empty=True).path)  # a deliberately empty bundle
     assert verify_bundle(b).verdict == BUNDLE_EMPTY
     assert find_restorable(data_dir.backup_root).code == BUNDLE_EMPTY
 

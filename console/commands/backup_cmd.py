@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from console.commands.common import Context, add_json, refuse_readonly
+from console.commands.common import Context, add_json, cancel_on_signals, refuse_readonly
 from core.backup import run_backup
 
 NAME = "backup"
@@ -14,12 +14,16 @@ HELP = "take a bundle of every substrate (staged, checksummed, published with on
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_json(p)
     p.add_argument("--no-prune", action="store_true", help="skip the retention sweep after publishing")
+    p.add_argument("--allow-empty", action="store_true",
+                   help="take the bundle even when none of the sources exists (refused by default: that is "
+                        "almost always a mistyped --data-dir)")
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     refuse_readonly(ctx, "take a backup")
-    with ctx.progress("backup") as on_progress:
-        result = run_backup(ctx.dd, on_progress=on_progress)
+    # a signal cancels between pages and removes the staging dir: nothing half-done is published (exit 130)
+    with cancel_on_signals() as cancel, ctx.progress("backup") as on_progress:
+        result = run_backup(ctx.dd, on_progress=on_progress, cancel=cancel, allow_empty=args.allow_empty)
     if not args.no_prune:
         try:
             from core.retention import sweep_after_backup

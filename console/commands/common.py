@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import signal
 import sys
 import threading
 from collections.abc import Iterator
@@ -13,6 +16,8 @@ from typing import Any
 
 from core.datadir import DataDir, resolve
 from core.progress import Progress, ProgressFn, no_progress
+
+EXIT_CANCELLED = 130  # Ctrl-C, SIGTERM, SIGHUP: stopped between batches; the same command again resumes
 
 
 def add_global_options(p: argparse.ArgumentParser, *, suppress: bool) -> None:
@@ -33,6 +38,7 @@ def add_global_options(p: argparse.ArgumentParser, *, suppress: bool) -> None:
 class Context:
     args: argparse.Namespace
     _dd: DataDir | None = field(default=None, repr=False)
+    emitted: bool = False  # a JSON object is on stdout already: a later failure must not print a second one
 
     @property
     def dd(self) -> DataDir:
@@ -43,6 +49,9 @@ class Context:
                 graph_db=getattr(a, "graph_db", None), chroma_path=getattr(a, "chroma_path", None),
                 chroma_url=getattr(a, "chroma_url", None), config=getattr(a, "config", None),
             )
+            if self._dd.notice:
+                # stderr, also under --json: stdout stays the one JSON object
+                sys.stderr.write(f"recovery-console: {self._dd.notice}\n")
         return self._dd
 
     @property
@@ -54,7 +63,11 @@ class Context:
         return bool(getattr(self.args, "readonly", False))
 
     def emit_json(self, obj: Any) -> None:
-        sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
+        write_json(obj)
+        self.emitted = True
+
+    def emit_error(self, error: dict[str, Any], exit_code: int) -> None:
+        self.emit_json(error_json(error, exit_code))
 
     def console(self) -> Any:
         from rich.console import Console
@@ -90,6 +103,16 @@ class Context:
             yield on_progress
 
 
+def write_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def error_json(error: dict[str, Any], exit_code: int) -> dict[str, Any]:
+    """What --json prints when a command fails instead of producing its result."""
+    return {"error": error, "exitCode": exit_code}
+
+
 def add_json(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the result object as JSON on stdout, nothing else")
 
@@ -104,3 +127,54 @@ def refuse_readonly(ctx: Context, what: str) -> None:
         from core.errors import UsageError
 
         raise UsageError(f"--readonly: refusing to {what}")
+
+
+def detach_from_terminal(fds: tuple[int, ...]) -> None:
+    """Point these fds at /dev/null: after a hangup the terminal is gone, and a write to it fails with EIO."""
+    null = os.open(os.devnull, os.O_RDWR)
+    try:
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                os.dup2(null, fd)
+    finally:
+        os.close(null)
+
+
+def terminal_fds() -> tuple[int, ...]:
+    return tuple(fd for fd in (0, 1, 2) if _isatty(fd))
+
+
+def _isatty(fd: int) -> bool:
+    try:
+        return os.isatty(fd)
+    except OSError:
+        return False
+
+
+@contextmanager
+def cancel_on_signals() -> Iterator[threading.Event]:
+    """Ctrl-C, SIGTERM and SIGHUP (a dropped SSH link) stop the run cleanly between batches.
+
+    A second Ctrl-C interrupts at once; the stores stay consistent either way (every batch is a transaction).
+    On SIGHUP the fds that were the terminal are pointed at /dev/null first, so the closing message cannot
+    fail on the dead terminal and turn a clean cancel (exit 130) into a crash.
+    """
+    cancel = threading.Event()
+    previous: dict[int, Any] = {}
+    ttys = terminal_fds()
+
+    def handler(signum: int, _frame: Any) -> None:
+        if cancel.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        if signum == signal.SIGHUP:
+            detach_from_terminal(ttys)
+        cancel.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        with contextlib.suppress(ValueError):  # not the main thread: no handlers, cancel stays manual
+            previous[sig] = signal.signal(sig, handler)
+    try:
+        yield cancel
+    finally:
+        for sig, h in previous.items():
+            signal.signal(sig, h)

@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import shlex
-import signal
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-from console.commands.common import Context, add_json, refuse_readonly
+from console.commands.common import EXIT_CANCELLED, Context, add_json, cancel_on_signals, refuse_readonly
 from console.commands.diff_cmd import add_filter_arguments
 from core.errors import ConsoleError
 from core.plan import Filters
@@ -22,7 +16,6 @@ from core.restore import RestoreCancelled, RestoreOptions, RestoreResult, run_re
 
 NAME = "restore"
 HELP = "restore a bundle: merge (default) never touches a live row; replace truncates first (gated)"
-EXIT_CANCELLED = 130
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -47,30 +40,6 @@ def _confirm_replace(ctx: Context) -> bool:
     return sys.stdin.readline().strip() == name
 
 
-@contextmanager
-def cancel_on_signals() -> Iterator[threading.Event]:
-    """Ctrl-C, SIGTERM and SIGHUP (a dropped SSH link) stop the run cleanly between batches.
-
-    A second Ctrl-C interrupts at once; the stores stay consistent either way (every batch is a transaction).
-    """
-    cancel = threading.Event()
-    previous: dict[int, Any] = {}
-
-    def handler(signum: int, _frame: Any) -> None:
-        if cancel.is_set() and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        cancel.set()
-
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        with contextlib.suppress(ValueError):  # not the main thread: no handlers, cancel stays manual
-            previous[sig] = signal.signal(sig, handler)
-    try:
-        yield cancel
-    finally:
-        for sig, h in previous.items():
-            signal.signal(sig, h)
-
-
 def run(args: argparse.Namespace, ctx: Context) -> int:
     if not args.dry_run:
         refuse_readonly(ctx, "restore")
@@ -90,6 +59,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             partial = exc.result if isinstance(exc, RestoreCancelled) else None
             if ctx.json and partial is not None:
                 ctx.emit_json(partial.to_json())
+            elif ctx.json:  # cancelled before the run journaled anything: nothing was written
+                ctx.emit_error({"code": "CANCELLED", "message": "restore cancelled before it wrote anything",
+                                "file": None, "line": None}, EXIT_CANCELLED)
             run_id = partial.runId if partial else None
             sys.stderr.write(
                 f"recovery-console: restore cancelled{f' (run {run_id})' if run_id else ''}; every committed batch "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from console.commands.common import Context, add_json, refuse_readonly
+from console.commands.common import Context, add_json, cancel_on_signals, refuse_readonly
 from core.journal import undo_run
 
 NAME = "undo"
@@ -18,8 +18,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     refuse_readonly(ctx, "undo a run")
-    with ctx.progress("undo") as on_progress:
-        res = undo_run(ctx.dd, args.run_id, on_progress=on_progress)
+    # a signal stops it between batches (exit 130); the same undo again finishes it
+    with cancel_on_signals() as cancel, ctx.progress("undo") as on_progress:
+        res = undo_run(ctx.dd, args.run_id, on_progress=on_progress, cancel=cancel)
     if ctx.json:
         ctx.emit_json(res.to_json())
         return 0

@@ -551,8 +551,8 @@ class RestoreScreen(BaseScreen):
     def _undo(self, run_id: str) -> None:
         from core.journal import undo_run
 
-        try:
-            result = undo_run(self.rc.dd, run_id)
+        try:  # the cancel token: a hangup or SIGTERM stops the undo between batches (console/tui.py)
+            result = undo_run(self.rc.dd, run_id, cancel=get_current_worker().cancelled_event)
         except Exception as exc:
             from console.app import describe_error
 
