@@ -13,6 +13,7 @@ from types import ModuleType
 from console.commands import COMMANDS
 from console.commands.common import Context, add_global_options
 from core.errors import ConsoleError, GuardRefused, UsageError
+from core.safetext import visible
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_GUARD = 0, 1, 2, 3
 
@@ -56,13 +57,14 @@ def main(argv: list[str] | None = None) -> int:
             return run_tui(ctx)
         return int(modules[args.command].run(args, ctx))
     except UsageError as exc:
-        sys.stderr.write(f"recovery-console: error: {exc.describe()}\n")
+        sys.stderr.write(f"recovery-console: error: {visible(exc.describe())}\n")
         return EXIT_USAGE
     except GuardRefused as exc:
-        sys.stderr.write(f"recovery-console: refused: {exc.describe()}\n")
+        # the guard's refusal is laid out on lines by design (one holds the backup command)
+        sys.stderr.write(f"recovery-console: refused: {visible(exc.describe(), newlines=True)}\n")
         return EXIT_GUARD
     except ConsoleError as exc:
-        sys.stderr.write(f"recovery-console: error: {exc.describe()}\n")
+        sys.stderr.write(f"recovery-console: error: {visible(exc.describe())}\n")
         return EXIT_FAILED
     except KeyboardInterrupt:
         sys.stderr.write("recovery-console: interrupted\n")

@@ -34,6 +34,7 @@ from console.messages import JobCancelled, JobFinished, JobProgressed
 from console.screens.base import COMMON_BINDINGS, BaseScreen
 from core.bundle import BundleInfo
 from core.progress import Cancelled
+from core.safetext import visible
 from widgets.bars import legend, split_bar
 from widgets.confirm import ConfirmScreen
 from widgets.job_progress import TaskProgress
@@ -66,7 +67,7 @@ def num(value: Any) -> Text:
 def flat_text(value: Any) -> Text:
     """A flat substrate's plan entry in words: copy / skip / overwrite counts, or why nothing happens."""
     if not isinstance(value, Mapping):
-        return Text(str(value))
+        return Text(visible(value))
     if value.get("selected") is False:
         return Text("not selected", style="dim")
     parts: list[tuple[str, str]] = []
@@ -80,7 +81,7 @@ def flat_text(value: Any) -> Text:
     if n(value.get("wouldSkip")):
         parts.append((f"skip {n(value.get('wouldSkip'))} (present live)", ""))
     if value.get("note"):
-        parts.append((str(value["note"]), "dim"))
+        parts.append((visible(value["note"]), "dim"))
     if not parts:
         parts.append(("nothing to do", "dim"))
     text = Text()
@@ -128,12 +129,12 @@ class DiffScreen(BaseScreen):
         yield self.make_header()
         title = Text()
         title.append("Plan ", style="bold")
-        title.append(self.bundle.name)
+        title.append(visible(self.bundle.name))
         title.append(" → live", style="dim")
         if self.bundle.meta_state != "valid":
             title.append(f"  meta {self.bundle.meta_state.upper()}", style="bold red")
         if self.bundle.reason:
-            title.append(f"  ({self.bundle.reason})", style="magenta")
+            title.append(f"  ({visible(self.bundle.reason)})", style="magenta")
         yield Static(title, id="diff-title", classes="screen-title")
         yield Static(Text("Scanning…", style="dim"), id="totals")
         with Vertical(id="scan"):
@@ -260,7 +261,7 @@ class DiffScreen(BaseScreen):
         if group == "scan":
             self.query_one("#scan-progress", TaskProgress).finish("failed", note="FAILED")
             self.query_one("#scan-status", Static).update(
-                Text.assemble(("The bundle could not be scanned: ", "bold red"), error,
+                Text.assemble(("The bundle could not be scanned: ", "bold red"), visible(error),
                               "\nNothing was changed. esc goes back."))
             self.query_one("#totals", Static).update(Text("No plan: the scan failed.", style="bold red"))
         super().job_failed(group, error)
@@ -286,11 +287,11 @@ class DiffScreen(BaseScreen):
         labels = self.query_one("#labels", DataTable)
         labels.clear()
         for k in self._label_keys:
-            labels.add_row(*([Text(str(k))] + [Text("")] * 6), key=f"n:{k}")
+            labels.add_row(*([Text(visible(k))] + [Text("")] * 6), key=f"n:{k}")
         edges = self.query_one("#edges", DataTable)
         edges.clear()
         for k in self._type_keys:
-            edges.add_row(*([Text(str(k))] + [Text("")] * 7), key=f"e:{k}")
+            edges.add_row(*([Text(visible(k))] + [Text("")] * 7), key=f"e:{k}")
         chroma = self.query_one("#chroma", DataTable)
         chroma.clear()
         for k in CHROMA:
@@ -303,7 +304,7 @@ class DiffScreen(BaseScreen):
 
     @staticmethod
     def _prompt(key: str, row: Mapping[str, Any]) -> Text:
-        return Text.assemble(str(key), (f" {n(row.get('backup')):,}", "dim"))
+        return Text.assemble(visible(key), (f" {n(row.get('backup')):,}", "dim"))
 
     # ------------------------------------------------------------------ the plan
 
@@ -355,7 +356,7 @@ class DiffScreen(BaseScreen):
     def _show_totals(self) -> None:
         totals = self.query_one("#totals", Static)
         if self.plan_error:
-            totals.update(Text.assemble(("No plan: ", "bold red"), self.plan_error))
+            totals.update(Text.assemble(("No plan: ", "bold red"), visible(self.plan_error)))
             return
         pj = self.plan_json
         t = (pj.get("graph") or {}).get("totals") or {}
@@ -432,7 +433,7 @@ class DiffScreen(BaseScreen):
         flat = self.query_one("#flat", DataTable)
         flat.clear()
         for k, v in (pj.get("flat") or {}).items():
-            flat.add_row(Text(str(k)), flat_text(v), key=f"f:{k}", height=None)
+            flat.add_row(Text(visible(k)), flat_text(v), key=f"f:{k}", height=None)
         notes = Text()
         kb = pj.get("kb") or {}
         if n(kb.get("naturalKeyDivergent")):
@@ -440,7 +441,7 @@ class DiffScreen(BaseScreen):
                          "different live id: a merge of kb is refused (neo's divergence rule); restore without "
                          "kb or use replace.\n", style="bold yellow")
         for w in pj.get("warnings") or []:
-            notes.append(f"note: {w}\n", style="yellow")
+            notes.append(f"note: {visible(w)}\n", style="yellow")
         self.query_one("#plan-notes", Static).update(notes)
 
     # ------------------------------------------------------------------ events
@@ -580,15 +581,15 @@ class DiffScreen(BaseScreen):
             body.append(", then loads the bundle: rows written live since the backup are lost.\n",
                         style="bold red")
             body.append("First it takes a safety bundle of every substrate it replaces (reason pre-restore) in ")
-            body.append(f"{self.rc.dd.backup_root.name}/", style="bold")
+            body.append(visible(f"{self.rc.dd.backup_root.name}/"), style="bold")
             body.append("; restoring that bundle undoes this.\n")
             if not ok:
                 body.append("The backup guard refuses a replace now:\n", style="bold red")
-                body.append(message + "\n")
+                body.append(visible(message, newlines=True) + "\n")
                 body.append("Take a fresh backup first (b on the bundles screen).\n", style="bold")
             body.append("\n")
         body.append("Restore ", style="bold")
-        body.append(self.bundle.name, style="bold")
+        body.append(visible(self.bundle.name), style="bold")
         body.append(" into ")
         body.append(location_label(self.rc.dd), style="bold")
         body.append(f" ({self.mode})\n\n")
@@ -598,8 +599,8 @@ class DiffScreen(BaseScreen):
             body.append(f" · skip {n(t.get('alreadyPresent')):,} already present"
                         f" · leave out {n(t.get('filteredOut')):,}\n")
             body.append("filters ", style="dim")
-            body.append("labels " + (", ".join(sorted(labels)) or "none"))
-            body.append("; edge types " + (", ".join(sorted(types)) or "none") + "\n")
+            body.append("labels " + (visible(", ".join(sorted(labels))) or "none"))
+            body.append("; edge types " + (visible(", ".join(sorted(types))) or "none") + "\n")
         chroma = [k for k in CHROMA if (k == "kb" and "kb" in subs) or (k != "kb" and "mc" in subs)]
         if chroma:
             body.append("chroma  ", style="dim")
@@ -612,7 +613,7 @@ class DiffScreen(BaseScreen):
         body.append("only    ", style="dim")
         body.append(", ".join(subs) if subs else "NOTHING (restores nothing)")
         body.append("\nhook    ", style="dim")
-        body.append(f"{opts.post_restore_hook} on {opts.workspace}" if opts.post_restore_hook else "none")
+        body.append(visible(f"{opts.post_restore_hook} on {opts.workspace}") if opts.post_restore_hook else "none")
         if self.mode == "merge":
             body.append("\n\nMerge keeps every live row untouched. You can cancel between batches and resume by "
                         "running the same restore again.", style="dim")
@@ -631,7 +632,7 @@ class DiffScreen(BaseScreen):
             from console.app import describe_error
 
             return False, describe_error(exc)
-        return bool(g.ok), str(g.message)
+        return bool(g.ok), visible(g.message, newlines=True)
 
     def _confirmed(self, yes: bool | None, opts: Any) -> None:
         if not yes:
