@@ -38,6 +38,7 @@ from core.safetext import visible
 from widgets.bars import legend, split_bar
 from widgets.confirm import ConfirmScreen
 from widgets.job_progress import TaskProgress
+from widgets.toggles import CheckList, Radio
 
 PRESETS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "filesystem mirror": (frozenset({"FILE", "DIRECTORY"}), frozenset({"CONTAINS"})),
@@ -160,10 +161,10 @@ class DiffScreen(BaseScreen):
                                  id="filters-help")
                 with Vertical(classes="filter-col"):
                     yield Static(Text("Labels to leave out", style="bold"))
-                    yield SelectionList[str](id="filter-labels")
+                    yield CheckList[str](id="filter-labels")
                 with Vertical(classes="filter-col"):
                     yield Static(Text("Edge types to leave out", style="bold"))
-                    yield SelectionList[str](id="filter-edges")
+                    yield CheckList[str](id="filter-edges")
             with TabPane("Chroma & files", id="tab-chroma"), VerticalScroll():
                 yield Static(Text("Chroma collections: merge adds only the ids missing live", style="bold"))
                 yield DataTable(id="chroma", cursor_type="none", show_cursor=False)
@@ -175,7 +176,7 @@ class DiffScreen(BaseScreen):
                 with Horizontal(id="options-top"):
                     with Vertical(id="substrates-col"):
                         yield Static(Text("Substrates to restore", style="bold"))
-                        yield SelectionList[str](
+                        yield CheckList[str](
                             *(Selection(Text.assemble(s, (f"  {SUBSTRATE_HELP[s]}", "dim")), s, True)
                               for s in SUBSTRATES),
                             id="substrates",
@@ -183,14 +184,14 @@ class DiffScreen(BaseScreen):
                     with Vertical(id="mode-col"):
                         yield Static(Text("Mode", style="bold"))
                         with RadioSet(id="mode"):
-                            yield RadioButton(Text("merge: keep every live row"), value=True, id="mode-merge")
-                            yield RadioButton(Text("replace: truncate, then load"), id="mode-replace")
+                            yield Radio(Text("merge: keep every live row"), value=True, id="mode-merge")
+                            yield Radio(Text("replace: truncate, then load"), id="mode-replace")
                 with Horizontal(id="hook-row"):
                     with Vertical(id="hook-col"):
                         yield Static(Text("Post-restore hook", style="bold"))
                         with RadioSet(id="hook"):
-                            yield RadioButton(Text("none"), value=True, id="hook-none")
-                            yield RadioButton(Text("filesystem-ingestor"), id="hook-filesystem-ingestor")
+                            yield Radio(Text("none"), value=True, id="hook-none")
+                            yield Radio(Text("filesystem-ingestor"), id="hook-filesystem-ingestor")
                     with Vertical(id="workspace-col"):
                         yield Static(Text("Workspace (for the hook)", style="bold"))
                         yield Input(placeholder="path to the neo.mjs checkout", id="workspace")
@@ -284,6 +285,9 @@ class DiffScreen(BaseScreen):
         fe = self.query_one("#filter-edges", SelectionList)
         fe.clear_options()
         fe.add_options([Selection(self._prompt(k, type_rows[k]), k, False) for k in self._type_keys])
+        for lst in (fl, fe):  # as a list built with its options: space ticks the first row at once
+            if lst.option_count and lst.highlighted is None:
+                lst.highlighted = 0
         labels = self.query_one("#labels", DataTable)
         labels.clear()
         for k in self._label_keys:
