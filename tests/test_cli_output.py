@@ -63,9 +63,11 @@ def test_suggested_commands_print_whole_on_one_line(tmp_path: Path, width: int,
     monkeypatch.setenv("COLUMNS", str(width))
     # list and retention with nothing to list: the first backup
     empty = resolve(tmp_path / DEEP / "empty" / ".neo-ai-data", env={})
+    first_backup = shlex.join(["recovery-console", "backup", "--data-dir", str(empty.root)])
+    assert len(first_backup) > width
     for command in ("list", "retention"):
         code, out, _ = cli("--data-dir", str(empty.root), command)
-        assert code == 0 and lines_with(out, "recovery-console backup"), (command, out)
+        assert code == 0 and lines_with(out, first_backup), (command, out)  # for this data dir, whole
     # retention with something to prune: the preview command; a dry-run prune refused by the guard: the backup
     # command, exactly as the guard prints it
     dd = small_dir(tmp_path)
@@ -76,7 +78,8 @@ def test_suggested_commands_print_whole_on_one_line(tmp_path: Path, width: int,
         (old / "bundle-meta.json").write_text('{"completedAt": "x", "integrity": [{"subsystem": "graph", '
                                               '"status": "pass", "sourceCount": 1, "bundleCount": 1}]}')
     code, out, _ = cli("--data-dir", str(dd.root), "retention")
-    assert code == 0 and "to delete" in " ".join(out.split()) and lines_with(out, "recovery-console prune --dry-run"), out
+    preview = shlex.join(["recovery-console", "prune", "--dry-run", "--data-dir", str(dd.root)])
+    assert code == 0 and "to delete" in " ".join(out.split()) and lines_with(out, preview), out
     from core.retention import backup_command
 
     code, out, err = cli("--data-dir", str(dd.root), "prune", "--dry-run")

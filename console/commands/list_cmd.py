@@ -74,12 +74,12 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         return 0
     from rich.table import Table
 
-    from console.commands.render import command, say, text
+    from console.commands.render import command, command_for, say, text
 
     con = ctx.console()
     if not listing.exists:
         say(con, f"No backup root at {listing.root}. To take the first bundle:")
-        command(con, ["backup"])
+        command(con, command_for(ctx.dd, "backup"))
         return 0
     table = Table(title=text(f"Bundles in {listing.root}"), title_justify="left", box=None, show_edge=False,
                   pad_edge=False, padding=(0, 1))

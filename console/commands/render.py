@@ -14,6 +14,7 @@ from typing import Any
 
 from rich.text import Text
 
+from core.datadir import DataDir
 from core.safetext import visible
 
 COMMAND_MARK = "recovery-console "
@@ -37,3 +38,11 @@ def say(con: Any, line: object, style: str = "", *, newlines: bool = False) -> N
 def command(con: Any, argv: Sequence[str], *, prefix: str = "  ") -> None:
     """A command for the operator to run, quoted for a POSIX shell, on one line."""
     say(con, prefix + shlex.join(["recovery-console", *argv]))
+
+
+def command_for(dd: DataDir, *argv: str) -> list[str]:
+    """``argv`` for this data dir: the same location flags the guard's backup command carries."""
+    from core.retention import backup_command
+
+    parts = shlex.split(backup_command(dd))  # recovery-console backup --data-dir … [--backup-root …] …
+    return [*argv, *parts[2:]]

@@ -7,6 +7,7 @@ from typing import Any
 
 from console.commands.common import Context, add_json
 from console.commands.list_cmd import human_age, human_bytes
+from core.datadir import DataDir
 from core.retention import RetentionReport, evaluate
 
 NAME = "retention"
@@ -23,7 +24,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     if ctx.json:
         ctx.emit_json(report.to_json())
         return 0
-    render(report, ctx.console())
+    render(report, ctx.console(), ctx.dd)
     return 0
 
 
@@ -39,12 +40,12 @@ def grouped(reasons: list[str]) -> list[str]:
     return [f"{', '.join(subs)}: {rule}" if subs else rule for rule, subs in rules.items()]
 
 
-def render(report: RetentionReport, con: Any) -> None:
-    from console.commands.render import command, say, text
+def render(report: RetentionReport, con: Any, dd: DataDir) -> None:
+    from console.commands.render import command, command_for, say, text
 
     if not report.bundles:
         say(con, f"No bundles in {report.backup_root}. To take the first one:")
-        command(con, ["backup"])
+        command(con, command_for(dd, "backup"))
     else:
         # one block per bundle instead of a table: reasons stay readable at 80 columns over SSH
         say(con, f"Retention in {report.backup_root} ({report.policy.source})", style="bold")
@@ -88,6 +89,6 @@ def render(report: RetentionReport, con: Any) -> None:
     doomed = report.deletions()
     if doomed:
         say(con, f"{len(doomed)} bundle(s) to delete ({human_bytes(sum(b.bytes for b in doomed))}). To preview:")
-        command(con, ["prune", "--dry-run"])
+        command(con, command_for(dd, "prune", "--dry-run"))
     else:
         say(con, "Nothing to delete.")
