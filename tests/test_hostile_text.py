@@ -66,7 +66,8 @@ def test_visible_leaves_nothing_raw_and_is_idempotent(s: str) -> None:
 
 
 def _file_name(s: str) -> str:
-    name = "".join(ch for ch in s if ch not in "\x00/")[:60]
+    """``s`` as a file name: no NUL or slash, and short enough in bytes for any file system."""
+    name = "".join(ch for ch in s if ch not in "\x00/").encode()[:120].decode(errors="ignore")
     return name or "x"
 
 
