@@ -189,6 +189,17 @@ def test_cli_shows_the_captured_sequences_escaped(tmp_path: Path, monkeypatch: p
     assert res["restore broken"][0] == 1 and visible(_file_name(CAPTURED)) in res["restore broken"][2]
 
 
+def test_undo_names_a_kept_id_escaped(tmp_path: Path) -> None:
+    """undo keeps a restored node changed live since, and names it: escaped."""
+    hostile = "\x1b[2Jid\u202e\x9b"
+    f = dict.fromkeys(FIELDS, hostile)
+    res = run_every_command(hostile_dir(tmp_path, f), f)
+    assert_clean(res)
+    undo = next(out for name, (_, out, _) in res.items() if name.startswith("undo "))
+    kept = next(line for line in undo.splitlines() if "modified since the run" in line)
+    assert kept.startswith("  kept 2 nodes") and f"{visible(hostile)})" in kept, undo
+
+
 HOSTILE_CHARS = ["\x1b", "\x1b[2J", "\x1b]0;t\x07", "\x00", "\x07", "\x08", "\r", "\n", "\t", "\x7f", "\x9b",
                  "\x85", "\u202e", "\u202d", "\u2066", "\u2069", "\u200f", "\u061c", "[/]", "[bold]", "\\",
                  "[link=x]", "%s", "{}", "'", '"', " ", "é", "🙂", "中"]
