@@ -95,6 +95,32 @@ async def test_home_lists_bundles_residue_and_freshness(shared_dd: DataDir) -> N
         assert "integrity" in detail and "graph pass 37,925" in detail
 
 
+async def test_a_row_drawn_before_the_table_measures_it_is_redrawn_at_its_width() -> None:
+    """Textual's DataTable measures new rows when it next idles; a line drawn before that (a busy machine
+    repaints in between) must not stay on screen at the header's width ("2026-0" for a bundle time)."""
+    from rich.text import Text
+    from textual.app import App, ComposeResult
+
+    from widgets.table import DataTable as Table
+
+    class One(App[None]):
+        def compose(self) -> ComposeResult:
+            yield Table()
+
+    app = One()
+    async with app.run_test(size=(40, 6)) as pilot:
+        table = app.query_one(Table)
+        table.add_column("bundle")
+        await pilot.pause()
+        table.add_row(Text("2026-05-10 01:11"))
+        assert "".join(s.text for s in table.render_line(1)).strip() == "2026-0"  # drawn before measuring
+        await pilot.pause()
+        await pilot.pause(0.05)
+        from tests.test_hostile_text import screen_text
+
+        assert screen_text(app).splitlines()[1].strip() == "2026-05-10 01:11"  # what the terminal gets
+
+
 def test_header_flags_stale_and_missing_in_words() -> None:
     header = StatusHeader("Bundles")
     header.state = HeaderState(location="x/.neo-ai-data", readonly=True, loading=False, freshness=(

@@ -10,7 +10,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.widgets import DataTable, Footer, Label, Static
+from textual.widgets import Footer, Label, Static
 from textual.worker import get_current_worker
 
 from console.commands.list_cmd import human_bytes
@@ -23,6 +23,7 @@ from core.safetext import visible
 from widgets.bars import compact
 from widgets.job_progress import TaskProgress
 from widgets.status_header import age_text
+from widgets.table import DataTable
 
 FLAT = ("concepts", "trajectories", "mailbox", "ledgers")
 
@@ -98,7 +99,7 @@ class BundlesScreen(BaseScreen):
     def compose(self) -> ComposeResult:
         yield self.make_header()
         yield Static(Text("Reading the backup root…", style="dim"), id="bundles-title")
-        table: DataTable[Any] = DataTable(id="bundles", cursor_type="row", zebra_stripes=True)
+        table = DataTable(id="bundles", cursor_type="row", zebra_stripes=True)
         yield table
         with VerticalScroll(id="detail"):
             yield Static(Text(""), id="detail-text")

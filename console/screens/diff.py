@@ -17,7 +17,6 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import (
     Button,
-    DataTable,
     Footer,
     Input,
     RadioButton,
@@ -38,6 +37,7 @@ from core.safetext import visible
 from widgets.bars import legend, split_bar
 from widgets.confirm import ConfirmScreen
 from widgets.job_progress import TaskProgress
+from widgets.table import DataTable
 from widgets.toggles import CheckList, Radio
 
 PRESETS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
@@ -387,7 +387,7 @@ class DiffScreen(BaseScreen):
             line.append(",".join(only) if only else "NOTHING", style="bold yellow")
         totals.update(line)
 
-    def _set(self, table: DataTable[Any], row: str, col: str, cell: Text) -> None:
+    def _set(self, table: DataTable, row: str, col: str, cell: Text) -> None:
         key = (str(table.id), row, col)
         if self._cells.get(key) == cell.plain and key[2] != "bar":
             return

@@ -16,7 +16,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import DataTable, Footer, RichLog, Static
+from textual.widgets import Footer, RichLog, Static
 from textual.worker import get_current_worker
 
 from console.messages import JobCancelled, JobEvent, JobFailed, JobFinished, JobProgressed
@@ -25,6 +25,7 @@ from core.progress import Cancelled
 from core.safetext import visible
 from widgets.confirm import ConfirmScreen
 from widgets.job_progress import TaskProgress
+from widgets.table import DataTable
 
 TASK_TITLES = {"verify": "validate", "graph": "graph", "memories": "memories", "summaries": "summaries",
                "kb": "kb", "concepts": "concepts", "trajectories": "trajectories", "mailbox": "mailbox",

@@ -10,7 +10,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import Footer, Static
 from textual.worker import get_current_worker
 
 from console.commands.list_cmd import human_bytes
@@ -21,6 +21,7 @@ from core.progress import Cancelled
 from core.safetext import visible
 from widgets.confirm import ConfirmScreen, MessageScreen
 from widgets.status_header import age_text
+from widgets.table import DataTable
 from widgets.timeline import CoverageTimeline, Lane, TimelineData
 
 
