@@ -25,6 +25,7 @@ from textual.worker import Worker, WorkerState
 from console.messages import BundlesLoaded
 from core.bundle import Listing, list_bundles
 from core.datadir import RECOVERY_SUBSTRATES, DataDir
+from core.safetext import visible
 from widgets.confirm import ConfirmScreen, MessageScreen
 from widgets.status_header import Freshness, HeaderState
 
@@ -32,12 +33,16 @@ DEFAULT_GUARD_HOURS = 24.0
 
 
 def describe_error(exc: BaseException | None) -> str:
+    """An error as the operator reads it, with any control character from the data it names made visible
+    (only the guard's refusal keeps its line breaks: it is laid out on lines by design)."""
     if exc is None:
         return "unknown error"
+    from core.errors import GuardRefused
+
     describe = getattr(exc, "describe", None)
     if callable(describe):
-        return str(describe())
-    return f"{type(exc).__name__}: {exc}"
+        return visible(describe(), newlines=isinstance(exc, GuardRefused))
+    return visible(f"{type(exc).__name__}: {exc}")
 
 
 def guard_max_age_hours() -> float:
@@ -56,7 +61,7 @@ def guard_max_age_hours() -> float:
 def location_label(dd: DataDir) -> str:
     """The data dir as the last two path parts (``incident/.neo-ai-data``): enough to tell two apart."""
     parts = dd.root.parts
-    return "/".join(parts[-2:]) if len(parts) >= 2 else str(dd.root)
+    return visible("/".join(parts[-2:]) if len(parts) >= 2 else str(dd.root))
 
 
 class RecoveryApp(App[int]):
@@ -191,7 +196,7 @@ class RecoveryApp(App[int]):
                             describe_error(event.worker.error))
 
     def show_error(self, title: str, text: str) -> None:
-        self.push_screen(MessageScreen(title, Text(text), error=True))
+        self.push_screen(MessageScreen(title, Text(visible(text, newlines=True)), error=True))
 
     # ------------------------------------------------------------------ actions
 

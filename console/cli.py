@@ -20,6 +20,7 @@ from console.commands import COMMANDS
 from console.commands.common import EXIT_CANCELLED, Context, add_global_options, error_json, write_json
 from core.errors import ConsoleError, GuardRefused, UsageError, storage_failure
 from core.progress import Cancelled
+from core.safetext import visible
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_GUARD = 0, 1, 2, 3
 PROG = "recovery-console"
@@ -124,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         failure = classify(exc)
         if failure.traceback:
             traceback.print_exception(exc, file=sys.stderr)
-        sys.stderr.write(failure.line + "\n")
+        # the guard's refusal is laid out on lines by design (one holds the backup command); data is escaped
+        sys.stderr.write(visible(failure.line, newlines=isinstance(exc, GuardRefused)) + "\n")
         if ctx.json and not ctx.emitted:
             ctx.emit_error(failure.error, failure.exit_code)
         return failure.exit_code

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 CORE_MODULES = ["core.backup", "core.verify", "core.bundle", "core.demo", "core.datadir", "core.chroma",
-                "core.graph", "core.jsonl", "core.writer", "core.lock", "core.progress"]
+                "core.graph", "core.jsonl", "core.writer", "core.lock", "core.progress", "core.safetext"]
 
 
 def loaded_after(code: str) -> set[str]:

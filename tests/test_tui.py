@@ -4,6 +4,7 @@ read-only mode, hostile strings from a bundle, errors from workers, quitting dur
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,32 @@ async def test_home_lists_bundles_residue_and_freshness(shared_dd: DataDir) -> N
         assert "integrity" in detail and "graph pass 37,925" in detail
 
 
+async def test_a_row_drawn_before_the_table_measures_it_is_redrawn_at_its_width() -> None:
+    """Textual's DataTable measures new rows when it next idles; a line drawn before that (a busy machine
+    repaints in between) must not stay on screen at the header's width ("2026-0" for a bundle time)."""
+    from rich.text import Text
+    from textual.app import App, ComposeResult
+
+    from widgets.table import DataTable as Table
+
+    class One(App[None]):
+        def compose(self) -> ComposeResult:
+            yield Table()
+
+    app = One()
+    async with app.run_test(size=(40, 6)) as pilot:
+        table = app.query_one(Table)
+        table.add_column("bundle")
+        await pilot.pause()
+        table.add_row(Text("2026-05-10 01:11"))
+        assert "".join(s.text for s in table.render_line(1)).strip() == "2026-0"  # drawn before measuring
+        await pilot.pause()
+        await pilot.pause(0.05)
+        from tests.test_hostile_text import screen_text
+
+        assert screen_text(app).splitlines()[1].strip() == "2026-05-10 01:11"  # what the terminal gets
+
+
 def test_header_flags_stale_and_missing_in_words() -> None:
     header = StatusHeader("Bundles")
     header.state = HeaderState(location="x/.neo-ai-data", readonly=True, loading=False, freshness=(
@@ -140,6 +167,43 @@ async def test_diff_tables_show_rows_per_label_and_edge_type(shared_dd: DataDir)
         assert edges.get_cell("e:CONTAINS", "filtered").plain == "9,349"
         # every row's bar is text characters, not colour alone
         assert set(edges.get_cell("e:CONTAINS", "bar").plain.strip()) <= {"░"}
+
+
+async def test_ticked_and_unticked_read_from_the_glyphs_under_no_color(shared_dd: DataDir) -> None:
+    """Under NO_COLOR (Textual's monochrome filter) a ticked box is ▐X▌ and an unticked one ▐ ▌; the chosen
+    radio ▐●▌, the other ▐ ▌: read from the text the terminal receives, with no colour at all."""
+    from console.commands.screenshots_cmd import Scene, app_environment
+    from tests.test_hostile_text import screen_text
+
+    with app_environment(Scene("nocolor", "", no_color=True)):
+        app = make(shared_dd)
+    assert app.no_color and "NO_COLOR" not in os.environ
+
+    def line_of(text: str, needle: str) -> str:
+        return next(line for line in text.splitlines() if f" {needle} " in line)
+
+    async with app.run_test(size=(80, 24)) as pilot:
+        diff = await open_diff(pilot)
+        await pilot.press("3", "right_square_bracket", "right_square_bracket")
+        await settle(pilot)
+        text = screen_text(app)
+        for ticked in ("FILE", "DIRECTORY", "KB_GAP", "CONTAINS", "EVALUATED_BY"):
+            assert "▐X▌ " + ticked in line_of(text, ticked), text
+        for unticked in ("CONCEPT", "ISSUE", "SENT_BY"):
+            assert "▐ ▌ " + unticked in line_of(text, unticked), text
+        await pilot.press("space")  # the highlighted first label, FILE
+        await pilot.pause()
+        assert "FILE" not in diff.filters()[0]
+        assert "▐ ▌ FILE" in line_of(screen_text(app), "FILE")
+        await pilot.press("right_square_bracket", "right_square_bracket")
+        await settle(pilot)
+        text = screen_text(app)
+        assert "▐●▌ merge:" in text and "▐ ▌ replace:" in text and "▐●▌ none" in text
+        assert "▐X▌ kb" in text and "▐X▌ mailbox" in text
+        await pilot.press("m")
+        await pilot.pause()
+        text = screen_text(app)
+        assert diff.mode == "replace" and "▐ ▌ merge:" in text and "▐●▌ replace:" in text
 
 
 # ---------------------------------------------------------------- read-only

@@ -8,13 +8,14 @@ message is the scene's description of what the picture must show. Regenerate wit
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from console.commands.screenshots_cmd import Scene, scenes
+from console.commands.screenshots_cmd import Scene, app_environment, scenes
 from tests.test_tui_support import copy_demo, demo_cache, make
 
 CASES = [(scene, (80, 24)) for scene in scenes()] + [(scene, (120, 40)) for scene in scenes() if scene.wide]
@@ -55,5 +56,7 @@ def test_screen(scene: Scene, size: tuple[int, int], snap_compare: Any, demo: Pa
     from core.datadir import resolve
 
     dd = copy_demo(demo, tmp_path) if scene.writes else resolve(shared_copy, env={})
-    app = make(dd, readonly=scene.readonly)
+    with app_environment(scene):
+        app = make(dd, readonly=scene.readonly)
+    assert app.no_color == scene.no_color and "NO_COLOR" not in os.environ  # nothing leaks to other tests
     assert snap_compare(app, run_before=scene.run_before, terminal_size=size), scene.doc

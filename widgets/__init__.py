@@ -4,12 +4,17 @@ from widgets.bars import compact, legend, split_bar
 from widgets.confirm import ConfirmScreen, MessageScreen
 from widgets.job_progress import TaskProgress, rate_text
 from widgets.status_header import Freshness, HeaderState, StatusHeader, age_text
+from widgets.table import DataTable
+from widgets.toggles import CheckList, Radio
 
 __all__ = [
+    "CheckList",
     "ConfirmScreen",
+    "DataTable",
     "Freshness",
     "HeaderState",
     "MessageScreen",
+    "Radio",
     "StatusHeader",
     "TaskProgress",
     "age_text",

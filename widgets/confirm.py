@@ -10,6 +10,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
+from core.safetext import visible
+
 
 class ConfirmScreen(ModalScreen[bool]):
     """Ask a yes/no question. Dismisses with True only on an explicit Yes.
@@ -88,7 +90,7 @@ class ConfirmScreen(ModalScreen[bool]):
             classes.append("-typed")
         super().__init__(classes=" ".join(classes))
         self._title = title
-        self._body = body if isinstance(body, Text) else Text(body)
+        self._body = body if isinstance(body, Text) else Text(visible(body, newlines=True))
         self._yes_label = yes_label
         self._no_label = no_label
         self._typed = require_typed
@@ -101,9 +103,9 @@ class ConfirmScreen(ModalScreen[bool]):
                 yield Static(self._body, id="body")
             if self._typed is not None:
                 yield Static(
-                    Text.assemble("Type ", (self._typed, "bold"), " to enable the button:"), id="typed-prompt"
+                    Text.assemble("Type ", (visible(self._typed), "bold"), " to enable the button:"), id="typed-prompt"
                 )
-                yield Input(placeholder=self._typed, id="typed")
+                yield Input(placeholder=visible(self._typed), id="typed")
             with Horizontal(id="buttons"):
                 yield Button(Text(self._no_label), id="no", variant="primary", compact=True)
                 yield Button(
@@ -179,7 +181,7 @@ class MessageScreen(ModalScreen[None]):
     def __init__(self, title: str, body: Text | str, *, error: bool = False) -> None:
         super().__init__(classes="-error" if error else "")
         self._title = title
-        self._body = body if isinstance(body, Text) else Text(body)
+        self._body = body if isinstance(body, Text) else Text(visible(body, newlines=True))
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):

@@ -8,6 +8,8 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from core.safetext import visible
+
 
 @dataclass(frozen=True)
 class Freshness:
@@ -96,7 +98,7 @@ class StatusHeader(Widget):
             middle = Text()
             if with_location and st.location:
                 middle.append("│ ", style="dim")
-                middle.append(st.location)
+                middle.append(visible(st.location))
                 middle.append(" ")
             middle.append("│ ", style="dim")
             if with_label and st.freshness:

@@ -34,17 +34,17 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     if ctx.json:
         ctx.emit_json(result.to_json())
         return 0
-    from rich.text import Text
+    from console.commands.render import say
 
     con = ctx.console()
-    con.print(Text(f"Published {result.bundle} ({result.bytes:,} bytes in {result.durationMs} ms)"))
+    say(con, f"Published {result.bundle} ({result.bytes:,} bytes in {result.durationMs} ms)")
     for e in result.integrity:
-        con.print(Text(f"  {e['subsystem']:<6} {e['status']:<8} {e['bundleCount']:,} rows"))
+        say(con, f"  {e['subsystem']:<6} {e['status']:<8} {e['bundleCount']:,} rows")
     for w in result.warnings:
-        con.print(Text(f"  warning: {w}"))
+        say(con, f"  warning: {w}")
     sweep = result.retention or {}
     if sweep.get("error"):
-        con.print(Text(f"  retention sweep failed (the bundle is published): {sweep['error']}"))
+        say(con, f"  retention sweep failed (the bundle is published): {sweep['error']}")
     elif sweep.get("deleted"):
-        con.print(Text(f"  retention sweep deleted {len(sweep['deleted'])} folder(s)"))
+        say(con, f"  retention sweep deleted {len(sweep['deleted'])} folder(s)")
     return 0

@@ -32,17 +32,18 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     if ctx.json:
         ctx.emit_json(result.to_json())
     elif args.no_tui:
-        from rich.text import Text
+        from console.commands.render import command, say
 
         con = ctx.console()
-        con.print(Text(f"Demo data dir ready at {result.root} ({result.seconds:.1f} s)"))
-        con.print(Text(f"  live graph: {result.live['nodes']:,} nodes, {result.live['edges']:,} edges "
-                       f"(after the wipe); {len(result.bundles)} bundles"))
+        say(con, f"Demo data dir ready at {result.root} ({result.seconds:.1f} s)")
+        say(con, f"  live graph: {result.live['nodes']:,} nodes, {result.live['edges']:,} edges "
+                 f"(after the wipe); {len(result.bundles)} bundles")
         for note in result.notes:
-            con.print(Text(f"  {note}"))
-        con.print(Text(f"Try: recovery-console --data-dir {result.root} diff latest "
-                       "--filter-labels=FILE,DIRECTORY,KB_GAP,TOOLING_GAP "
-                       "--filter-edge-types=CONTAINS,DISCOVERED_IN,EVALUATED_BY"))
+            say(con, f"  {note}")
+        say(con, "Try the incident's plan:")
+        command(con, ["--data-dir", str(result.root), "diff", "latest",
+                      "--filter-labels=FILE,DIRECTORY,KB_GAP,TOOLING_GAP",
+                      "--filter-edge-types=CONTAINS,DISCOVERED_IN,EVALUATED_BY"])
     if args.no_tui or ctx.json:
         return 0
     ctx._dd = resolve(root, env={}, config=getattr(args, "config", None))

@@ -48,12 +48,17 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     return 0
 
 
-def _table(title: str, columns: list[str]) -> Any:
+def _table(title: str, columns: list[str], *, text_columns: int = 1) -> Any:
+    """The first ``text_columns`` hold names from the data: they fold onto more lines rather than lose a
+    character (an operator types them into --filter-labels); the numbers never wrap."""
     from rich.table import Table
 
     t = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
     for i, c in enumerate(columns):
-        t.add_column(c, justify="left" if i == 0 else "right", no_wrap=True)
+        if i < text_columns:
+            t.add_column(c, justify="left", overflow="fold", min_width=min(12, len(c) + 4))
+        else:
+            t.add_column(c, justify="right", no_wrap=True)
     return t
 
 
@@ -62,32 +67,32 @@ def _n(v: int) -> str:
 
 
 def print_plan(ctx: Context, plan: Plan) -> None:
-    from rich.text import Text
+    from console.commands.render import say, text
 
     con = ctx.console()
     g = plan.graph
-    con.print(Text(f"Plan for {plan.bundle.name} ({plan.mode})"
-                   + ("" if plan.filters.active else ", no filters")))
+    say(con, f"Plan for {plan.bundle.name} ({plan.mode})" + ("" if plan.filters.active else ", no filters"))
     if plan.filters.active:
-        con.print(Text(f"  filter labels: {', '.join(sorted(plan.filters.labels)) or '-'}; "
-                       f"edge types: {', '.join(sorted(plan.filters.edge_types)) or '-'}"))
+        say(con, f"  filter labels: {', '.join(sorted(plan.filters.labels)) or '-'}; "
+                 f"edge types: {', '.join(sorted(plan.filters.edge_types)) or '-'}")
     if g.selected:
         cols = ["label", "backup", "live", "already present", "would insert", "filtered"]
         t = _table("Graph nodes", cols)
         for label, r in g.labels.items():
-            t.add_row(label, _n(r.backup), _n(r.live), _n(r.alreadyPresent), _n(r.wouldInsert), _n(r.filtered))
+            t.add_row(text(label), _n(r.backup), _n(r.live), _n(r.alreadyPresent), _n(r.wouldInsert),
+                      _n(r.filtered))
         con.print(t)
         t = _table("Graph edges", [*cols[:1], *cols[1:], "orphaned"])
         t.columns[0].header = "edge type"
         for etype, r in g.edge_types.items():
-            t.add_row(etype, _n(r.backup), _n(r.live), _n(r.alreadyPresent), _n(r.wouldInsert), _n(r.filtered),
-                      _n(r.orphaned))
+            t.add_row(text(etype), _n(r.backup), _n(r.live), _n(r.alreadyPresent), _n(r.wouldInsert),
+                      _n(r.filtered), _n(r.orphaned))
         con.print(t)
         tot = g.totals
-        con.print(Text(f"  filtered out {tot['filteredOut']:,}   already present {tot['alreadyPresent']:,}   "
-                       f"would insert {tot['wouldInsert']:,}"))
+        say(con, f"  filtered out {tot['filteredOut']:,}   already present {tot['alreadyPresent']:,}   "
+                 f"would insert {tot['wouldInsert']:,}")
     else:
-        con.print(Text("  graph: not selected"))
+        say(con, "  graph: not selected")
     t = _table("Collections", ["collection", "backup", "live", "already present", "would insert"])
     for key, c in (("memories", plan.memories), ("summaries", plan.summaries), ("kb", plan.kb)):
         if c.selected:
@@ -96,14 +101,14 @@ def print_plan(ctx: Context, plan: Plan) -> None:
             t.add_row(key, _n(c.backup), _n(c.live), "not selected", "")
     con.print(t)
     if plan.kb.extra.get("naturalKeyDivergent"):
-        con.print(Text(f"  kb: {plan.kb.extra['naturalKeyDivergent']:,} rows diverge from live rows by natural key: "
-                       "a merge of kb would be refused", style="bold red"))
-    t = _table("Flat files", ["substrate", "file", "action"])
+        say(con, f"  kb: {plan.kb.extra['naturalKeyDivergent']:,} rows diverge from live rows by natural key: "
+                 "a merge of kb would be refused", style="bold red")
+    t = _table("Flat files", ["substrate", "file", "action"], text_columns=3)
     for sub, fp in plan.flat.items():
         if not fp["files"]:
-            t.add_row(sub, "-", fp.get("note", "") if fp["selected"] else "not selected")
+            t.add_row(text(sub), "-", text(fp.get("note", "") if fp["selected"] else "not selected"))
         for f in fp["files"]:
-            t.add_row(sub, f["file"], f["action"])
+            t.add_row(text(sub), text(f["file"]), text(f["action"]))
     con.print(t)
     for w in plan.warnings:
-        con.print(Text(f"  warning: {w}"))
+        say(con, f"  warning: {w}")

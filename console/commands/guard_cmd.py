@@ -10,6 +10,7 @@ import sys
 
 from console.commands.common import Context, add_json, csv_list, refuse_readonly
 from core.retention import guard, parse_duration
+from core.safetext import visible
 
 NAME = "guard"
 HELP = "exit 0 if each required substrate has a restorable bundle younger than --max-age, else exit 3"
@@ -34,12 +35,14 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         require=csv_list(args.require) if args.require is not None else None,
         skip=args.skip_backup_check,
     )
+    # plain writes, not Rich: each line (the backup command too) stays whole in a scheduler's log; bundle
+    # names in the message are data, so their control characters are made visible
+    message = visible(result.message, newlines=True) + "\n"
     if ctx.json:
         ctx.emit_json(result.to_json())
     elif result.ok:
-        # plain text, not Rich: one unwrapped line in a scheduler's log, and no markup in paths
-        sys.stdout.write(result.message + "\n")
+        sys.stdout.write(message)
     if not result.ok:
         # stderr, also under --json: a scheduler's log shows why the job did not run
-        sys.stderr.write(result.message + "\n")
+        sys.stderr.write(message)
     return result.exit_code

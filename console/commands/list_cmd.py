@@ -73,13 +73,15 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         ctx.emit_json(listing_json(listing, now))
         return 0
     from rich.table import Table
-    from rich.text import Text
+
+    from console.commands.render import command, command_for, say, text
 
     con = ctx.console()
     if not listing.exists:
-        con.print(Text(f"No backup root at {listing.root}. Run `recovery-console backup` to take the first bundle."))
+        say(con, f"No backup root at {listing.root}. To take the first bundle:")
+        command(con, command_for(ctx.dd, "backup"))
         return 0
-    table = Table(title=Text(f"Bundles in {listing.root}"), title_justify="left", box=None, show_edge=False,
+    table = Table(title=text(f"Bundles in {listing.root}"), title_justify="left", box=None, show_edge=False,
                   pad_edge=False, padding=(0, 1))
     table.add_column("bundle", no_wrap=True, min_width=31)
     for col in ("age", "size", "kb", "mc", "graph"):
@@ -91,19 +93,19 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             s = b.substrates[sub]
             rows = "-" if s.rows is None else f"{s.rows:,}"
             mark = "ok" if s.restorable else (s.integrity or "?")
-            cells.append(Text(f"{rows} {mark}"))
-        table.add_row(Text(b.name), human_age((now - b.time).total_seconds() / 3600), human_bytes(b.total_bytes),
+            cells.append(text(f"{rows} {mark}"))
+        table.add_row(text(b.name), human_age((now - b.time).total_seconds() / 3600), human_bytes(b.total_bytes),
                       *cells)
         if b.meta_state != "valid":
             notes.append(f"{b.name}: {b.meta_state} meta" + (f" ({b.meta_error})" if b.meta_error else ""))
         if b.reason:
             notes.append(f"{b.name}: taken as a {b.reason} safety bundle")
     con.print(table)
-    con.print(Text("ok = restorable (rows on disk, integrity pass); otherwise the integrity status, ? = unknown"))
+    say(con, "ok = restorable (rows on disk, integrity pass); otherwise the integrity status, ? = unknown")
     for note in notes:
-        con.print(Text(note))
+        say(con, note)
     for r in listing.residue:
-        con.print(Text(f"residue ({r.kind}): {r.name}  {human_bytes(r.bytes)}  never counted as a bundle"))
+        say(con, f"residue ({r.kind}): {r.name}  {human_bytes(r.bytes)}  never counted as a bundle")
     if listing.legacy_files:
-        con.print(Text(f"{len(listing.legacy_files)} legacy flat backup file(s) at the root: listed, never restored"))
+        say(con, f"{len(listing.legacy_files)} legacy flat backup file(s) at the root: listed, never restored")
     return 0

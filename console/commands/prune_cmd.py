@@ -27,18 +27,20 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     if ctx.json:
         ctx.emit_json(result.to_json())
         return 0 if result.ok else 1
-    from rich.text import Text
+    from console.commands.render import say
 
     con = ctx.console()
     verb = "would delete" if result.dry_run else "deleted"
     for d in result.deleted:
-        con.print(Text(f"{verb} {d.kind} {d.name}  {human_bytes(d.bytes)}  ({d.reason})"))
+        say(con, f"{verb} {d.kind} {d.name}  {human_bytes(d.bytes)}  ({d.reason})")
     for d in result.failed:
-        con.print(Text(f"FAILED to delete {d.kind} {d.name}: {d.error}", style="bold red"))
-    con.print(Text(f"{len(result.deleted)} item(s) {verb}, {human_bytes(result.freed_bytes)}; "
-                   f"{len(result.kept)} bundle(s) kept."))
+        say(con, f"FAILED to delete {d.kind} {d.name}: {d.error}", style="bold red")
+    say(con, f"{len(result.deleted)} item(s) {verb}, {human_bytes(result.freed_bytes)}; "
+             f"{len(result.kept)} bundle(s) kept.")
     if result.dry_run and result.guard and not result.guard["ok"]:
-        con.print(Text("note: a real prune would be refused by the backup guard:\n" + result.guard["message"]))
+        say(con, "note: a real prune would be refused by the backup guard:")
+        for line in str(result.guard["message"]).split("\n"):
+            say(con, line)  # one line each: a line with a command is never wrapped
     if result.failed:
-        con.print(Text("Leftover trash is removed by the next prune."))
+        say(con, "Leftover trash is removed by the next prune.")
     return 0 if result.ok else 1

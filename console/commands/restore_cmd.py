@@ -6,6 +6,7 @@ import argparse
 import shlex
 import sys
 from pathlib import Path
+from typing import Any
 
 from console.commands.common import EXIT_CANCELLED, Context, add_json, cancel_on_signals, refuse_readonly
 from console.commands.diff_cmd import add_filter_arguments
@@ -13,6 +14,7 @@ from core.errors import ConsoleError
 from core.plan import Filters
 from core.progress import Cancelled
 from core.restore import RestoreCancelled, RestoreOptions, RestoreResult, run_restore
+from core.safetext import visible
 
 NAME = "restore"
 HELP = "restore a bundle: merge (default) never touches a live row; replace truncates first (gated)"
@@ -34,8 +36,8 @@ def _confirm_replace(ctx: Context) -> bool:
     if not sys.stdin.isatty():
         raise ConsoleError("replace truncates live data: pass --yes to confirm (stdin is not a terminal)")
     name = ctx.dd.root.name
-    sys.stderr.write(f"Replace truncates the live stores of {ctx.dd.root} (a pre-restore safety bundle is taken "
-                     f"first).\nType the data dir's name ({name}) to continue: ")
+    sys.stderr.write(f"Replace truncates the live stores of {visible(ctx.dd.root)} (a pre-restore safety bundle is "
+                     f"taken first).\nType the data dir's name ({visible(name)}) to continue: ")
     sys.stderr.flush()
     return sys.stdin.readline().strip() == name
 
@@ -63,10 +65,11 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
                 ctx.emit_error({"code": "CANCELLED", "message": "restore cancelled before it wrote anything",
                                 "file": None, "line": None}, EXIT_CANCELLED)
             run_id = partial.runId if partial else None
-            sys.stderr.write(
+            # plain writes: the resume command stays one line whatever the terminal's width
+            sys.stderr.write(visible(
                 f"recovery-console: restore cancelled{f' (run {run_id})' if run_id else ''}; every committed batch "
-                "is kept and journaled. To resume, re-run the same command (rows already restored are skipped):\n"
-                f"  {shlex.join(['recovery-console', *sys.argv[1:]])}\n")
+                "is kept and journaled. To resume, re-run the same command (rows already restored are skipped):")
+                + "\n  " + visible(shlex.join(['recovery-console', *sys.argv[1:]])) + "\n")
             return EXIT_CANCELLED
     if ctx.json:
         ctx.emit_json(result.to_json())
@@ -75,18 +78,34 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     return 0 if result.failuresTotal == 0 else 1
 
 
+def _flat_word(value: Any, word: str, dry_run: bool) -> str:
+    """``copied``/``skipped`` for a file (true/false in the JSON), ``copied 2`` for a count of files."""
+    verb = {"copied": "would copy", "skipped": "would skip"}[word] if dry_run else word
+    if isinstance(value, bool):
+        return verb if value else ""
+    if isinstance(value, int):
+        return f"{verb} {value:,}" if value else ""
+    return ""
+
+
 def print_result(ctx: Context, r: RestoreResult) -> None:
     from rich.table import Table
-    from rich.text import Text
+
+    from console.commands.render import say, text
 
     con = ctx.console()
     head = "Dry run of" if r.dryRun else f"Run {r.runId}:"
-    con.print(Text(f"{head} {r.mode} restore of {Path(r.bundleRoot).name} — {r.status}"))
+    say(con, f"{head} {r.mode} restore of {Path(r.bundleRoot).name} — {r.status}")
     if r.safetyBundle:
-        con.print(Text(f"  pre-restore safety bundle: {r.safetyBundle}"))
+        say(con, f"  pre-restore safety bundle: {r.safetyBundle}")
     t = Table(show_edge=False, pad_edge=False)
     for c in ("substrate", "inserted", "already present", "failed", "other"):
-        t.add_column(c, justify="left" if c == "substrate" else "right")
+        if c == "substrate":
+            t.add_column(c, no_wrap=True)
+        elif c == "other":
+            t.add_column(c, overflow="fold")
+        else:
+            t.add_column(c, justify="right", no_wrap=True)
     s = r.subsystems
     if "kb" in s:
         t.add_row("kb", f"{s['kb']['inserted']:,}", f"{s['kb']['idAlreadyPresent']:,}", f"{s['kb']['failed']:,}", "")
@@ -104,15 +123,20 @@ def print_result(ctx: Context, r: RestoreResult) -> None:
     for sub in ("concepts", "trajectories", "mailbox"):
         if sub in s:
             v = s[sub]
-            t.add_row(sub, str(v.get("copied")), "", "", f"skipped {v.get('skipped')}" + (f" ({v['note']})" if
-                                                                                        v.get("note") else ""))
+            # a flat file is copied or skipped as a whole: say which in words, in the columns that mean it
+            copied = _flat_word(v.get("copied"), "copied", r.dryRun)
+            skipped = _flat_word(v.get("skipped"), "skipped", r.dryRun)
+            note = v.get("note") or ("" if copied or skipped else "nothing to copy")
+            if skipped and not note and r.mode == "merge":
+                note = "present live (--force overwrites)"
+            t.add_row(sub, copied, skipped, "", text(note))
     con.print(t)
     if r.postRestoreHook:
         res = r.postRestoreHook.get("result", {})
-        con.print(Text(f"  hook {r.postRestoreHook['hook']}: {res.get('message')}"))
+        say(con, f"  hook {r.postRestoreHook['hook']}: {res.get('message')}")
     if r.failuresTotal:
-        con.print(Text(f"  {r.failuresTotal:,} row(s) failed:", style="bold red"))
+        say(con, f"  {r.failuresTotal:,} row(s) failed:", style="bold red")
         for f in r.failures[:20]:
-            con.print(Text(f"    {f['file']}:{f['line']}: {f['reason']}"))
+            say(con, f"    {f['file']}:{f['line']}: {f['reason']}")
     for w in r.warnings:
-        con.print(Text(f"  warning: {w}"))
+        say(con, f"  warning: {w}")

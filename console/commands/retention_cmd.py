@@ -7,6 +7,7 @@ from typing import Any
 
 from console.commands.common import Context, add_json
 from console.commands.list_cmd import human_age, human_bytes
+from core.datadir import DataDir
 from core.retention import RetentionReport, evaluate
 
 NAME = "retention"
@@ -23,7 +24,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     if ctx.json:
         ctx.emit_json(report.to_json())
         return 0
-    render(report, ctx.console())
+    render(report, ctx.console(), ctx.dd)
     return 0
 
 
@@ -39,34 +40,34 @@ def grouped(reasons: list[str]) -> list[str]:
     return [f"{', '.join(subs)}: {rule}" if subs else rule for rule, subs in rules.items()]
 
 
-def render(report: RetentionReport, con: Any) -> None:
-    from rich.text import Text
+def render(report: RetentionReport, con: Any, dd: DataDir) -> None:
+    from console.commands.render import command, command_for, say, text
 
-    print_ = con.print
     if not report.bundles:
-        print_(Text(f"No bundles in {report.backup_root}. Run `recovery-console backup` to take the first one."))
+        say(con, f"No bundles in {report.backup_root}. To take the first one:")
+        command(con, command_for(dd, "backup"))
     else:
         # one block per bundle instead of a table: reasons stay readable at 80 columns over SSH
-        print_(Text(f"Retention in {report.backup_root} ({report.policy.source})", style="bold"))
+        say(con, f"Retention in {report.backup_root} ({report.policy.source})", style="bold")
         for b in report.bundles:
-            head = Text(f"{b.name}  {human_age(b.age_hours):>4}  {human_bytes(b.bytes):>8}  ")
+            head = text(f"{b.name}  {human_age(b.age_hours):>4}  {human_bytes(b.bytes):>8}  ")
             head.append(b.verdict.upper(), style="green" if b.keep else "bold red")
-            print_(head)
+            con.print(head)
             cells = []
             for s in ("kb", "mc", "graph"):
                 v = b.substrates[s]
                 rows = "-" if v.rows is None else f"{v.rows:,}"
                 cells.append(f"{s} {rows} {'ok' if v.restorable else (v.integrity or '?')}")
-            print_(Text("    " + " | ".join(cells)))
+            say(con, "    " + " | ".join(cells))
             for reason in grouped(b.reasons):
-                print_(Text(f"    - {reason}"))
+                say(con, f"    - {reason}")
 
-    print_(Text("Per substrate (amnesia window = age of the newest restorable copy):", style="bold"))
+    say(con, "Per substrate (amnesia window = age of the newest restorable copy):", style="bold")
     for s, c in report.substrates.items():
         p = report.policy.substrates[s]
         rule = f"keep last {p.keep_last}, {p.max_age_days:g} days" + (f", {p.cadence_hint}" if p.cadence_hint else "")
         if c.newest_restorable is None:
-            print_(Text(f"  {s:<5} NO restorable copy in any bundle  [{rule}]", style="bold red"))
+            say(con, f"  {s:<5} NO restorable copy in any bundle  [{rule}]", style="bold red")
             continue
         window = human_age(c.age_hours or 0.0)
         oldest_age = human_age((report.now - c.oldest_time).total_seconds() / 3600) if c.oldest_time else "?"
@@ -75,19 +76,19 @@ def render(report: RetentionReport, con: Any) -> None:
                 f"({c.restorable_bundles} restorable)")
         if c.oldest_kept != c.oldest_restorable:
             line += f", after prune {kept_age} ({c.kept_restorable_bundles})"
-        print_(Text(line + f"  [{rule}]"))
+        say(con, line + f"  [{rule}]")
 
     if report.defrag_snapshots:
-        print_(Text(f"Defrag snapshots in {report.defrag_root}:", style="bold"))
+        say(con, f"Defrag snapshots in {report.defrag_root}:", style="bold")
         for snap in report.defrag_snapshots:
             age = human_age(snap.age_hours) if snap.age_hours is not None else "?"
-            print_(Text(f"  {snap.verdict:<6} {snap.target}/{snap.name}  {age}  {human_bytes(snap.bytes)}  "
-                        f"{'; '.join(snap.reasons)}"))
+            say(con, f"  {snap.verdict:<6} {snap.target}/{snap.name}  {age}  {human_bytes(snap.bytes)}  "
+                     f"{'; '.join(snap.reasons)}")
     for r in report.residue:
-        print_(Text(f"residue ({r.kind}, {r.location}): {r.name}  {human_bytes(r.bytes)}  {r.verdict}: {r.reason}"))
+        say(con, f"residue ({r.kind}, {r.location}): {r.name}  {human_bytes(r.bytes)}  {r.verdict}: {r.reason}")
     doomed = report.deletions()
     if doomed:
-        print_(Text(f"{len(doomed)} bundle(s) to delete ({human_bytes(sum(b.bytes for b in doomed))}); "
-                    "preview with `recovery-console prune --dry-run`."))
+        say(con, f"{len(doomed)} bundle(s) to delete ({human_bytes(sum(b.bytes for b in doomed))}). To preview:")
+        command(con, command_for(dd, "prune", "--dry-run"))
     else:
-        print_(Text("Nothing to delete."))
+        say(con, "Nothing to delete.")

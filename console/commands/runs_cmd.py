@@ -21,21 +21,49 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     if ctx.json:
         ctx.emit_json([r.to_json() for r in runs])
         return 0
+    from rich.measure import Measurement
     from rich.table import Table
-    from rich.text import Text
+
+    from console.commands.render import say, text
 
     con = ctx.console()
     if not runs:
-        con.print(Text(f"no restore runs journaled under {ctx.dd.runs_dir}"))
+        say(con, f"no restore runs journaled under {ctx.dd.runs_dir}")
         return 0
-    t = Table(show_edge=False, pad_edge=False)
-    for c in ("run", "status", "mode", "bundle", "inserted", "undo"):
-        t.add_column(c, no_wrap=True, justify="right" if c == "inserted" else "left")
+    rows = []
     for r in runs:
         g = r.counts.get("graph") or {}
         inserted = sum((g.get(k) or {}).get("inserted", 0) for k in ("nodes", "edges"))
         inserted += sum((r.counts.get(k) or {}).get("inserted", 0) for k in ("memories", "summaries", "kb"))
         undo = (r.undo or {}).get("status") or ("-" if r.mode == "merge" else "n/a (replace)")
-        t.add_row(r.runId, r.status, r.mode, Path(r.bundle).name.removeprefix("backup-"), f"{inserted:,}", undo)
-    con.print(t)
+        rows.append({"run": r.runId, "status": r.status, "undo": undo, "bundle": Path(r.bundle).name.removeprefix(
+            "backup-"), "inserted": f"{inserted:,}", "mode": r.mode})
+
+    def table(columns: list[str]) -> Table:
+        t = Table(box=None, show_edge=False, pad_edge=False, padding=(0, 1))
+        for c in columns:
+            t.add_column(c, no_wrap=True, justify="right" if c == "inserted" else "left")
+        for row in rows:
+            t.add_row(*(text(row[c]) for c in columns))
+        return t
+
+    # `undo` takes the run id: it is never cut. Narrower terminals lose whole columns, least useful first.
+    def width(t: Table) -> int:
+        return Measurement.get(con, con.options.update(max_width=1_000_000), t).maximum
+
+    columns = ["run", "status", "mode", "bundle", "inserted", "undo"]
+    dropped: list[str] = []
+    t = table(columns)
+    while len(columns) > 1 and width(t) > con.width:
+        drop = next(c for c in ("mode", "inserted", "bundle", "status", "undo") if c in columns)
+        columns.remove(drop)
+        dropped.append(drop)
+        t = table(columns)
+    if width(t) > con.width:
+        for row in rows:  # not even the ids fit: one per line, never cut (the terminal folds it)
+            con.print(text(row["run"]), soft_wrap=True)
+    else:
+        con.print(t)
+    if dropped:
+        say(con, f"({', '.join(dropped)} left out at this width; --json has every field)", style="dim")
     return 0

@@ -11,7 +11,8 @@ import asyncio
 import os
 import shutil
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,6 +38,26 @@ class Scene:
     readonly: bool = False
     writes: bool = False  # changes the data dir: give it its own copy
     wide: bool = False  # also snapshot-tested at 120x40 (every screen has at least one such scene)
+    no_color: bool = False  # built under NO_COLOR: what a monochrome terminal or a text capture shows
+
+
+@contextmanager
+def app_environment(scene: Scene) -> Iterator[None]:
+    """Build the scene's app inside this block. NO_COLOR is set only for that moment: Textual reads it once,
+    in App.__init__ (from a copy of the environment), so it is gone again before anything renders, and no
+    other app or test can see it."""
+    if not scene.no_color:
+        yield
+        return
+    before = os.environ.get("NO_COLOR")
+    os.environ["NO_COLOR"] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["NO_COLOR"]
+        else:
+            os.environ["NO_COLOR"] = before
 
 
 # ---------------------------------------------------------------- helpers the scenes share
@@ -247,6 +268,10 @@ def scenes() -> list[Scene]:
               "the flat files' copy / skip plan.", _diff_chroma),
         Scene("diff-options", "Substrate toggles, merge or replace, the post-restore hook and its workspace.",
               _diff_options),
+        Scene("diff-filters-nocolor", "The filter lists under NO_COLOR: ticked boxes read ▐X▌ and unticked ▐ ▌, "
+              "so the incident default reads from the glyphs alone.", _diff_filters, no_color=True),
+        Scene("diff-options-nocolor", "The options under NO_COLOR: the chosen mode and hook read ▐●▌, the "
+              "others ▐ ▌; every substrate ticked ▐X▌.", _diff_options, no_color=True),
         Scene("confirm-merge", "The restore confirm restating the plan (insert 11,589, skip 3,580, leave out "
               "22,756, the filters, chroma, files, substrates, hook); focus on No.", _confirm_merge),
         Scene("confirm-replace", "Replace: the danger dialog names what it truncates and the pre-restore "
@@ -308,7 +333,8 @@ async def capture(scene: Scene, data_dir: Path, size: tuple[int, int], now: date
     from core.datadir import resolve
 
     dd = resolve(data_dir, env={})
-    app = make_app(dd, readonly=scene.readonly, clock=MockClock(), now=lambda: now)
+    with app_environment(scene):
+        app = make_app(dd, readonly=scene.readonly, clock=MockClock(), now=lambda: now)
     async with app.run_test(size=size) as pilot:
         if scene.run_before is not None:
             await scene.run_before(pilot)

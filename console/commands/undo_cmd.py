@@ -24,19 +24,19 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     if ctx.json:
         ctx.emit_json(res.to_json())
         return 0
-    from rich.text import Text
+    from console.commands.render import say
 
     con = ctx.console()
     removed = ", ".join(f"{v:,} {k}" for k, v in res.removed.items() if v) or "nothing"
-    con.print(Text(f"Undid run {res.runId}: removed {removed}"))
+    say(con, f"Undid run {res.runId}: removed {removed}")
     for k, ids in res.keptModified.items():
-        con.print(Text(f"  kept {len(ids):,} {k} modified since the run (e.g. {ids[0]})"))
+        say(con, f"  kept {len(ids):,} {k} modified since the run (e.g. {ids[0]})")
     if res.keptReferenced:
-        con.print(Text(f"  kept {len(res.keptReferenced):,} node(s) that edges written since still reference "
-                       f"(e.g. {res.keptReferenced[0]})"))
+        say(con, f"  kept {len(res.keptReferenced):,} node(s) that edges written since still reference "
+                 f"(e.g. {res.keptReferenced[0]})")
     for k, v in res.missing.items():
         if v:
-            con.print(Text(f"  {v:,} {k} were already gone"))
+            say(con, f"  {v:,} {k} were already gone")
     for w in res.warnings:
-        con.print(Text(f"  warning: {w}"))
+        say(con, f"  warning: {w}")
     return 0

@@ -26,12 +26,12 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         if ctx.json:
             ctx.emit_json(walk.to_json())
         else:
-            from rich.text import Text
+            from console.commands.render import say
 
             con = ctx.console()
-            con.print(Text(f"{walk.code}: {walk.bundle or 'no restorable bundle'} ({walk.examined} examined)"))
+            say(con, f"{walk.code}: {walk.bundle or 'no restorable bundle'} ({walk.examined} examined)")
             for s in walk.skipped:
-                con.print(Text(f"  skipped {s['bundle']}: {s['verdict']} {s['reason'] or ''}"))
+                say(con, f"  skipped {s['bundle']}: {s['verdict']} {s['reason'] or ''}")
         return 0 if walk.code == RESTORABLE else 1
     path = resolve_bundle(ctx.dd.backup_root, args.bundle)
     with ctx.progress("verify") as on_progress:
@@ -39,14 +39,14 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     if ctx.json:
         ctx.emit_json(res.to_json())
     else:
-        from rich.text import Text
+        from console.commands.render import say
 
         con = ctx.console()
-        con.print(Text(f"{res.verdict}: {res.bundle}  rows={res.rowTotal:,}  checksums {res.checksums}"))
+        say(con, f"{res.verdict}: {res.bundle}  rows={res.rowTotal:,}  checksums {res.checksums}")
         for k, v in sorted(res.counts.items()):
-            con.print(Text(f"  {k:<18} {v:,}"))
+            say(con, f"  {k:<18} {v:,}")
         for f in res.errors:
-            con.print(Text(f"  error: {f}"))
+            say(con, f"  error: {f}")
         for f in res.warnings:
-            con.print(Text(f"  warning: {f}"))
+            say(con, f"  warning: {f}")
     return 0 if res.ok else 1

@@ -10,7 +10,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.widgets import DataTable, Footer, Label, Static
+from textual.widgets import Footer, Label, Static
 from textual.worker import get_current_worker
 
 from console.commands.list_cmd import human_bytes
@@ -19,9 +19,11 @@ from console.screens.base import COMMON_BINDINGS, BaseScreen
 from core.bundle import BundleInfo, Residue
 from core.datadir import RECOVERY_SUBSTRATES
 from core.progress import Cancelled
+from core.safetext import visible
 from widgets.bars import compact
 from widgets.job_progress import TaskProgress
 from widgets.status_header import age_text
+from widgets.table import DataTable
 
 FLAT = ("concepts", "trajectories", "mailbox", "ledgers")
 
@@ -54,11 +56,11 @@ def bundle_notes(b: BundleInfo, verdict: dict[str, Any] | None, verified: Any) -
         s = b.substrates.get(sub)
         if s is not None and b.meta_state == "valid" and not s.restorable:
             word = "empty" if (s.rows == 0 or s.bytes == 0 or s.integrity == "empty") else (s.integrity or "?")
-            notes.append((f"{sub} {word}", "bold yellow"))
+            notes.append((f"{sub} {visible(word)}", "bold yellow"))
     if b.reason:
-        notes.append((str(b.reason), "magenta"))
+        notes.append((visible(b.reason), "magenta"))
     if verified is not None:
-        notes.append(("verified ✓", "green") if verified.ok else (f"verify: {verified.verdict}", "bold red"))
+        notes.append(("verified ✓", "green") if verified.ok else (f"verify: {visible(verified.verdict)}", "bold red"))
     return notes
 
 
@@ -97,7 +99,7 @@ class BundlesScreen(BaseScreen):
     def compose(self) -> ComposeResult:
         yield self.make_header()
         yield Static(Text("Reading the backup root…", style="dim"), id="bundles-title")
-        table: DataTable[Any] = DataTable(id="bundles", cursor_type="row", zebra_stripes=True)
+        table = DataTable(id="bundles", cursor_type="row", zebra_stripes=True)
         yield table
         with VerticalScroll(id="detail"):
             yield Static(Text(""), id="detail-text")
@@ -132,13 +134,13 @@ class BundlesScreen(BaseScreen):
         selected = self.selected_key()
         table.clear()
         if self.rc.listing_error and listing is None:
-            title.update(Text(f"Could not read the backup root: {self.rc.listing_error}", style="bold red"))
+            title.update(Text(f"Could not read the backup root: {visible(self.rc.listing_error)}", style="bold red"))
             return
         if listing is None:
             return
         now = self.rc.now()
         head = Text()
-        head.append(f"{self.rc.header_state.location}/{listing.root.name}")
+        head.append(visible(f"{self.rc.header_state.location}/{listing.root.name}"))
         if not listing.exists:
             head.append("  no backup root yet: press b to take the first bundle", style="bold yellow")
         else:
@@ -147,7 +149,7 @@ class BundlesScreen(BaseScreen):
                 head.append(f", {len(listing.residue)} residue", style="bold yellow")
             head.append("   ✓ restorable ✗ not", style="dim")
         if self.rc.listing_error:
-            head.append(f"  ({self.rc.listing_error})", style="yellow")
+            head.append(f"  ({visible(self.rc.listing_error)})", style="yellow")
         title.update(head)
         for b in listing.bundles:
             hours = (now - b.time).total_seconds() / 3600
@@ -216,7 +218,7 @@ class BundlesScreen(BaseScreen):
         residue = self.selected_residue()
         if residue is not None:
             t = Text()
-            t.append(residue.name, style="bold")
+            t.append(visible(residue.name), style="bold")
             t.append(f"\n{residue.kind} residue, {human_bytes(residue.bytes)}, left by a backup or prune that "
                      "did not finish.\n")
             t.append("It is never counted as a bundle and never restored; prune (t, then p) removes it.",
@@ -231,9 +233,9 @@ class BundlesScreen(BaseScreen):
         now = self.rc.now()
         meta = b.meta or {}
         t = Text()
-        t.append(b.name, style="bold")
+        t.append(visible(b.name), style="bold")
         if b.reason:
-            t.append(f"  ({b.reason})", style="magenta")
+            t.append(f"  ({visible(b.reason)})", style="magenta")
 
         def row(key: str) -> None:
             t.append(f"\n{key:<10} ", style="dim")
@@ -243,9 +245,9 @@ class BundlesScreen(BaseScreen):
             t.append("valid")
             completed = meta.get("completedAt")
             if isinstance(completed, str):
-                t.append(f" · completed {completed.replace('T', ' ')}")
+                t.append(f" · completed {visible(completed.replace('T', ' '))}")
         elif b.meta_state == "malformed":
-            t.append(f"MALFORMED: {b.meta_error or '?'}", style="bold red")
+            t.append(f"MALFORMED: {visible(b.meta_error or '?')}", style="bold red")
         else:
             t.append("ABSENT: counts and topology cannot be checked", style="bold yellow")
         t.append(f" · {age_text((now - b.time).total_seconds() / 3600)} old · {human_bytes(b.total_bytes)}")
@@ -259,7 +261,7 @@ class BundlesScreen(BaseScreen):
                 continue
             status = s.integrity or ("unknown" if b.meta_state != "valid" else "none")
             t.append(f"{sub} ", style="bold")
-            t.append(status, style="green" if status == "pass" else "bold yellow")
+            t.append(visible(status), style="green" if status == "pass" else "bold yellow")
             if s.rows is not None:
                 t.append(f" {s.rows:,}")
             t.append(" ✓" if s.restorable else " ✗")
@@ -268,9 +270,9 @@ class BundlesScreen(BaseScreen):
         if verdict is None:
             t.append("not evaluated", style="dim")
         else:
-            v = str(verdict.get("verdict", "?"))
+            v = visible(verdict.get("verdict", "?"))
             t.append(v.upper() if v == "delete" else v, style="bold red" if v == "delete" else "green")
-            reasons = condense_reasons([str(r) for r in verdict.get("reasons") or []])
+            reasons = condense_reasons([visible(r) for r in verdict.get("reasons") or []])
             if reasons:
                 t.append(": " + "; ".join(reasons))
         row("checksums")
@@ -283,13 +285,13 @@ class BundlesScreen(BaseScreen):
                 t.append("MISMATCH ✗", style="bold red")
             else:
                 t.append(f"{state}, not verified", style="yellow")
-            t.append(f" · verify {verified.verdict}, {verified.rowTotal:,} rows",
+            t.append(f" · verify {visible(verified.verdict)}, {verified.rowTotal:,} rows",
                      style="green" if verified.ok else "bold red")
             for f in list(verified.errors)[:5]:
                 t.append("\n  ✗ ")
-                t.append(str(f), style="red")
+                t.append(visible(f), style="red")
             if len(verified.errors) > 5:
-                t.append(f"\n  … {len(verified.errors) - 5} more: recovery-console verify {b.name}")
+                t.append(f"\n  … {len(verified.errors) - 5} more: recovery-console verify {visible(b.name)}")
         elif b.has_checksums:
             t.append("present, not verified yet (press v)", style="yellow")
         else:
@@ -298,14 +300,14 @@ class BundlesScreen(BaseScreen):
         row("embedding")
         if emb:
             dim = emb.get("dimension")
-            t.append(f"dim {dim if dim is not None else '-'}")
+            t.append(f"dim {visible(dim) if dim is not None else '-'}")
             counts = emb.get("counts") if isinstance(emb.get("counts"), dict) else {}
             for k, v in counts.items():
-                t.append(f" · {k} {v:,}" if isinstance(v, int) else f" · {k} {v}")
+                t.append(f" · {visible(k)} {v:,}" if isinstance(v, int) else f" · {visible(k)} {visible(v)}")
             consumer = emb.get("expectedConsumer")
             if isinstance(consumer, dict):
                 row("consumer")
-                t.append(f"{consumer.get('provider', '?')} / {consumer.get('model', '?')}")
+                t.append(visible(f"{consumer.get('provider', '?')} / {consumer.get('model', '?')}"))
         else:
             t.append("-", style="dim")
         row("topology")
@@ -315,9 +317,9 @@ class BundlesScreen(BaseScreen):
             t.append("shared ✓" if shared is not False else "LEGACY FEDERATED ✗")
         else:
             t.append("-", style="dim")
-        t.append(f" · neo {meta.get('neoVersion') or '-'}")
+        t.append(f" · neo {visible(meta.get('neoVersion') or '-')}")
         sha = meta.get("gitSha")
-        t.append(f" · git {str(sha)[:7] if sha else '-'}")
+        t.append(f" · git {visible(str(sha)[:7]) if sha else '-'}")
         row("flat")
         for i, sub in enumerate(FLAT):
             s = b.substrates.get(sub)
@@ -353,7 +355,7 @@ class BundlesScreen(BaseScreen):
 
             self.app.push_screen(MessageScreen(
                 "Residue is not a bundle",
-                Text.assemble((residue.name, "bold"), f"\n\nThis {residue.kind} folder was left by a job that did "
+                Text.assemble((visible(residue.name), "bold"), f"\n\nThis {residue.kind} folder was left by a job that did "
                               "not finish. It is never restored. Prune removes it (t, then p).")))
             return
         b = self.selected_bundle()
@@ -375,7 +377,7 @@ class BundlesScreen(BaseScreen):
         b = self.selected_bundle()
         if b is None:
             return
-        self._start_job("verify", f"Verifying {b.name}: every line, ids, vectors, counts, checksums…")
+        self._start_job("verify", f"Verifying {visible(b.name)}: every line, ids, vectors, counts, checksums…")
         self._job_worker = self._run_verify(b)
 
     def action_cancel_job(self) -> None:
@@ -438,7 +440,7 @@ class BundlesScreen(BaseScreen):
         p = message.progress
         progress = self.query_one("#job-progress", TaskProgress)
         name = message.job if p.task == message.job else f"{message.job} {p.task}"
-        progress.query_one(".task-name", Label).update(Text(name[:12]))
+        progress.query_one(".task-name", Label).update(Text(visible(name)[:12]))
         progress.update_progress(p.done, p.total, unit=p.unit, rate=p.rate)
 
     def on_job_finished(self, message: JobFinished) -> None:
@@ -447,20 +449,21 @@ class BundlesScreen(BaseScreen):
         if message.job == "backup":
             r = message.result
             progress.finish("done")
-            text = Text.assemble(("Published ", "green"), (r.bundle, "bold"),
+            text = Text.assemble(("Published ", "green"), (visible(r.bundle), "bold"),
                                  f"  {human_bytes(r.bytes)} · " + " · ".join(
-                                     f"{e['subsystem']} {e['status']}" for e in r.integrity))
+                                     visible(f"{e['subsystem']} {e['status']}") for e in r.integrity))
             for w in r.warnings:
-                text.append(f"\nwarning: {w}", style="yellow")
+                text.append(f"\nwarning: {visible(w)}", style="yellow")
             status.update(text)
             self.rc.refresh_bundles()
         elif message.job == "verify":
             r = message.result
             self.rc.verify_results[message.extra["bundle"]] = r
-            progress.finish("done" if r.ok else "failed", note=r.verdict)
+            progress.finish("done" if r.ok else "failed", note=visible(r.verdict))
             status.update(Text.assemble(
-                (f"{r.verdict}", "green" if r.ok else "bold red"), f"  {r.bundle}: {r.rowTotal:,} rows, "
-                f"checksums {r.checksums}, {len(r.errors)} error(s), {len(r.warnings)} warning(s)"))
+                (visible(r.verdict), "green" if r.ok else "bold red"), visible(
+                    f"  {r.bundle}: {r.rowTotal:,} rows, checksums {r.checksums}, {len(r.errors)} error(s), "
+                    f"{len(r.warnings)} warning(s)")))
             self.data_changed()
         self._end_job()
 
@@ -476,6 +479,6 @@ class BundlesScreen(BaseScreen):
     def job_failed(self, group: str, error: str) -> None:
         if self._job is not None:
             self.query_one("#job-progress", TaskProgress).finish("failed", note="FAILED")
-            self.query_one("#job-status", Static).update(Text(f"{group} FAILED: {error}", style="bold red"))
+            self.query_one("#job-status", Static).update(Text(f"{group} FAILED: {visible(error)}", style="bold red"))
             self._end_job()
         super().job_failed(group, error)

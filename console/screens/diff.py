@@ -17,7 +17,6 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import (
     Button,
-    DataTable,
     Footer,
     Input,
     RadioButton,
@@ -34,9 +33,12 @@ from console.messages import JobCancelled, JobFinished, JobProgressed
 from console.screens.base import COMMON_BINDINGS, BaseScreen
 from core.bundle import BundleInfo
 from core.progress import Cancelled
+from core.safetext import visible
 from widgets.bars import legend, split_bar
 from widgets.confirm import ConfirmScreen
 from widgets.job_progress import TaskProgress
+from widgets.table import DataTable
+from widgets.toggles import CheckList, Radio
 
 PRESETS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "filesystem mirror": (frozenset({"FILE", "DIRECTORY"}), frozenset({"CONTAINS"})),
@@ -66,7 +68,7 @@ def num(value: Any) -> Text:
 def flat_text(value: Any) -> Text:
     """A flat substrate's plan entry in words: copy / skip / overwrite counts, or why nothing happens."""
     if not isinstance(value, Mapping):
-        return Text(str(value))
+        return Text(visible(value))
     if value.get("selected") is False:
         return Text("not selected", style="dim")
     parts: list[tuple[str, str]] = []
@@ -80,7 +82,7 @@ def flat_text(value: Any) -> Text:
     if n(value.get("wouldSkip")):
         parts.append((f"skip {n(value.get('wouldSkip'))} (present live)", ""))
     if value.get("note"):
-        parts.append((str(value["note"]), "dim"))
+        parts.append((visible(value["note"]), "dim"))
     if not parts:
         parts.append(("nothing to do", "dim"))
     text = Text()
@@ -128,12 +130,12 @@ class DiffScreen(BaseScreen):
         yield self.make_header()
         title = Text()
         title.append("Plan ", style="bold")
-        title.append(self.bundle.name)
+        title.append(visible(self.bundle.name))
         title.append(" → live", style="dim")
         if self.bundle.meta_state != "valid":
             title.append(f"  meta {self.bundle.meta_state.upper()}", style="bold red")
         if self.bundle.reason:
-            title.append(f"  ({self.bundle.reason})", style="magenta")
+            title.append(f"  ({visible(self.bundle.reason)})", style="magenta")
         yield Static(title, id="diff-title", classes="screen-title")
         yield Static(Text("Scanning…", style="dim"), id="totals")
         with Vertical(id="scan"):
@@ -159,10 +161,10 @@ class DiffScreen(BaseScreen):
                                  id="filters-help")
                 with Vertical(classes="filter-col"):
                     yield Static(Text("Labels to leave out", style="bold"))
-                    yield SelectionList[str](id="filter-labels")
+                    yield CheckList[str](id="filter-labels")
                 with Vertical(classes="filter-col"):
                     yield Static(Text("Edge types to leave out", style="bold"))
-                    yield SelectionList[str](id="filter-edges")
+                    yield CheckList[str](id="filter-edges")
             with TabPane("Chroma & files", id="tab-chroma"), VerticalScroll():
                 yield Static(Text("Chroma collections: merge adds only the ids missing live", style="bold"))
                 yield DataTable(id="chroma", cursor_type="none", show_cursor=False)
@@ -174,7 +176,7 @@ class DiffScreen(BaseScreen):
                 with Horizontal(id="options-top"):
                     with Vertical(id="substrates-col"):
                         yield Static(Text("Substrates to restore", style="bold"))
-                        yield SelectionList[str](
+                        yield CheckList[str](
                             *(Selection(Text.assemble(s, (f"  {SUBSTRATE_HELP[s]}", "dim")), s, True)
                               for s in SUBSTRATES),
                             id="substrates",
@@ -182,14 +184,14 @@ class DiffScreen(BaseScreen):
                     with Vertical(id="mode-col"):
                         yield Static(Text("Mode", style="bold"))
                         with RadioSet(id="mode"):
-                            yield RadioButton(Text("merge: keep every live row"), value=True, id="mode-merge")
-                            yield RadioButton(Text("replace: truncate, then load"), id="mode-replace")
+                            yield Radio(Text("merge: keep every live row"), value=True, id="mode-merge")
+                            yield Radio(Text("replace: truncate, then load"), id="mode-replace")
                 with Horizontal(id="hook-row"):
                     with Vertical(id="hook-col"):
                         yield Static(Text("Post-restore hook", style="bold"))
                         with RadioSet(id="hook"):
-                            yield RadioButton(Text("none"), value=True, id="hook-none")
-                            yield RadioButton(Text("filesystem-ingestor"), id="hook-filesystem-ingestor")
+                            yield Radio(Text("none"), value=True, id="hook-none")
+                            yield Radio(Text("filesystem-ingestor"), id="hook-filesystem-ingestor")
                     with Vertical(id="workspace-col"):
                         yield Static(Text("Workspace (for the hook)", style="bold"))
                         yield Input(placeholder="path to the neo.mjs checkout", id="workspace")
@@ -260,7 +262,7 @@ class DiffScreen(BaseScreen):
         if group == "scan":
             self.query_one("#scan-progress", TaskProgress).finish("failed", note="FAILED")
             self.query_one("#scan-status", Static).update(
-                Text.assemble(("The bundle could not be scanned: ", "bold red"), error,
+                Text.assemble(("The bundle could not be scanned: ", "bold red"), visible(error),
                               "\nNothing was changed. esc goes back."))
             self.query_one("#totals", Static).update(Text("No plan: the scan failed.", style="bold red"))
         super().job_failed(group, error)
@@ -283,14 +285,17 @@ class DiffScreen(BaseScreen):
         fe = self.query_one("#filter-edges", SelectionList)
         fe.clear_options()
         fe.add_options([Selection(self._prompt(k, type_rows[k]), k, False) for k in self._type_keys])
+        for lst in (fl, fe):  # as a list built with its options: space ticks the first row at once
+            if lst.option_count and lst.highlighted is None:
+                lst.highlighted = 0
         labels = self.query_one("#labels", DataTable)
         labels.clear()
         for k in self._label_keys:
-            labels.add_row(*([Text(str(k))] + [Text("")] * 6), key=f"n:{k}")
+            labels.add_row(*([Text(visible(k))] + [Text("")] * 6), key=f"n:{k}")
         edges = self.query_one("#edges", DataTable)
         edges.clear()
         for k in self._type_keys:
-            edges.add_row(*([Text(str(k))] + [Text("")] * 7), key=f"e:{k}")
+            edges.add_row(*([Text(visible(k))] + [Text("")] * 7), key=f"e:{k}")
         chroma = self.query_one("#chroma", DataTable)
         chroma.clear()
         for k in CHROMA:
@@ -303,7 +308,7 @@ class DiffScreen(BaseScreen):
 
     @staticmethod
     def _prompt(key: str, row: Mapping[str, Any]) -> Text:
-        return Text.assemble(str(key), (f" {n(row.get('backup')):,}", "dim"))
+        return Text.assemble(visible(key), (f" {n(row.get('backup')):,}", "dim"))
 
     # ------------------------------------------------------------------ the plan
 
@@ -355,7 +360,7 @@ class DiffScreen(BaseScreen):
     def _show_totals(self) -> None:
         totals = self.query_one("#totals", Static)
         if self.plan_error:
-            totals.update(Text.assemble(("No plan: ", "bold red"), self.plan_error))
+            totals.update(Text.assemble(("No plan: ", "bold red"), visible(self.plan_error)))
             return
         pj = self.plan_json
         t = (pj.get("graph") or {}).get("totals") or {}
@@ -382,7 +387,7 @@ class DiffScreen(BaseScreen):
             line.append(",".join(only) if only else "NOTHING", style="bold yellow")
         totals.update(line)
 
-    def _set(self, table: DataTable[Any], row: str, col: str, cell: Text) -> None:
+    def _set(self, table: DataTable, row: str, col: str, cell: Text) -> None:
         key = (str(table.id), row, col)
         if self._cells.get(key) == cell.plain and key[2] != "bar":
             return
@@ -432,7 +437,7 @@ class DiffScreen(BaseScreen):
         flat = self.query_one("#flat", DataTable)
         flat.clear()
         for k, v in (pj.get("flat") or {}).items():
-            flat.add_row(Text(str(k)), flat_text(v), key=f"f:{k}", height=None)
+            flat.add_row(Text(visible(k)), flat_text(v), key=f"f:{k}", height=None)
         notes = Text()
         kb = pj.get("kb") or {}
         if n(kb.get("naturalKeyDivergent")):
@@ -440,7 +445,7 @@ class DiffScreen(BaseScreen):
                          "different live id: a merge of kb is refused (neo's divergence rule); restore without "
                          "kb or use replace.\n", style="bold yellow")
         for w in pj.get("warnings") or []:
-            notes.append(f"note: {w}\n", style="yellow")
+            notes.append(f"note: {visible(w)}\n", style="yellow")
         self.query_one("#plan-notes", Static).update(notes)
 
     # ------------------------------------------------------------------ events
@@ -580,15 +585,15 @@ class DiffScreen(BaseScreen):
             body.append(", then loads the bundle: rows written live since the backup are lost.\n",
                         style="bold red")
             body.append("First it takes a safety bundle of every substrate it replaces (reason pre-restore) in ")
-            body.append(f"{self.rc.dd.backup_root.name}/", style="bold")
+            body.append(visible(f"{self.rc.dd.backup_root.name}/"), style="bold")
             body.append("; restoring that bundle undoes this.\n")
             if not ok:
                 body.append("The backup guard refuses a replace now:\n", style="bold red")
-                body.append(message + "\n")
+                body.append(visible(message, newlines=True) + "\n")
                 body.append("Take a fresh backup first (b on the bundles screen).\n", style="bold")
             body.append("\n")
         body.append("Restore ", style="bold")
-        body.append(self.bundle.name, style="bold")
+        body.append(visible(self.bundle.name), style="bold")
         body.append(" into ")
         body.append(location_label(self.rc.dd), style="bold")
         body.append(f" ({self.mode})\n\n")
@@ -598,8 +603,8 @@ class DiffScreen(BaseScreen):
             body.append(f" · skip {n(t.get('alreadyPresent')):,} already present"
                         f" · leave out {n(t.get('filteredOut')):,}\n")
             body.append("filters ", style="dim")
-            body.append("labels " + (", ".join(sorted(labels)) or "none"))
-            body.append("; edge types " + (", ".join(sorted(types)) or "none") + "\n")
+            body.append("labels " + (visible(", ".join(sorted(labels))) or "none"))
+            body.append("; edge types " + (visible(", ".join(sorted(types))) or "none") + "\n")
         chroma = [k for k in CHROMA if (k == "kb" and "kb" in subs) or (k != "kb" and "mc" in subs)]
         if chroma:
             body.append("chroma  ", style="dim")
@@ -612,7 +617,7 @@ class DiffScreen(BaseScreen):
         body.append("only    ", style="dim")
         body.append(", ".join(subs) if subs else "NOTHING (restores nothing)")
         body.append("\nhook    ", style="dim")
-        body.append(f"{opts.post_restore_hook} on {opts.workspace}" if opts.post_restore_hook else "none")
+        body.append(visible(f"{opts.post_restore_hook} on {opts.workspace}") if opts.post_restore_hook else "none")
         if self.mode == "merge":
             body.append("\n\nMerge keeps every live row untouched. You can cancel between batches and resume by "
                         "running the same restore again.", style="dim")
@@ -631,7 +636,7 @@ class DiffScreen(BaseScreen):
             from console.app import describe_error
 
             return False, describe_error(exc)
-        return bool(g.ok), str(g.message)
+        return bool(g.ok), visible(g.message, newlines=True)
 
     def _confirmed(self, yes: bool | None, opts: Any) -> None:
         if not yes:

@@ -53,6 +53,9 @@ SYMBOLS: list[tuple[str, str]] = [
     ("READ-ONLY", "started with --readonly: backup, restore, prune and undo are disabled (dimmed)"),
     ("█ ▒ ░ ×", "bar segments: would insert, already present, filtered, orphaned"),
     ("= / ≠", "a result counter equals / differs from the plan's prediction"),
+    ("▐X▌ / ▐ ▌", "a ticked / unticked box (filters: left out; substrates: restored)"),
+    ("▐●▌ / ▐ ▌", "the chosen / another option (mode, hook)"),
+    ("\\x1b \\u202e", "a control or bidi character in a bundle's text, shown escaped: it never acts"),
 ]
 
 SAFETY = (

@@ -16,14 +16,16 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import DataTable, Footer, RichLog, Static
+from textual.widgets import Footer, RichLog, Static
 from textual.worker import get_current_worker
 
 from console.messages import JobCancelled, JobEvent, JobFailed, JobFinished, JobProgressed
 from console.screens.base import COMMON_BINDINGS, BaseScreen
 from core.progress import Cancelled
+from core.safetext import visible
 from widgets.confirm import ConfirmScreen
 from widgets.job_progress import TaskProgress
+from widgets.table import DataTable
 
 TASK_TITLES = {"verify": "validate", "graph": "graph", "memories": "memories", "summaries": "summaries",
                "kb": "kb", "concepts": "concepts", "trajectories": "trajectories", "mailbox": "mailbox",
@@ -128,7 +130,7 @@ class RestoreScreen(BaseScreen):
             for k, v in source.items():
                 planned = n((v or {}).get("wouldInsert"))
                 if planned or n((v or {}).get("alreadyPresent")):
-                    rows.append((f"{kind}:{k}", prefix + str(k), planned))
+                    rows.append((f"{kind}:{k}", prefix + visible(k), planned))
         rows.sort(key=lambda r: (-r[2], r[1]))
         subs = self.substrates()
         chroma_rows = [(f"chroma:{key}", f"{key} (chroma)", n((self.plan_json.get(key) or {}).get("wouldInsert")))
@@ -145,7 +147,7 @@ class RestoreScreen(BaseScreen):
         from console.app import location_label
 
         t = Text()
-        t.append(self.bundle_name, style="bold")
+        t.append(visible(self.bundle_name), style="bold")
         t.append(" → ", style="dim")
         t.append(location_label(self.rc.dd))
         mode = str(getattr(self.opts, "mode", "merge"))
@@ -208,8 +210,9 @@ class RestoreScreen(BaseScreen):
         post(JobFinished("restore", result))
 
     def log_line(self, text: str, style: str = "") -> None:
+        """One event, one line: whatever the engine's message holds, it cannot move the cursor."""
         stamp = self.rc.now().strftime("%H:%M:%S")
-        self.query_one("#log", RichLog).write(Text.assemble((stamp + " ", "dim"), Text(text, style=style)))
+        self.query_one("#log", RichLog).write(Text.assemble((stamp + " ", "dim"), Text(visible(text), style=style)))
 
     def _status(self, text: Text) -> None:
         self.query_one("#restore-status", Static).update(text)
@@ -258,7 +261,7 @@ class RestoreScreen(BaseScreen):
                 if key not in table.rows:
                     if not any(n(v.get(c)) for c in ("inserted", "skippedExisting", "failed")):
                         continue  # a label the filters left out entirely: nothing to show
-                    label = f"{k} (chroma)" if kind == "chroma" else prefix + str(k)
+                    label = f"{visible(k)} (chroma)" if kind == "chroma" else prefix + visible(k)
                     table.add_row(Text(label), *cells, Text("0", justify="right"), Text(""), key=key)
                     continue
                 for col, cell in zip(("inserted", "skipped", "failed"), cells, strict=True):
@@ -280,7 +283,7 @@ class RestoreScreen(BaseScreen):
         self.log_line("cancelled between batches: every store is consistent"
                       + (f" (run {run_id}, journaled)" if run_id else ""), "bold yellow")
         self._status(Text.assemble(
-            ("Cancelled" + (f" (run {run_id})" if run_id else "") + ". ", "bold yellow"),
+            ("Cancelled" + (f" (run {visible(run_id)})" if run_id else "") + ". ", "bold yellow"),
             "Rows inserted so far stay (merge never touches live rows). To resume, press r: it runs the same "
             "restore again, and merge skips everything already in." if self._is_merge() else
             "Rows loaded so far stay. Press r to run the same restore again, or restore the pre-restore safety "
@@ -295,7 +298,7 @@ class RestoreScreen(BaseScreen):
         elif message.job == "undo":
             self.rc.set_busy("")
             self.log_line(f"undo FAILED: {message.error}", "bold red")
-            self._status(Text.assemble(("Undo FAILED: ", "bold red"), message.error))
+            self._status(Text.assemble(("Undo FAILED: ", "bold red"), visible(message.error)))
             self.refresh_bindings()
 
     def job_failed(self, group: str, error: str) -> None:
@@ -313,7 +316,7 @@ class RestoreScreen(BaseScreen):
         self.log_line(f"FAILED: {error}", "bold red")
         self._status(Text.assemble(("Restore FAILED", "bold red"),
                                    (" (r runs the same restore again once the cause is fixed)\n", "dim"),
-                                   Text(error)))
+                                   Text(visible(error))))
         self.refresh_bindings()
         self.rc.refresh_bundles()
 
@@ -460,7 +463,7 @@ class RestoreScreen(BaseScreen):
                     style="bold green" if all_match else "bold yellow")
         if run_id:
             text.append("  run ")
-            text.append(str(run_id), style="bold")
+            text.append(visible(run_id), style="bold")
             if self._is_merge():
                 text.append("  u undoes it", style="dim")
         if self.attempt > 1:
@@ -474,7 +477,7 @@ class RestoreScreen(BaseScreen):
         if failures:
             text.append(f"\n{failures:,} row(s) failed; the first: ", style="bold red")
             first_fail = (self.result_json.get("failures") or [{}])[0]
-            text.append(f"{first_fail.get('file')}:{first_fail.get('line')}: {first_fail.get('reason')}")
+            text.append(visible(f"{first_fail.get('file')}:{first_fail.get('line')}: {first_fail.get('reason')}"))
         self._status(text)
 
     # ------------------------------------------------------------------ actions
@@ -532,10 +535,10 @@ class RestoreScreen(BaseScreen):
         try:
             import core.journal  # noqa: F401
         except ImportError:
-            self.rc.show_error("Undo unavailable", f"Use: recovery-console undo {run_id}")
+            self.rc.show_error("Undo unavailable", f"Use: recovery-console undo {visible(run_id)}")
             return
         body = Text.assemble(
-            "Undo removes exactly the rows this run inserted (", (str(run_id), "bold"), ") and keeps everything "
+            "Undo removes exactly the rows this run inserted (", (visible(run_id), "bold"), ") and keeps everything "
             "written since.",
         )
 
@@ -569,12 +572,12 @@ class RestoreScreen(BaseScreen):
         text = Text()
         text.append(f"Undo {rj.get('status', '?')}: ", style="bold green" if rj.get("status") == "completed"
                     else "bold yellow")
-        text.append("removed " + (", ".join(f"{k} {n(v):,}" for k, v in removed.items()) or "nothing"))
+        text.append("removed " + (", ".join(f"{visible(k)} {n(v):,}" for k, v in removed.items()) or "nothing"))
         if kept:
             text.append(f"; kept {kept:,} row(s) changed or referenced live since the run", style="yellow")
         for w in rj.get("warnings") or []:
-            text.append(f"\nwarning: {w}", style="yellow")
-        self.log_line(text.plain, "bold green")
+            text.append(f"\nwarning: {visible(w)}", style="yellow")
+        self.log_line(text.plain.replace("\n", " · "), "bold green")
         self._status(text)
         self.refresh_bindings()
         self.rc.refresh_bundles()

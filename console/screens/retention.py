@@ -10,7 +10,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import Footer, Static
 from textual.worker import get_current_worker
 
 from console.commands.list_cmd import human_bytes
@@ -18,8 +18,10 @@ from console.messages import JobCancelled, JobFinished, JobProgressed
 from console.screens.base import COMMON_BINDINGS, BaseScreen
 from core.datadir import RECOVERY_SUBSTRATES
 from core.progress import Cancelled
+from core.safetext import visible
 from widgets.confirm import ConfirmScreen, MessageScreen
 from widgets.status_header import age_text
+from widgets.table import DataTable
 from widgets.timeline import CoverageTimeline, Lane, TimelineData
 
 
@@ -82,13 +84,14 @@ class RetentionScreen(BaseScreen):
         title = self.query_one("#ret-title", Static)
         if report is None:
             if self.rc.listing is not None:
-                title.update(Text(self.rc.listing_error or "Retention could not be evaluated.", style="bold red"))
+                title.update(Text(visible(self.rc.listing_error or "Retention could not be evaluated."),
+                                  style="bold red"))
             return
         summary = report.get("summary") or {}
         pol = report.get("policy") or {}
         head = Text()
         head.append("policy: ", style="dim")
-        head.append(str(pol.get("source", "?")))
+        head.append(visible(pol.get("source", "?")))
         n_bundles = len(report.get("bundles") or [])
         head.append(f"   {n_bundles} bundle{'' if n_bundles == 1 else 's'}: ", style="dim")
         head.append(f"{summary.get('keep', 0)} keep")
@@ -122,8 +125,8 @@ class RetentionScreen(BaseScreen):
             oldest_t = _parse(c.get("oldestTime"))
             oldest = Text(age_text((now - oldest_t).total_seconds() / 3600) if oldest_t else "-")
             table.add_row(
-                Text(sub, style="bold"), Text(str(p.get("keepLast", "-")), justify="right"),
-                Text(_days(p.get("maxAgeDays")), justify="right"), Text(str(p.get("cadenceHint") or "-")),
+                Text(sub, style="bold"), Text(visible(p.get("keepLast", "-")), justify="right"),
+                Text(_days(p.get("maxAgeDays")), justify="right"), Text(visible(p.get("cadenceHint") or "-")),
                 newest, oldest, Text(f"{c.get('restorableBundles', 0)}", justify="right"),
             )
 
@@ -164,14 +167,14 @@ class RetentionScreen(BaseScreen):
                 s = (b.get("substrates") or {}).get(sub) or {}
                 cells.append(Text("✓" if s.get("restorable") else "✗",
                                   style="green" if s.get("restorable") else "yellow"))
-            verdict = str(b.get("verdict", "?"))
-            reasons = [str(r) for r in b.get("reasons") or []]
+            verdict = visible(b.get("verdict", "?"))
+            reasons = [visible(r) for r in b.get("reasons") or []]
             why = Text(reasons[0] if reasons else "", no_wrap=True)
             if len(reasons) > 1:
                 why.append(f" +{len(reasons) - 1}", style="dim")
             why.truncate(width, overflow="ellipsis")
             table.add_row(
-                Text(t.strftime("%Y-%m-%d %H:%M") if t else str(b.get("name"))),
+                Text(t.strftime("%Y-%m-%d %H:%M") if t else visible(b.get("name"))),
                 Text(age_text((now - t).total_seconds() / 3600) if t else "?", justify="right"),
                 *cells,
                 Text(verdict.upper() if verdict == "delete" else verdict,
@@ -180,8 +183,8 @@ class RetentionScreen(BaseScreen):
             )
         for r in report.get("residue") or []:
             t = _parse(r.get("mtime"))
-            verdict = str(r.get("verdict", "?"))
-            why = Text(f"residue ({r.get('kind')}): {r.get('reason', '')}", style="yellow", no_wrap=True)
+            verdict = visible(r.get("verdict", "?"))
+            why = Text(visible(f"residue ({r.get('kind')}): {r.get('reason', '')}"), style="yellow", no_wrap=True)
             why.truncate(width, overflow="ellipsis")
             table.add_row(
                 Text(t.strftime("%Y-%m-%d %H:%M") if t else "?", style="dim"),
@@ -207,20 +210,20 @@ class RetentionScreen(BaseScreen):
                 key = ""
             if key.startswith("residue:"):
                 r = next((r for r in report.get("residue") or [] if r.get("name") == key[8:]), {})
-                text.append(f"{r.get('name')}", style="bold")
-                text.append(f"  {r.get('kind')} residue, {human_bytes(int(r.get('bytes') or 0))}: ")
-                text.append(str(r.get("verdict")) + ": " + str(r.get("reason", "")))
+                text.append(visible(r.get("name")), style="bold")
+                text.append(f"  {visible(r.get('kind'))} residue, {human_bytes(int(r.get('bytes') or 0))}: ")
+                text.append(visible(f"{r.get('verdict')}: {r.get('reason', '')}"))
             else:
                 b = next((b for b in report.get("bundles") or [] if b.get("name") == key), None)
                 if b is not None:
-                    text.append(str(b.get("name")), style="bold")
-                    verdict = str(b.get("verdict"))
+                    text.append(visible(b.get("name")), style="bold")
+                    verdict = visible(b.get("verdict"))
                     text.append(f"  {verdict.upper() if verdict == 'delete' else verdict}",
                                 style="bold red" if verdict == "delete" else "green")
                     text.append(f"  {human_bytes(int(b.get('bytes') or 0))}")
                     for r in b.get("reasons") or []:
                         text.append("\n  · ")
-                        text.append(str(r))
+                        text.append(visible(r))
         self.query_one("#reasons-text", Static).update(text)
 
     # ------------------------------------------------------------------ actions
@@ -270,9 +273,9 @@ class RetentionScreen(BaseScreen):
         body.append(f"Deleted {len(result.deleted)} item(s), freed {human_bytes(result.freed_bytes)}.\n",
                     style="bold green" if result.ok else "bold")
         for d in result.deleted:
-            body.append(f"  ✓ {d.name}\n")
+            body.append(f"  ✓ {visible(d.name)}\n")
         for d in result.failed:
-            body.append(f"  ✗ {d.name}: {d.error}\n", style="bold red")
+            body.append(f"  ✗ {visible(d.name)}: {visible(d.error)}\n", style="bold red")
         self.app.push_screen(MessageScreen("Prune finished" if result.ok else "Prune finished with failures",
                                            body, error=not result.ok))
         self.rc.refresh_bundles()
@@ -290,17 +293,17 @@ class RetentionScreen(BaseScreen):
         body.append(f"Dry run: prune would delete {len(result.deleted)} item(s), "
                     f"{human_bytes(result.freed_bytes)}:\n", style="bold")
         for d in result.deleted:
-            body.append(f"  × {d.name}", style="red")
-            body.append(f"  {d.kind}, {human_bytes(d.bytes)}: {d.reason}\n")
+            body.append(f"  × {visible(d.name)}", style="red")
+            body.append(f"  {visible(d.kind)}, {human_bytes(d.bytes)}: {visible(d.reason)}\n")
         body.append(f"\nKept: {len(result.kept)} bundle(s). Each deletion renames to a hidden trash name "
                     "first, so an interrupted prune never leaves a half-deleted bundle.\n")
         ok = bool(guard.get("ok", True))
         if not ok:
             body.append("\nThe backup guard refuses a prune now:\n", style="bold red")
-            body.append(str(guard.get("message", "")) + "\n")
+            body.append(visible(guard.get("message", ""), newlines=True) + "\n")
             body.append("Take a fresh backup first (b on the bundles screen).", style="bold")
         else:
-            body.append("\n" + str(guard.get("message", "")), style="dim")
+            body.append("\n" + visible(guard.get("message", ""), newlines=True), style="dim")
 
         def answer(yes: bool | None) -> None:
             if yes:
