@@ -62,7 +62,8 @@ def _graph_file(work: Path) -> Path:
 
 def step_bare_graph(work: Path) -> dict[str, Any]:
     """executemany INSERT OR IGNORE, same rows, pragmas and transaction size as the restore; parse included."""
-    from core.restore import GRAPH_WRITE_BATCH, RESTORE_CACHE_KIB
+    from core.graph_store import RESTORE_CACHE_KIB
+    from core.restore_graph import GRAPH_WRITE_BATCH
 
     db = work / "bare.sqlite"
     shutil.copy(work / "live.sqlite", db)
@@ -117,7 +118,8 @@ def _data_dir(work: Path, name: str) -> Any:
 
 
 def step_restore(work: Path, only: str | None = None) -> dict[str, Any]:
-    from core.restore import RestoreOptions, run_restore
+    from core.restore import run_restore
+    from core.restore_model import RestoreOptions
 
     if only == "mc":
         import chromadb  # noqa: F401 - imported before the clock starts, as in the bare step
@@ -126,7 +128,7 @@ def step_restore(work: Path, only: str | None = None) -> dict[str, Any]:
     started = time.perf_counter()
     res = run_restore(dd, work / BUNDLE, RestoreOptions(only_substrate=[only] if only else None))
     seconds = time.perf_counter() - started
-    out: dict[str, Any] = {"seconds": seconds, "rssMB": _rss_mb(), "failures": res.failuresTotal,
+    out: dict[str, Any] = {"seconds": seconds, "rssMB": _rss_mb(), "failures": res.failures_total,
                            "chromadbLoaded": "chromadb" in sys.modules}
     if "graph" in res.subsystems:
         out["totals"] = res.totals
@@ -164,8 +166,8 @@ def step_bare_chroma(work: Path) -> dict[str, Any]:
     import chromadb  # noqa: F401 - imported before the clock starts, as in the restore step
     import numpy as np
 
-    from core import chroma as ch
-    from core.datadir import COLLECTIONS
+    from core import chroma_store as ch
+    from core.substrates import COLLECTIONS
 
     dd = _data_dir(work, "bare-chroma-dd")
     dim = int(json.loads((work / "chroma.json").read_text())["dimension"])

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import orjson
 
-from core.bundle import colon_free, iso_ms
-from core.graph import DDL
+from core.graph_store import DDL
+from core.units import colon_free, iso_ms
 
 LABELS = (("FILE", 36), ("DIRECTORY", 5), ("CONCEPT", 18), ("AGENT_MEMORY", 18), ("CLASS", 4), ("ISSUE", 5),
           ("PULL_REQUEST", 3), ("RETROSPECTIVE", 3), ("MESSAGE", 2), ("KB_GAP", 2), ("TOOLING_GAP", 2),

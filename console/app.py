@@ -24,8 +24,9 @@ from textual.worker import Worker, WorkerState
 
 from console.messages import BundlesLoaded
 from core.bundle import Listing, list_bundles
-from core.datadir import RECOVERY_SUBSTRATES, DataDir
+from core.datadir import DataDir
 from core.safetext import visible
+from core.substrates import RECOVERY_SUBSTRATES
 from widgets.confirm import ConfirmScreen, MessageScreen
 from widgets.status_header import Freshness, HeaderState
 
@@ -128,14 +129,14 @@ class RecoveryApp(App[int]):
         listing = list_bundles(self.dd.backup_root, count_rows=True)
         retention = guard_json = None
         error = None
-        try:
-            from core import retention as ret
-        except ImportError:
-            ret = None  # type: ignore[assignment]
-        if ret is not None:
+        from core.guard import guard
+        from core.retention import evaluate
+        from core.wire import encode
+
+        if True:
             try:
-                retention = ret.evaluate(self.dd, now=self.now(), count_rows=False).to_json()
-                guard_json = ret.guard(self.dd, now=self.now()).to_json()
+                retention = encode(evaluate(self.dd, now=self.now(), count_rows=False))
+                guard_json = encode(guard(self.dd, now=self.now()))
             except Exception as exc:  # the listing stays useful when the policy cannot be evaluated
                 error = f"retention could not be evaluated: {describe_error(exc)}"
         self.post_message(BundlesLoaded(listing, retention, guard_json, error))

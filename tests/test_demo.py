@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from core import graph as g
+from core import graph_store as g
 from core.bundle import list_bundles
 from core.demo import MAY10_FIGURES, build_demo
 from core.errors import UsageError

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from console.livegraph import graph_census
 from core.datadir import DataDir
-from tests.helpers import chain_graph, insert_graph
+from tests.builders import chain_graph, insert_graph
 
 
 async def test_census_counts_by_label_and_type(data_dir: DataDir) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from console.cli import main
 from core.datadir import DataDir, resolve
-from tests.test_restore_support import edge, graph_state, live_graph, node, write_bundle
+from tests.builders import edge, graph_state, live_graph, node, write_bundle
 
 
 @pytest.fixture

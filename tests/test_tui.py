@@ -254,7 +254,7 @@ def plain_help(screen: HelpScreen) -> str:
 def hostile_data_dir(tmp_path: Path) -> DataDir:
     """A small data dir whose bundle carries markup-looking labels, edge types, meta fields and reasons."""
     from core.backup import run_backup
-    from tests.helpers import add_rows, edge, insert_graph, node
+    from tests.builders import add_rows, edge, insert_graph, node
 
     dd = resolve(tmp_path / "evil" / ".neo-ai-data", env={})
     nodes = [node("a", "odd[/]label", name="[bold]x"), node("b", "[link=x]boom", name="b"),
@@ -431,7 +431,7 @@ async def test_guided_merge_restore_reports_what_the_plan_predicted(fresh_dd: Da
         assert status.startswith("Restore finished") and run_id in status
         assert app.busy == ""
         assert graph_counts(fresh_dd) == (live_before[0] + planned[0], live_before[1] + planned[1])
-        assert [r.runId for r in list_runs(fresh_dd) if r.runId == run_id]
+        assert [r.run_id for r in list_runs(fresh_dd) if r.run_id == run_id]
         assert screen.check_action("undo", ()) is True
         await pilot.press("escape")
         await pilot.pause()
@@ -440,21 +440,21 @@ async def test_guided_merge_restore_reports_what_the_plan_predicted(fresh_dd: Da
 
 async def test_cancel_stops_between_batches_and_resume_finishes_the_same_restore(
         fresh_dd: DataDir, monkeypatch: pytest.MonkeyPatch) -> None:
-    import core.restore
+    import core.restore_graph
 
     # small batches, and the engine held inside its 30th batch (of 46) until the operator's cancel arrives: the
     # cancel lands mid-graph whatever the machine's load (the engine checks it before the next batch)
-    monkeypatch.setattr(core.restore, "GRAPH_WRITE_BATCH", 500)
-    real = core.restore._Restore._node_batch
+    monkeypatch.setattr(core.restore_graph, "GRAPH_WRITE_BATCH", 500)
+    real = core.restore_graph.GraphRestore._batch
     calls = {"n": 0, "hold": True}
 
     def held(self: Any, *args: Any) -> Any:
         calls["n"] += 1
-        if calls["n"] == 30 and calls["hold"] and self.cancel is not None:
-            self.cancel.wait(60)
+        if calls["n"] == 30 and calls["hold"] and self.s.cancel is not None:
+            self.s.cancel.wait(60)
         return real(self, *args)
 
-    monkeypatch.setattr(core.restore._Restore, "_node_batch", held)
+    monkeypatch.setattr(core.restore_graph.GraphRestore, "_batch", held)
     live_before = graph_counts(fresh_dd)
     app = make(fresh_dd)
     async with app.run_test(size=(80, 24)) as pilot:

@@ -10,6 +10,7 @@ result. Normalised like the CLI goldens (volatile keys by name, paths by prefix)
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from datetime import UTC, datetime, timedelta
@@ -19,18 +20,23 @@ from typing import Any
 import orjson
 import pytest
 
-from core import chroma as ch
+from core import chroma_store as ch
 from core.backup import run_backup
 from core.datadir import DataDir, resolve
 from core.demo import build_demo
-from core.graph import connect
-from core.journal import list_runs, undo_run
+from core.graph_store import connect
+from core.guard import guard
+from core.journal import list_runs
 from core.plan import Filters, build_plan, scan_bundle
-from core.restore import RestoreOptions, run_restore
-from core.retention import evaluate, guard, prune, sweep_after_backup
+from core.prune import prune, sweep_after_backup
+from core.restore import run_restore
+from core.restore_model import RestoreOptions
+from core.retention import evaluate
+from core.undo import undo_run
 from core.verify import find_restorable, verify_bundle
+from core.wire import encode
+from tests.builders import edge, live_graph, live_vectors, node, vec, write_bundle
 from tests.test_json_contract import Normaliser
-from tests.test_restore_support import edge, live_graph, live_vectors, node, vec, write_bundle
 
 GOLDEN = Path(__file__).parent / "golden" / "engine"
 UPDATE = os.environ.get("RC_UPDATE_GOLDEN") == "1"
@@ -38,7 +44,7 @@ UPDATE = os.environ.get("RC_UPDATE_GOLDEN") == "1"
 
 def wire(obj: Any) -> Any:
     """The object as the CLI would print it (a JSON round trip, as `write_json` does)."""
-    return json.loads(json.dumps(obj.to_json() if hasattr(obj, "to_json") else obj, default=str))
+    return json.loads(json.dumps(encode(obj)))
 
 
 def check(name: str, dd: DataDir, obj: Any) -> None:
@@ -131,9 +137,11 @@ def test_undo_that_keeps_rows(dd: DataDir) -> None:
     conn = connect(dd.graph_db)
     conn.execute("UPDATE Nodes SET data = ? WHERE id = 'C'", (orjson.dumps(node("C", "ISSUE", edited=True)).decode(),))
     conn.close()
-    ch.get_collection(ch.open_client(dd), "neo-agent-memory").update(ids=["m2"], metadatas=[{"edited": True}])
-    (dd.runs_dir / (res.runId or "") / "flat" / "trajectories" / "trajectories.jsonl").unlink()
-    check("undo-kept", dd, undo_run(dd, res.runId or ""))
+    col = ch.get_collection(ch.open_client(dd), "neo-agent-memory")
+    assert col is not None
+    col.update(ids=["m2"], metadatas=[{"edited": True}])
+    (dd.runs_dir / (res.run_id or "") / "flat" / "trajectories" / "trajectories.jsonl").unlink()
+    check("undo-kept", dd, undo_run(dd, res.run_id or ""))
     check("run-record-undone", dd, list_runs(dd)[0])
 
 
@@ -160,8 +168,7 @@ def test_backup_with_its_sweep(dd: DataDir) -> None:
     live_graph(dd, [node("A", "CONCEPT")], [])
     live_vectors(dd, "memories", [vec("m1")])
     res = run_backup(dd)
-    res.retention = sweep_after_backup(dd)
-    check("backup-swept", dd, res)
+    check("backup-swept", dd, dataclasses.replace(res, retention=sweep_after_backup(dd)))
 
 
 def test_plan_with_kb_divergence_examples(dd: DataDir) -> None:

@@ -177,7 +177,9 @@ async def _restore_view(pilot: Any, stage: str) -> None:
     bundle = app.screen.selected_bundle()  # the newest, as after enter on the home screen
     filters = Filters(*PRESETS["incident default"])
     plan = build_plan(scan_bundle(app.dd, bundle.path), filters)
-    screen = RestoreScreen(bundle.name, bundle.path, RestoreOptions(filters=filters, yes=True), plan.to_json(),
+    from core.wire import encode
+
+    screen = RestoreScreen(bundle.name, bundle.path, RestoreOptions(filters=filters, yes=True), encode(plan),
                            plan=plan, autostart=False)
     await app.push_screen(screen)
     await pilot.pause()
@@ -221,7 +223,9 @@ async def _restore_view(pilot: Any, stage: str) -> None:
                  "filtered": v["filtered"], "orphaned": v["orphaned"]} for k, v in pj["graph"]["edgeTypes"].items()}
     await tick(9.0, "graph", 37_925, 37_925, 9_481.0, {"nodes": nodes, "edges": edges})
     result = result_from_plan(plan)
-    result.runId, result.dryRun, result.durationMs = DEMO_RUN_ID, False, 16_700
+    import dataclasses
+
+    result = dataclasses.replace(result, run_id=DEMO_RUN_ID, dry_run=False, duration_ms=16_700)
     screen.post_message(JobFinished("restore", result))
     await settle(pilot)
 

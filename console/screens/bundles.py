@@ -17,9 +17,9 @@ from console.commands.list_cmd import human_bytes
 from console.messages import JobCancelled, JobFailed, JobFinished, JobProgressed
 from console.screens.base import COMMON_BINDINGS, BaseScreen
 from core.bundle import BundleInfo, Residue
-from core.datadir import RECOVERY_SUBSTRATES
 from core.progress import Cancelled
 from core.safetext import visible
+from core.substrates import RECOVERY_SUBSTRATES
 from widgets.bars import compact
 from widgets.job_progress import TaskProgress
 from widgets.status_header import age_text
@@ -285,7 +285,7 @@ class BundlesScreen(BaseScreen):
                 t.append("MISMATCH ✗", style="bold red")
             else:
                 t.append(f"{state}, not verified", style="yellow")
-            t.append(f" · verify {visible(verified.verdict)}, {verified.rowTotal:,} rows",
+            t.append(f" · verify {visible(verified.verdict)}, {verified.row_total:,} rows",
                      style="green" if verified.ok else "bold red")
             for f in list(verified.errors)[:5]:
                 t.append("\n  ✗ ")
@@ -462,7 +462,7 @@ class BundlesScreen(BaseScreen):
             progress.finish("done" if r.ok else "failed", note=visible(r.verdict))
             status.update(Text.assemble(
                 (visible(r.verdict), "green" if r.ok else "bold red"), visible(
-                    f"  {r.bundle}: {r.rowTotal:,} rows, checksums {r.checksums}, {len(r.errors)} error(s), "
+                    f"  {r.bundle}: {r.row_total:,} rows, checksums {r.checksums}, {len(r.errors)} error(s), "
                     f"{len(r.warnings)} warning(s)")))
             self.data_changed()
         self._end_job()

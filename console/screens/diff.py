@@ -271,7 +271,9 @@ class DiffScreen(BaseScreen):
         from core.plan import Filters, build_plan
 
         first = build_plan(self.scan, Filters(frozenset(), frozenset()))
-        pj = first.to_json()
+        from core.wire import encode
+
+        pj = encode(first)
         graph = pj.get("graph") or {}
         label_rows: dict[str, Any] = graph.get("labels") or {}
         type_rows: dict[str, Any] = graph.get("edgeTypes") or {}
@@ -342,7 +344,9 @@ class DiffScreen(BaseScreen):
         try:
             self.plan = build_plan(self.scan, Filters(labels, types), only_substrate=self.only_substrate(),
                                    mode=self.mode, force=self.mode == "replace")
-            self.plan_json = self.plan.to_json()
+            from core.wire import encode
+
+            self.plan_json = encode(self.plan)
             self.plan_error = None
         except Exception as exc:
             from console.app import describe_error
@@ -627,7 +631,7 @@ class DiffScreen(BaseScreen):
 
     def _guard(self) -> tuple[bool, str]:
         try:
-            from core.retention import guard
+            from core.guard import guard
         except ImportError:
             return True, ""
         try:

@@ -200,7 +200,7 @@ class RestoreScreen(BaseScreen):
                                  cancel=worker.cancelled_event, plan=plan)
         except Cancelled as exc:
             partial = getattr(exc, "result", None)
-            post(JobCancelled("restore", str(getattr(partial, "runId", "") or "")))
+            post(JobCancelled("restore", str(getattr(partial, "run_id", "") or "")))
             return
         except Exception as exc:
             from console.app import describe_error
@@ -328,7 +328,9 @@ class RestoreScreen(BaseScreen):
             self._finished(message.result)
         elif message.job == "replan":
             self.plan = message.result
-            self.plan_json = self.plan.to_json()
+            from core.wire import encode
+
+            self.plan_json = encode(self.plan)
             t = dig(self.plan_json, "graph", "totals") or {}
             self.log_line(f"re-planned: graph would insert {n(t.get('wouldInsert')):,}, already present "
                           f"{n(t.get('alreadyPresent')):,}")
@@ -356,7 +358,9 @@ class RestoreScreen(BaseScreen):
         self.state = "done"
         self.rc.set_busy("")
         self.result = result
-        rj = result.to_json() if hasattr(result, "to_json") else dict(result)
+        from core.wire import encode
+
+        rj = encode(result)
         self.result_json = rj
         for bar in self._tasks.values():
             if bar.state in ("running", "waiting"):
@@ -533,7 +537,7 @@ class RestoreScreen(BaseScreen):
         if not run_id or self.rc.readonly:
             return
         try:
-            import core.journal  # noqa: F401
+            import core.undo  # noqa: F401
         except ImportError:
             self.rc.show_error("Undo unavailable", f"Use: recovery-console undo {visible(run_id)}")
             return
@@ -552,7 +556,7 @@ class RestoreScreen(BaseScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="undo", description="Undo")
     def _undo(self, run_id: str) -> None:
-        from core.journal import undo_run
+        from core.undo import undo_run
 
         try:  # the cancel token: a hangup or SIGTERM stops the undo between batches (console/tui.py)
             result = undo_run(self.rc.dd, run_id, cancel=get_current_worker().cancelled_event)
@@ -566,7 +570,9 @@ class RestoreScreen(BaseScreen):
     def _undone(self, result: Any) -> None:
         self.rc.set_busy("")
         self.state = "undone"
-        rj = result.to_json() if hasattr(result, "to_json") else dict(result)
+        from core.wire import encode
+
+        rj = encode(result)
         removed = rj.get("removed") or {}
         kept = sum(len(v) for v in (rj.get("keptModified") or {}).values()) + len(rj.get("keptReferenced") or [])
         text = Text()

@@ -16,9 +16,9 @@ from textual.worker import get_current_worker
 from console.commands.list_cmd import human_bytes
 from console.messages import JobCancelled, JobFinished, JobProgressed
 from console.screens.base import COMMON_BINDINGS, BaseScreen
-from core.datadir import RECOVERY_SUBSTRATES
 from core.progress import Cancelled
 from core.safetext import visible
+from core.substrates import RECOVERY_SUBSTRATES
 from widgets.confirm import ConfirmScreen, MessageScreen
 from widgets.status_header import age_text
 from widgets.table import DataTable
@@ -248,7 +248,7 @@ class RetentionScreen(BaseScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="prune", description="Prune")
     def _prune_worker(self, dry_run: bool) -> None:
-        from core.retention import prune
+        from core.prune import prune
 
         worker = get_current_worker()
         try:
@@ -281,7 +281,9 @@ class RetentionScreen(BaseScreen):
         self.rc.refresh_bundles()
 
     def _confirm_prune(self, result: Any) -> None:
-        guard = result.guard or {}
+        from core.wire import encode
+
+        guard = encode(result.guard) or {}
         if not result.deleted:
             self._pruning = False
             self.refresh_bindings()

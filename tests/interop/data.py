@@ -19,7 +19,7 @@ import chromadb
 import numpy as np
 from chromadb.config import Settings
 
-from core import graph as g
+from core import graph_store as g
 
 DIM = 8
 COLLECTIONS = {"kb": "neo-knowledge-base", "memories": "neo-agent-memory", "summaries": "neo-agent-sessions"}
