@@ -23,7 +23,14 @@ from core.progress import ProgressFn, Ticker, check_cancel, no_progress
 from core.prune import PruneResult, SweepFailed
 from core.records import edge_line, node_line
 from core.scan import count_lines, payload_files
-from core.substrates import BACKED_UP, COLLECTION_BY_KEY, FLAT_DIRECTORIES, FLAT_TARGETS, VECTOR_COLLECTIONS
+from core.substrates import (
+    BACKED_UP,
+    COLLECTION_BY_KEY,
+    FLAT_DIRECTORIES,
+    FLAT_TARGETS,
+    VECTOR_COLLECTIONS,
+    VECTOR_SUBSTRATES,
+)
 from core.units import colon_free, iso_ms
 from core.writer import BundleWriter
 
@@ -227,7 +234,7 @@ def sources_present(dd: DataDir, substrates: tuple[str, ...] = BACKED_UP) -> tup
         if sub in substrates:
             looked[sub] = str(src)
             found = found or (src.is_dir() if sub in FLAT_DIRECTORIES else src.is_file())
-    if {"kb", "mc"} & set(substrates):
+    if set(VECTOR_SUBSTRATES) & set(substrates):
         looked["chroma"] = dd.chroma_label
         if not found:  # opening Chroma is the slow check: only when nothing cheaper answered
             client = _open_chroma(dd)
@@ -276,7 +283,7 @@ def run_backup(
         counts: dict[str, int] = {}
         ids: dict[str, str | None] = {}
         dimension: int | None = None
-        client = _open_chroma(dd) if {"kb", "mc"} & set(substrates) else None
+        client = _open_chroma(dd) if set(VECTOR_SUBSTRATES) & set(substrates) else None
         if "kb" in substrates:
             stats, n, dim = _export_collection(w, client, "kb", when, on_progress, cancel)
             dimension = dimension or dim
@@ -339,7 +346,7 @@ def run_backup(
             "capture": _capture(dd, ids, counts),
             "topology": build_topology(dd),
             "embedding": {
-                "counts": {k: counts[k] for k in ("kb", "memories", "summaries") if k in counts},
+                "counts": {c.key: counts[c.key] for c in VECTOR_COLLECTIONS if c.key in counts},
                 "dimension": dimension,
                 "schemaVersion": 1,
             },

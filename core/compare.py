@@ -16,7 +16,7 @@ from core.live_scan import scan_bundle
 from core.plan import Plan, build_plan
 from core.progress import ProgressFn, no_progress
 from core.restore_model import RestoreOptions, RestoreResult, RowCount
-from core.substrates import PLAN_COLLECTIONS, check_only_substrate, selected
+from core.substrates import KB, MEMORIES, PLAN_COLLECTIONS, check_only_substrate, selected
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,10 +90,10 @@ def compare(plan: Plan, result: RestoreResult) -> Comparison:
             continue
         got: int | None = None
         failed = 0
-        if c.key == "kb" and result.kb is not None:
+        if c is KB and result.kb is not None:
             got, failed = result.kb.inserted, result.kb.failed
-        elif c.key != "kb" and result.mc is not None:
-            count = result.mc.counts.memories if c.key == "memories" else result.mc.counts.summaries
+        elif c is not KB and result.mc is not None:
+            count = result.mc.counts.memories if c is MEMORIES else result.mc.counts.summaries
             got, failed = count.inserted, count.failed
         would = plan.collection(c.key).would_insert
         lines.append(Line(what=f"{c.key} inserted", result=got, plan=would))

@@ -22,6 +22,7 @@ from core.substrates import (
     FLAT_TARGETS,
     KB,
     VECTOR_COLLECTIONS,
+    VECTOR_SUBSTRATES,
     selected,
 )
 from core.verify import BUNDLE_EMPTY, RESTORABLE, VerifyResult, verify_bundle
@@ -114,7 +115,7 @@ def validate(dd: DataDir, bundle: Path, *, mode: str, force: bool, force_topolog
     """Everything that can refuse the restore, before the first write. Raises BundleInvalid / ConsoleError."""
     warnings: list[str] = []
     vector_keys = [c.key for c in VECTOR_COLLECTIONS if selected(only, c.substrate) and collection_files(bundle, c.key)]
-    needs_chroma = bool(vector_keys) or (mode == "replace" and (selected(only, "kb") or selected(only, "mc")))
+    needs_chroma = bool(vector_keys) or (mode == "replace" and any(selected(only, s) for s in VECTOR_SUBSTRATES))
     client = cs.open_client(dd, create=False) if needs_chroma else None
     live_dims = _live_dimensions(client, vector_keys)
     expected = next(iter(live_dims.values()), None) or dd.embedding_dimension

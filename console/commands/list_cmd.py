@@ -48,7 +48,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     table = Table(title=text(f"Bundles in {listing.root}"), title_justify="left", box=None, show_edge=False,
                   pad_edge=False, padding=(0, 1))
     table.add_column("bundle", no_wrap=True, min_width=31)
-    for col in ("age", "size", "kb", "mc", "graph"):
+    for col in ("age", "size", *RECOVERY_SUBSTRATES):
         table.add_column(col, justify="right", no_wrap=True)
     notes: list[str] = []
     for b in listing.bundles:
