@@ -130,8 +130,8 @@ def test_replace_into_an_empty_store_still_takes_its_safety_bundle(tmp_path: Pat
 async def test_the_tui_backup_key_refuses_an_empty_data_dir(tmp_path: Path) -> None:
     from textual.widgets import Static
 
-    from console.commands.screenshots_cmd import settle, wait_for
-    from tests.test_tui_support import make
+    from console.scenes import settle, wait_for
+    from tests.tui_support import make
     from widgets.confirm import MessageScreen
 
     dd = resolve(tmp_path / "typo", env={})

@@ -254,10 +254,10 @@ def screen_text(app: Any) -> str:
 
 async def tour(dd: DataDir, f: dict[str, str]) -> list[tuple[str, str]]:
     """Visit every row of the bundles screen and every tab of the diff screen; return each screen's text."""
-    from console.commands.screenshots_cmd import settle, wait_for
+    from console.scenes import settle, wait_for
     from console.screens.bundles import BundlesScreen
     from console.screens.diff import DiffScreen
-    from tests.test_tui_support import make
+    from tests.tui_support import make
 
     seen: list[tuple[str, str]] = []
     app = make(dd)

@@ -12,14 +12,15 @@ from typing import Any
 import pytest
 from textual.widgets import DataTable, SelectionList, Static
 
-from console.commands.screenshots_cmd import settle, wait_for
+import console.screens.diff as diff_screen
+from console.scenes import open_diff, settle, wait_for
 from console.screens.bundles import BundlesScreen
 from console.screens.diff import DiffScreen
 from console.screens.help import HelpScreen
 from console.screens.restore import RestoreScreen
 from console.screens.retention import RetentionScreen
 from core.datadir import DataDir, resolve
-from tests.test_tui_support import NOW, copy_demo, demo_cache, make
+from tests.tui_support import NOW, copy_demo, demo_cache, make
 from widgets.confirm import ConfirmScreen, MessageScreen
 from widgets.status_header import Freshness, HeaderState, StatusHeader
 
@@ -35,10 +36,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def shared_dd(demo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DataDir]:
     """One copy for the tests that only read. Its stores never change, so its one slow scan is reused (the
     tests that write scan their own copy for real)."""
-    import core.plan
-
     dd = copy_demo(demo, tmp_path_factory.mktemp("ro"))
-    real = core.plan.scan_bundle
+    real = diff_screen.scan_bundle
     cache: dict[str, Any] = {}
 
     def cached(data_dir: DataDir, bundle: Any, **kwargs: Any) -> Any:
@@ -49,7 +48,7 @@ def shared_dd(demo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         return cache[str(bundle)]
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(core.plan, "scan_bundle", cached)
+        mp.setattr(diff_screen, "scan_bundle", cached)
         yield dd
 
 
@@ -62,15 +61,6 @@ def fresh_dd(demo: Path, tmp_path: Path) -> DataDir:
 def plain(widget: Static) -> str:
     content = widget.content
     return content.plain if hasattr(content, "plain") else str(content)
-
-
-async def open_diff(pilot: Any) -> DiffScreen:
-    app = pilot.app
-    await settle(pilot)
-    await pilot.press("enter")
-    await wait_for(pilot, lambda: isinstance(app.screen, DiffScreen) and app.screen.plan is not None)
-    await pilot.pause()
-    return app.screen
 
 
 # ---------------------------------------------------------------- home
@@ -124,7 +114,7 @@ async def test_a_row_drawn_before_the_table_measures_it_is_redrawn_at_its_width(
 def test_header_flags_stale_and_missing_in_words() -> None:
     header = StatusHeader("Bundles")
     header.state = HeaderState(location="x/.neo-ai-data", readonly=True, loading=False, freshness=(
-        Freshness("kb", 3.0, 24.0), Freshness("mc", 30.0, 24.0), Freshness("graph", None, 24.0)))
+        Freshness("kb", "3h", False), Freshness("mc", "30h", True), Freshness("graph", None, True)))
     text = header.render().plain
     assert "kb 3h" in text and "mc 30h STALE" in text and "graph NONE!" in text and "READ-ONLY" in text
 
@@ -172,7 +162,7 @@ async def test_diff_tables_show_rows_per_label_and_edge_type(shared_dd: DataDir)
 async def test_ticked_and_unticked_read_from_the_glyphs_under_no_color(shared_dd: DataDir) -> None:
     """Under NO_COLOR (Textual's monochrome filter) a ticked box is ▐X▌ and an unticked one ▐ ▌; the chosen
     radio ▐●▌, the other ▐ ▌: read from the text the terminal receives, with no colour at all."""
-    from console.commands.screenshots_cmd import Scene, app_environment
+    from console.scenes import Scene, app_environment
     from tests.test_hostile_text import screen_text
 
     with app_environment(Scene("nocolor", "", no_color=True)):
@@ -314,12 +304,10 @@ async def test_hostile_label_renders_exactly_and_does_not_crash(tmp_path: Path) 
 
 
 async def test_a_failing_scan_is_shown_not_swallowed(shared_dd: DataDir, monkeypatch: pytest.MonkeyPatch) -> None:
-    import core.plan
-
     def boom(*_a: Any, **_k: Any) -> Any:
         raise RuntimeError("disk on fire [/]")
 
-    monkeypatch.setattr(core.plan, "scan_bundle", boom)
+    monkeypatch.setattr(diff_screen, "scan_bundle", boom)
     app = make(shared_dd)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
