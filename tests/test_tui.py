@@ -146,6 +146,24 @@ async def test_a_row_drawn_before_the_table_measures_it_is_redrawn_at_its_width(
         assert screen_text(app).splitlines()[1].strip() == "2026-05-10 01:11"  # what the terminal gets
 
 
+def test_the_app_provides_everything_the_screens_may_ask_of_it(shared_dd: DataDir) -> None:
+    """console/nav.py is the screens' whole view of the app: every attribute and method it names exists on
+    the app, each method with the same parameters."""
+    import inspect
+
+    from console.nav import ConsoleApp
+
+    app = make(shared_dd)
+    attributes = set(ConsoleApp.__annotations__)
+    methods = {name: f for name, f in vars(ConsoleApp).items() if inspect.isfunction(f) and not name.startswith("_")}
+    assert {"dd", "readonly", "listing", "census", "busy"} <= attributes
+    assert {"open_diff", "open_restore", "open_retention", "open_help", "go_home", "show_error"} <= set(methods)
+    assert [a for a in attributes if not hasattr(app, a)] == []
+    for name, proto in methods.items():
+        real = getattr(type(app), name)
+        assert list(inspect.signature(real).parameters) == list(inspect.signature(proto).parameters), name
+
+
 def test_header_flags_stale_and_missing_in_words() -> None:
     header = StatusHeader("Bundles")
     header.state = HeaderState(location="x/.neo-ai-data", readonly=True, loading=False, freshness=(
