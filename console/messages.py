@@ -12,6 +12,7 @@ from typing import Any
 
 from textual.message import Message
 
+from core.bundle import Listing
 from core.progress import Progress
 
 
@@ -66,9 +67,17 @@ class JobFailed(Message):
 
 @dataclass
 class BundlesLoaded(Message):
-    """The listing (and, when the engine has it, the retention evaluation) of the backup root."""
+    """The listing of the backup root, its retention evaluation and the backup guard's answer."""
 
-    listing: Any
+    listing: Listing
     retention: dict[str, Any] | None
     guard: dict[str, Any] | None
-    error: str | None = None
+    error: str | None = None  # why retention or the guard could not be evaluated (the listing still shows)
+
+
+@dataclass
+class GuardChecked(Message):
+    """The backup guard's answer for a replace confirm: ``text`` is its message, or why it could not run."""
+
+    ok: bool
+    text: str

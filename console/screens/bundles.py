@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Mapping
 from typing import Any
 
 from rich.text import Text
@@ -13,23 +13,22 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Footer, Label, Static
 from textual.worker import get_current_worker
 
-from console.commands.list_cmd import human_bytes
+from console.format import age_between, human_bytes, short_time
+from console.livegraph import GraphCensus
 from console.messages import JobCancelled, JobFailed, JobFinished, JobProgressed
 from console.screens.base import COMMON_BINDINGS, BaseScreen
+from core.backup import run_backup
 from core.bundle import BundleInfo, Residue
 from core.datadir import RECOVERY_SUBSTRATES
 from core.progress import Cancelled
 from core.safetext import visible
+from core.verify import verify_bundle
 from widgets.bars import compact
+from widgets.confirm import MessageScreen
 from widgets.job_progress import TaskProgress
-from widgets.status_header import age_text
 from widgets.table import DataTable
 
 FLAT = ("concepts", "trajectories", "mailbox", "ledgers")
-
-
-def short_time(t: datetime) -> str:
-    return t.strftime("%Y-%m-%d %H:%M")
 
 
 def substrate_cell(b: BundleInfo, sub: str) -> Text:
@@ -42,7 +41,7 @@ def substrate_cell(b: BundleInfo, sub: str) -> Text:
     return Text(f"{rows} ✗", style="bold red" if s.rows == 0 or s.bytes == 0 else "yellow")
 
 
-def bundle_notes(b: BundleInfo, verdict: dict[str, Any] | None, verified: Any) -> list[tuple[str, str]]:
+def bundle_notes(b: BundleInfo, verdict: Mapping[str, Any] | None, verified: Any) -> list[tuple[str, str]]:
     notes: list[tuple[str, str]] = []
     if verdict is not None and verdict.get("verdict") == "delete":
         notes.append(("DELETE", "bold red"))  # "keep" is the normal case: the detail pane says why
@@ -62,6 +61,17 @@ def bundle_notes(b: BundleInfo, verdict: dict[str, Any] | None, verified: Any) -
     if verified is not None:
         notes.append(("verified ✓", "green") if verified.ok else (f"verify: {visible(verified.verdict)}", "bold red"))
     return notes
+
+
+def census_text(census: GraphCensus | None) -> Text:
+    """The live graph's size in the bundle's unit (rows), so the two read side by side."""
+    if census is None:
+        return Text("reading the live graph…", style="dim")
+    if census.error is not None:
+        return Text(f"graph unreadable: {visible(census.error)}", style="bold red")
+    if not census.exists:
+        return Text("graph: no live database", style="bold yellow")
+    return Text(f"graph {census.nodes + census.edges:,} rows: {census.nodes:,} nodes · {census.edges:,} edges")
 
 
 def condense_reasons(reasons: list[str]) -> list[str]:
@@ -152,7 +162,6 @@ class BundlesScreen(BaseScreen):
             head.append(f"  ({visible(self.rc.listing_error)})", style="yellow")
         title.update(head)
         for b in listing.bundles:
-            hours = (now - b.time).total_seconds() / 3600
             notes = bundle_notes(b, self.rc.bundle_verdict(b.name), self.rc.verify_results.get(b.name))
             note_text = Text()
             for i, (word, style) in enumerate(notes):
@@ -160,15 +169,14 @@ class BundlesScreen(BaseScreen):
                     note_text.append(" · ", style="dim")
                 note_text.append(word, style=style)
             table.add_row(
-                Text(short_time(b.time)), Text(age_text(hours), justify="right"),
+                Text(short_time(b.time)), Text(age_between(b.time, now), justify="right"),
                 Text(human_bytes(b.total_bytes), justify="right"),
                 *(substrate_cell(b, sub) for sub in RECOVERY_SUBSTRATES),
                 note_text, key=b.name,
             )
         for r in listing.residue:
-            hours = (now - r.mtime).total_seconds() / 3600
             table.add_row(
-                Text(short_time(r.mtime), style="dim"), Text(age_text(hours), justify="right", style="dim"),
+                Text(short_time(r.mtime), style="dim"), Text(age_between(r.mtime, now), justify="right", style="dim"),
                 Text(human_bytes(r.bytes), justify="right", style="dim"), Text("-"), Text("-"), Text("-"),
                 Text(f"RESIDUE {r.kind}", style="bold yellow"), key=f"residue:{r.name}",
             )
@@ -250,7 +258,7 @@ class BundlesScreen(BaseScreen):
             t.append(f"MALFORMED: {visible(b.meta_error or '?')}", style="bold red")
         else:
             t.append("ABSENT: counts and topology cannot be checked", style="bold yellow")
-        t.append(f" · {age_text((now - b.time).total_seconds() / 3600)} old · {human_bytes(b.total_bytes)}")
+        t.append(f" · {age_between(b.time, now)} old · {human_bytes(b.total_bytes)}")
         row("integrity")
         for i, sub in enumerate(RECOVERY_SUBSTRATES):
             s = b.substrates.get(sub)
@@ -265,6 +273,8 @@ class BundlesScreen(BaseScreen):
             if s.rows is not None:
                 t.append(f" {s.rows:,}")
             t.append(" ✓" if s.restorable else " ✗")
+        row("live")
+        t.append_text(census_text(self.rc.census))
         verdict = self.rc.bundle_verdict(b.name)
         row("retention")
         if verdict is None:
@@ -344,15 +354,11 @@ class BundlesScreen(BaseScreen):
         self.rc.refresh_bundles()
 
     def action_retention(self) -> None:
-        from console.screens.retention import RetentionScreen
-
-        self.app.push_screen(RetentionScreen())
+        self.rc.open_retention()
 
     def action_open_diff(self) -> None:
         residue = self.selected_residue()
         if residue is not None:
-            from widgets.confirm import MessageScreen
-
             self.app.push_screen(MessageScreen(
                 "Residue is not a bundle",
                 Text.assemble((visible(residue.name), "bold"), f"\n\nThis {residue.kind} folder was left by a job that did "
@@ -361,9 +367,7 @@ class BundlesScreen(BaseScreen):
         b = self.selected_bundle()
         if b is None:
             return
-        from console.screens.diff import DiffScreen
-
-        self.app.push_screen(DiffScreen(b))
+        self.rc.open_diff(b)
 
     def action_backup(self) -> None:
         if self._job is not None or self.rc.readonly:
@@ -409,8 +413,6 @@ class BundlesScreen(BaseScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="backup", description="Backup")
     def _run_backup(self) -> None:
-        from core.backup import run_backup
-
         worker = get_current_worker()
         try:
             result = run_backup(self.rc.dd, on_progress=lambda p: self.post_message(JobProgressed("backup", p)),
@@ -422,8 +424,6 @@ class BundlesScreen(BaseScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="verify", description="Verify")
     def _run_verify(self, b: BundleInfo) -> None:
-        from core.verify import verify_bundle
-
         worker = get_current_worker()
         try:
             result = verify_bundle(b.path, expected_dimension=self.rc.dd.embedding_dimension,

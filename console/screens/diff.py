@@ -7,6 +7,7 @@ and instant, so every checkbox tick recounts the whole plan on the UI thread.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +30,14 @@ from textual.widgets import (
 from textual.widgets.selection_list import Selection
 from textual.worker import get_current_worker
 
-from console.messages import JobCancelled, JobFinished, JobProgressed
+from console.format import as_int, describe_error, location_label
+from console.messages import GuardChecked, JobCancelled, JobFinished, JobProgressed
 from console.screens.base import COMMON_BINDINGS, BaseScreen
 from core.bundle import BundleInfo
+from core.plan import Filters, build_plan, scan_bundle
 from core.progress import Cancelled
+from core.restore import RestoreOptions
+from core.retention import guard
 from core.safetext import visible
 from widgets.bars import legend, split_bar
 from widgets.confirm import ConfirmScreen
@@ -47,22 +52,16 @@ PRESETS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
                          frozenset({"CONTAINS", "DISCOVERED_IN", "EVALUATED_BY"})),
     "none": (frozenset(), frozenset()),
 }
-PRESET_KEYS = {"1": "filesystem mirror", "2": "gap noise", "3": "incident default", "0": "none"}
 
 SUBSTRATES = ("kb", "mc", "graph", "concepts", "trajectories", "mailbox")
 SUBSTRATE_HELP = {"kb": "knowledge base (Chroma)", "mc": "memories + summaries",
                   "graph": "native graph (SQLite)", "concepts": "concept files", "trajectories": "RLAIF file",
                   "mailbox": "sent-to-cull file"}
-HOOKS = ("none", "filesystem-ingestor")
 CHROMA = ("memories", "summaries", "kb")
 
 
-def n(value: Any) -> int:
-    return int(value) if isinstance(value, (int, float)) else 0
-
-
 def num(value: Any) -> Text:
-    return Text(f"{n(value):,}", justify="right")
+    return Text(f"{as_int(value):,}", justify="right")
 
 
 def flat_text(value: Any) -> Text:
@@ -74,13 +73,13 @@ def flat_text(value: Any) -> Text:
     parts: list[tuple[str, str]] = []
     files = value.get("files") if isinstance(value.get("files"), list) else []
     overwrite = sum(1 for f in files if isinstance(f, Mapping) and f.get("action") == "overwrite")
-    copy = n(value.get("wouldCopy")) - overwrite
+    copy = as_int(value.get("wouldCopy")) - overwrite
     if copy > 0:
         parts.append((f"copy {copy} file(s)", "green"))
     if overwrite:
         parts.append((f"OVERWRITE {overwrite} file(s)", "bold red"))
-    if n(value.get("wouldSkip")):
-        parts.append((f"skip {n(value.get('wouldSkip'))} (present live)", ""))
+    if as_int(value.get("wouldSkip")):
+        parts.append((f"skip {as_int(value.get('wouldSkip'))} (present live)", ""))
     if value.get("note"):
         parts.append((visible(value["note"]), "dim"))
     if not parts:
@@ -123,6 +122,7 @@ class DiffScreen(BaseScreen):
         self._recount_pending = False
         self._had_plan = False
         self._cells: dict[tuple[str, str, str], str] = {}  # (table, row, column) -> plain text shown
+        self._awaiting_guard: tuple[ConfirmScreen, RestoreOptions] | None = None  # the replace dialog
 
     # ------------------------------------------------------------------ layout
 
@@ -213,24 +213,12 @@ class DiffScreen(BaseScreen):
         flat.add_column("plan", key="plan", width=max(30, (self.app.size.width or 80) - 22))
         self.query_one("#tabs").display = False
         self.query_one("#workspace", Input).disabled = True
-        self._start_scan()
+        self._scan_worker()
 
     # ------------------------------------------------------------------ the scan
 
-    def _start_scan(self) -> None:
-        try:
-            import core.plan  # noqa: F401
-        except ImportError:
-            self.query_one("#scan-status", Static).update(
-                Text("The plan engine (core.plan) is not available in this build.", style="bold red"))
-            self.query_one("#scan-progress", TaskProgress).finish("failed", note="unavailable")
-            return
-        self._scan_worker()
-
     @work(thread=True, exclusive=True, exit_on_error=False, group="scan", description="Scanning the bundle")
     def _scan_worker(self) -> None:
-        from core.plan import scan_bundle
-
         worker = get_current_worker()
         try:
             scan = scan_bundle(self.rc.dd, self.bundle.path,
@@ -268,16 +256,14 @@ class DiffScreen(BaseScreen):
         super().job_failed(group, error)
 
     def _first_plan(self) -> None:
-        from core.plan import Filters, build_plan
-
         first = build_plan(self.scan, Filters(frozenset(), frozenset()))
         pj = first.to_json()
         graph = pj.get("graph") or {}
         label_rows: dict[str, Any] = graph.get("labels") or {}
         type_rows: dict[str, Any] = graph.get("edgeTypes") or {}
         # biggest first: what an operator decides about is at the top
-        self._label_keys = sorted(label_rows, key=lambda k: (-n(label_rows[k].get("backup")), str(k)))
-        self._type_keys = sorted(type_rows, key=lambda k: (-n(type_rows[k].get("backup")), str(k)))
+        self._label_keys = sorted(label_rows, key=lambda k: (-as_int(label_rows[k].get("backup")), str(k)))
+        self._type_keys = sorted(type_rows, key=lambda k: (-as_int(type_rows[k].get("backup")), str(k)))
         self._suspend = True
         fl = self.query_one("#filter-labels", SelectionList)
         fl.clear_options()
@@ -308,7 +294,7 @@ class DiffScreen(BaseScreen):
 
     @staticmethod
     def _prompt(key: str, row: Mapping[str, Any]) -> Text:
-        return Text.assemble(visible(key), (f" {n(row.get('backup')):,}", "dim"))
+        return Text.assemble(visible(key), (f" {as_int(row.get('backup')):,}", "dim"))
 
     # ------------------------------------------------------------------ the plan
 
@@ -336,8 +322,6 @@ class DiffScreen(BaseScreen):
     def recount(self) -> None:
         if self.scan is None or self._suspend:
             return
-        from core.plan import Filters, build_plan
-
         labels, types = self.filters()
         try:
             self.plan = build_plan(self.scan, Filters(labels, types), only_substrate=self.only_substrate(),
@@ -345,8 +329,6 @@ class DiffScreen(BaseScreen):
             self.plan_json = self.plan.to_json()
             self.plan_error = None
         except Exception as exc:
-            from console.app import describe_error
-
             self.plan = None
             self.plan_json = {}
             self.plan_error = describe_error(exc)
@@ -367,17 +349,17 @@ class DiffScreen(BaseScreen):
         line = Text()
         line.append("graph ", style="dim")
         line.append("would insert ", style="bold")
-        line.append(f"{n(t.get('wouldInsert')):,}", style="bold green")
+        line.append(f"{as_int(t.get('wouldInsert')):,}", style="bold green")
         line.append("  already present ", style="dim")
-        line.append(f"{n(t.get('alreadyPresent')):,}", style="bold")
+        line.append(f"{as_int(t.get('alreadyPresent')):,}", style="bold")
         line.append("  filtered out ", style="dim")
-        line.append(f"{n(t.get('filteredOut')):,}", style="bold yellow")
+        line.append(f"{as_int(t.get('filteredOut')):,}", style="bold yellow")
         line.append("\nchroma ", style="dim")
         for i, key in enumerate(CHROMA):
             row = pj.get(key) or {}
             if i:
                 line.append("  ")
-            line.append(f"{key} +{n(row.get('wouldInsert')):,}")
+            line.append(f"{key} +{as_int(row.get('wouldInsert')):,}")
         line.append("   mode ", style="dim")
         line.append(self.mode.upper() if self.mode == "replace" else self.mode,
                     style="bold reverse red" if self.mode == "replace" else "bold")
@@ -403,34 +385,34 @@ class DiffScreen(BaseScreen):
         type_rows = graph.get("edgeTypes") or {}
         bar_w = 10 if (self.app.size.width or 80) >= 100 else 7
         labels = self.query_one("#labels", DataTable)
-        scale = max([n(r.get("backup")) for r in label_rows.values()] or [1])
+        scale = max([as_int(r.get("backup")) for r in label_rows.values()] or [1])
         for k in self._label_keys:
             r = label_rows.get(k) or {}
             cells = [num(r.get("backup")), num(r.get("live")), num(r.get("alreadyPresent")),
                      num(r.get("wouldInsert")), num(r.get("filtered")),
-                     split_bar([("insert", n(r.get("wouldInsert"))), ("present", n(r.get("alreadyPresent"))),
-                                ("filtered", n(r.get("filtered")))], scale, bar_w)]
+                     split_bar([("insert", as_int(r.get("wouldInsert"))), ("present", as_int(r.get("alreadyPresent"))),
+                                ("filtered", as_int(r.get("filtered")))], scale, bar_w)]
             for col, cell in zip(("backup", "live", "present", "insert", "filtered", "bar"), cells, strict=True):
                 self._set(labels, f"n:{k}", col, cell)
         edges = self.query_one("#edges", DataTable)
-        scale = max([n(r.get("backup")) for r in type_rows.values()] or [1])
+        scale = max([as_int(r.get("backup")) for r in type_rows.values()] or [1])
         for k in self._type_keys:
             r = type_rows.get(k) or {}
             cells = [num(r.get("backup")), num(r.get("live")), num(r.get("alreadyPresent")),
                      num(r.get("wouldInsert")), num(r.get("filtered")), num(r.get("orphaned")),
-                     split_bar([("insert", n(r.get("wouldInsert"))), ("present", n(r.get("alreadyPresent"))),
-                                ("filtered", n(r.get("filtered"))), ("orphaned", n(r.get("orphaned")))],
+                     split_bar([("insert", as_int(r.get("wouldInsert"))), ("present", as_int(r.get("alreadyPresent"))),
+                                ("filtered", as_int(r.get("filtered"))), ("orphaned", as_int(r.get("orphaned")))],
                                scale, bar_w)]
             for col, cell in zip(("backup", "live", "present", "insert", "filtered", "orphan", "bar"), cells,
                                  strict=True):
                 self._set(edges, f"e:{k}", col, cell)
         chroma = self.query_one("#chroma", DataTable)
-        scale = max([n((pj.get(k) or {}).get("backup")) for k in CHROMA] or [1])
+        scale = max([as_int((pj.get(k) or {}).get("backup")) for k in CHROMA] or [1])
         for k in CHROMA:
             r = pj.get(k) or {}
             cells = [num(r.get("backup")), num(r.get("live")), num(r.get("alreadyPresent")),
                      num(r.get("wouldInsert")),
-                     split_bar([("insert", n(r.get("wouldInsert"))), ("present", n(r.get("alreadyPresent")))],
+                     split_bar([("insert", as_int(r.get("wouldInsert"))), ("present", as_int(r.get("alreadyPresent")))],
                                scale, bar_w)]
             for col, cell in zip(("backup", "live", "present", "insert", "bar"), cells, strict=True):
                 self._set(chroma, f"c:{k}", col, cell)
@@ -440,8 +422,8 @@ class DiffScreen(BaseScreen):
             flat.add_row(Text(visible(k)), flat_text(v), key=f"f:{k}", height=None)
         notes = Text()
         kb = pj.get("kb") or {}
-        if n(kb.get("naturalKeyDivergent")):
-            notes.append(f"kb: {n(kb.get('naturalKeyDivergent')):,} bundle row(s) share a natural key with a "
+        if as_int(kb.get("naturalKeyDivergent")):
+            notes.append(f"kb: {as_int(kb.get('naturalKeyDivergent')):,} bundle row(s) share a natural key with a "
                          "different live id: a merge of kb is refused (neo's divergence rule); restore without "
                          "kb or use replace.\n", style="bold yellow")
         for w in pj.get("warnings") or []:
@@ -537,10 +519,7 @@ class DiffScreen(BaseScreen):
 
     # ------------------------------------------------------------------ restore
 
-    def restore_options(self) -> Any:
-        from core.plan import Filters
-        from core.restore import RestoreOptions
-
+    def restore_options(self) -> RestoreOptions:
         labels, types = self.filters()
         ws = self.workspace()
         return RestoreOptions(
@@ -552,11 +531,6 @@ class DiffScreen(BaseScreen):
     def action_restore(self) -> None:
         if self.rc.readonly or self.plan is None or self.rc.busy:
             return
-        try:
-            import core.restore  # noqa: F401
-        except ImportError:
-            self.rc.show_error("Restore unavailable", "The restore engine (core.restore) is not in this build.")
-            return
         hook = self.hook()
         if hook is not None and not self.workspace():
             self.rc.show_error("Workspace needed",
@@ -564,18 +538,26 @@ class DiffScreen(BaseScreen):
                                "(or choose no hook). Nothing was changed.")
             return
         opts = self.restore_options()
-        self.app.push_screen(self._confirm_screen(opts), lambda yes: self._confirmed(yes, opts))
+        if self.mode == "merge":
+            dialog = ConfirmScreen("Restore with this plan?", self._confirm_body(opts), yes_label="Restore")
+        else:
+            # the guard reads the backup root: it runs in a worker, and the dialog (open at once, Replace
+            # disabled) shows its answer when it arrives
+            dialog = ConfirmScreen("REPLACE live data?", self._confirm_body(opts), yes_label="Replace",
+                                   danger=True, require_typed=self.rc.dd.root.name, yes_enabled=False)
+            self._awaiting_guard = (dialog, opts)
+            self._guard_worker(self.rc.now())
+        self.app.push_screen(dialog, lambda yes: self._confirmed(yes, opts))
 
-    def _confirm_screen(self, opts: Any) -> ConfirmScreen:
-        from console.app import location_label
-
+    def _confirm_body(self, opts: RestoreOptions, guard_answer: tuple[bool, str] | None = None) -> Text:
+        """The plan restated for the confirm dialog; a replace's says what the backup guard answered (or that
+        it is still checking: ``guard_answer`` None)."""
         pj = self.plan_json
         t = (pj.get("graph") or {}).get("totals") or {}
         labels, types = self.filters()
         only = self.only_substrate()
         subs = list(SUBSTRATES) if only is None else only
         body = Text()
-        ok, message = (True, "") if self.mode == "merge" else self._guard()
         if self.mode == "replace":
             # what is at stake first: the dialog may scroll at 80x24
             body.append("REPLACE truncates ", style="bold red")
@@ -587,9 +569,11 @@ class DiffScreen(BaseScreen):
             body.append("First it takes a safety bundle of every substrate it replaces (reason pre-restore) in ")
             body.append(visible(f"{self.rc.dd.backup_root.name}/"), style="bold")
             body.append("; restoring that bundle undoes this.\n")
-            if not ok:
+            if guard_answer is None:
+                body.append("Checking the backup guard…\n", style="bold yellow")
+            elif not guard_answer[0]:
                 body.append("The backup guard refuses a replace now:\n", style="bold red")
-                body.append(visible(message, newlines=True) + "\n")
+                body.append(visible(guard_answer[1], newlines=True) + "\n")
                 body.append("Take a fresh backup first (b on the bundles screen).\n", style="bold")
             body.append("\n")
         body.append("Restore ", style="bold")
@@ -599,16 +583,16 @@ class DiffScreen(BaseScreen):
         body.append(f" ({self.mode})\n\n")
         if "graph" in subs:
             body.append("graph   ", style="dim")
-            body.append(f"insert {n(t.get('wouldInsert')):,}", style="bold green")
-            body.append(f" · skip {n(t.get('alreadyPresent')):,} already present"
-                        f" · leave out {n(t.get('filteredOut')):,}\n")
+            body.append(f"insert {as_int(t.get('wouldInsert')):,}", style="bold green")
+            body.append(f" · skip {as_int(t.get('alreadyPresent')):,} already present"
+                        f" · leave out {as_int(t.get('filteredOut')):,}\n")
             body.append("filters ", style="dim")
             body.append("labels " + (visible(", ".join(sorted(labels))) or "none"))
             body.append("; edge types " + (visible(", ".join(sorted(types))) or "none") + "\n")
         chroma = [k for k in CHROMA if (k == "kb" and "kb" in subs) or (k != "kb" and "mc" in subs)]
         if chroma:
             body.append("chroma  ", style="dim")
-            body.append(" · ".join(f"{k} +{n((pj.get(k) or {}).get('wouldInsert')):,}" for k in chroma) + "\n")
+            body.append(" · ".join(f"{k} +{as_int((pj.get(k) or {}).get('wouldInsert')):,}" for k in chroma) + "\n")
         flat = [s for s in ("concepts", "trajectories", "mailbox") if s in subs]
         if flat:
             body.append("files   ", style="dim")
@@ -621,26 +605,26 @@ class DiffScreen(BaseScreen):
         if self.mode == "merge":
             body.append("\n\nMerge keeps every live row untouched. You can cancel between batches and resume by "
                         "running the same restore again.", style="dim")
-            return ConfirmScreen("Restore with this plan?", body, yes_label="Restore")
-        return ConfirmScreen("REPLACE live data?", body, yes_label="Replace", danger=True,
-                             require_typed=self.rc.dd.root.name, yes_enabled=ok)
+        return body
 
-    def _guard(self) -> tuple[bool, str]:
+    @work(thread=True, exclusive=True, exit_on_error=False, group="guard", description="Backup guard")
+    def _guard_worker(self, now: datetime) -> None:
         try:
-            from core.retention import guard
-        except ImportError:
-            return True, ""
-        try:
-            g = guard(self.rc.dd, now=self.rc.now())
+            g = guard(self.rc.dd, now=now)
         except Exception as exc:
-            from console.app import describe_error
-
-            return False, describe_error(exc)
-        return bool(g.ok), visible(g.message, newlines=True)
-
-    def _confirmed(self, yes: bool | None, opts: Any) -> None:
-        if not yes:
+            self.post_message(GuardChecked(False, describe_error(exc)))
             return
-        from console.screens.restore import RestoreScreen
+        self.post_message(GuardChecked(bool(g.ok), visible(g.message, newlines=True)))
 
-        self.app.push_screen(RestoreScreen(self.bundle.name, self.bundle.path, opts, self.plan_json, plan=self.plan))
+    def on_guard_checked(self, message: GuardChecked) -> None:
+        if self._awaiting_guard is None:
+            return
+        dialog, opts = self._awaiting_guard
+        self._awaiting_guard = None
+        if dialog in self.app.screen_stack:  # still open: the operator has not answered it yet
+            dialog.update(self._confirm_body(opts, (message.ok, message.text)), yes_enabled=message.ok)
+
+    def _confirmed(self, yes: bool | None, opts: RestoreOptions) -> None:
+        self._awaiting_guard = None
+        if yes:
+            self.rc.open_restore(self.bundle, opts, self.plan_json, plan=self.plan)

@@ -19,9 +19,13 @@ from textual.containers import Vertical
 from textual.widgets import Footer, RichLog, Static
 from textual.worker import get_current_worker
 
+from console.format import as_int, describe_error, location_label
 from console.messages import JobCancelled, JobEvent, JobFailed, JobFinished, JobProgressed
 from console.screens.base import COMMON_BINDINGS, BaseScreen
+from core.journal import undo_run
+from core.plan import build_plan, scan_bundle
 from core.progress import Cancelled
+from core.restore import run_restore
 from core.safetext import visible
 from widgets.confirm import ConfirmScreen
 from widgets.job_progress import TaskProgress
@@ -35,20 +39,12 @@ SUBSTRATE_TASKS = {"kb": ("kb",), "mc": ("memories", "summaries"), "graph": ("gr
 ALL_SUBSTRATES = ("kb", "mc", "graph", "concepts", "trajectories", "mailbox")
 
 
-def n(value: Any) -> int:
-    return int(value) if isinstance(value, (int, float)) else 0
-
-
 def dig(obj: Any, *keys: str) -> Any:
     for k in keys:
         if not isinstance(obj, Mapping):
             return None
         obj = obj.get(k)
     return obj
-
-
-def sum_counters(rows: Mapping[str, Any] | None, key: str) -> int:
-    return sum(n((r or {}).get(key)) for r in (rows or {}).values()) if isinstance(rows, Mapping) else 0
 
 
 class RestoreScreen(BaseScreen):
@@ -128,12 +124,12 @@ class RestoreScreen(BaseScreen):
         for kind, prefix, source in (("nodes", "", graph.get("labels") or {}),
                                      ("edges", "→ ", graph.get("edgeTypes") or {})):
             for k, v in source.items():
-                planned = n((v or {}).get("wouldInsert"))
-                if planned or n((v or {}).get("alreadyPresent")):
+                planned = as_int((v or {}).get("wouldInsert"))
+                if planned or as_int((v or {}).get("alreadyPresent")):
                     rows.append((f"{kind}:{k}", prefix + visible(k), planned))
         rows.sort(key=lambda r: (-r[2], r[1]))
         subs = self.substrates()
-        chroma_rows = [(f"chroma:{key}", f"{key} (chroma)", n((self.plan_json.get(key) or {}).get("wouldInsert")))
+        chroma_rows = [(f"chroma:{key}", f"{key} (chroma)", as_int((self.plan_json.get(key) or {}).get("wouldInsert")))
                        for key in ("kb", "memories", "summaries")
                        if (key == "kb" and "kb" in subs) or (key != "kb" and "mc" in subs)]
         rows = chroma_rows + rows  # in the order the engine restores: kb, mc, then the graph
@@ -144,8 +140,6 @@ class RestoreScreen(BaseScreen):
             self.start()
 
     def _title_text(self) -> Text:
-        from console.app import location_label
-
         t = Text()
         t.append(visible(self.bundle_name), style="bold")
         t.append(" → ", style="dim")
@@ -179,16 +173,12 @@ class RestoreScreen(BaseScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="restore", description="Restore")
     def _run(self, replan: bool) -> None:
-        from core.restore import run_restore
-
         worker = get_current_worker()
         post = self.post_message
         plan = self.plan
         try:
             if replan:
                 # the earlier attempt's rows are live now: plan again so the end view compares like with like
-                from core.plan import build_plan, scan_bundle
-
                 post(JobEvent("restore", "re-planning against the live stores…"))
                 scan = scan_bundle(self.rc.dd, self.bundle_path, cancel=worker.cancelled_event,
                                    on_progress=lambda p: post(JobProgressed("restore", p)))
@@ -203,8 +193,6 @@ class RestoreScreen(BaseScreen):
             post(JobCancelled("restore", str(getattr(partial, "runId", "") or "")))
             return
         except Exception as exc:
-            from console.app import describe_error
-
             post(JobFailed("restore", describe_error(exc)))
             return
         post(JobFinished("restore", result))
@@ -254,12 +242,12 @@ class RestoreScreen(BaseScreen):
             for k, v in rows.items():
                 self.counters.setdefault(kind, {})[k] = v
                 key = f"{kind}:{k}"
-                cells = [Text(f"{n(v.get('inserted')):,}", justify="right"),
-                         Text(f"{n(v.get('skippedExisting')):,}", justify="right"),
-                         Text(f"{n(v.get('failed')):,}", justify="right", style="bold red" if n(v.get("failed"))
+                cells = [Text(f"{as_int(v.get('inserted')):,}", justify="right"),
+                         Text(f"{as_int(v.get('skippedExisting')):,}", justify="right"),
+                         Text(f"{as_int(v.get('failed')):,}", justify="right", style="bold red" if as_int(v.get("failed"))
                               else "")]
                 if key not in table.rows:
-                    if not any(n(v.get(c)) for c in ("inserted", "skippedExisting", "failed")):
+                    if not any(as_int(v.get(c)) for c in ("inserted", "skippedExisting", "failed")):
                         continue  # a label the filters left out entirely: nothing to show
                     label = f"{visible(k)} (chroma)" if kind == "chroma" else prefix + visible(k)
                     table.add_row(Text(label), *cells, Text("0", justify="right"), Text(""), key=key)
@@ -330,8 +318,8 @@ class RestoreScreen(BaseScreen):
             self.plan = message.result
             self.plan_json = self.plan.to_json()
             t = dig(self.plan_json, "graph", "totals") or {}
-            self.log_line(f"re-planned: graph would insert {n(t.get('wouldInsert')):,}, already present "
-                          f"{n(t.get('alreadyPresent')):,}")
+            self.log_line(f"re-planned: graph would insert {as_int(t.get('wouldInsert')):,}, already present "
+                          f"{as_int(t.get('alreadyPresent')):,}")
             self._replan_counters()
         elif message.job == "undo":
             self._undone(message.result)
@@ -342,9 +330,9 @@ class RestoreScreen(BaseScreen):
         for key in list(table.rows):
             kind, _, label = str(key.value).partition(":")
             if kind == "chroma":
-                planned = n((self.plan_json.get(label) or {}).get("wouldInsert"))
+                planned = as_int((self.plan_json.get(label) or {}).get("wouldInsert"))
             else:
-                planned = n(((graph.get("labels" if kind == "nodes" else "edgeTypes") or {}).get(label) or {})
+                planned = as_int(((graph.get("labels" if kind == "nodes" else "edgeTypes") or {}).get(label) or {})
                             .get("wouldInsert"))
             table.update_cell(key, "plan", Text(f"{planned:,}", justify="right"), update_width=True)
             for col in ("inserted", "skipped", "failed"):
@@ -393,19 +381,19 @@ class RestoreScreen(BaseScreen):
             nodes, edges = g.get("nodes") or {}, g.get("edges") or {}
             totals = dig(pj, "graph", "totals") or {}
             fs = dig(rj, "subsystems", "graph", "filterStats") or {}
-            rows.append(("graph inserted", n(nodes.get("inserted")) + n(edges.get("inserted")),
-                         n(totals.get("wouldInsert"))))
+            rows.append(("graph inserted", as_int(nodes.get("inserted")) + as_int(edges.get("inserted")),
+                         as_int(totals.get("wouldInsert"))))
             rows.append(("graph skipped (present)",
-                         n(nodes.get("skippedExisting")) + n(edges.get("skippedExisting")),
-                         n(totals.get("alreadyPresent"))))
+                         as_int(nodes.get("skippedExisting")) + as_int(edges.get("skippedExisting")),
+                         as_int(totals.get("alreadyPresent"))))
             if isinstance(fs, Mapping) and fs:
-                left_out = n(fs.get("filteredNodes")) + n(fs.get("filteredEdges")) + n(fs.get("orphanEdges"))
-                rows.append(("graph left out", left_out, n(totals.get("filteredOut"))))
-            rows.append(("graph failed", n(nodes.get("failed")) + n(edges.get("failed")), 0))
+                left_out = as_int(fs.get("filteredNodes")) + as_int(fs.get("filteredEdges")) + as_int(fs.get("orphanEdges"))
+                rows.append(("graph left out", left_out, as_int(totals.get("filteredOut"))))
+            rows.append(("graph failed", as_int(nodes.get("failed")) + as_int(edges.get("failed")), 0))
         for key, sub in (("memories", "mc"), ("summaries", "mc"), ("kb", "kb")):
             if sub not in subs:
                 continue
-            plan = n(dig(pj, key, "wouldInsert"))
+            plan = as_int(dig(pj, key, "wouldInsert"))
             if key == "kb":
                 kb = dig(rj, "subsystems", "kb") or {}
                 got = kb.get("inserted") if isinstance(kb, Mapping) else None
@@ -414,9 +402,9 @@ class RestoreScreen(BaseScreen):
                 c = dig(rj, "subsystems", "mc", "counts", key) or {}
                 got = c.get("inserted") if isinstance(c, Mapping) else None
                 failed = c.get("failed") if isinstance(c, Mapping) else None
-            rows.append((f"{key} inserted", n(got) if got is not None else None, plan))
-            if n(failed):
-                rows.append((f"{key} failed", n(failed), 0))
+            rows.append((f"{key} inserted", as_int(got) if got is not None else None, plan))
+            if as_int(failed):
+                rows.append((f"{key} failed", as_int(failed), 0))
         return rows
 
     def _show_compare(self) -> None:
@@ -425,12 +413,12 @@ class RestoreScreen(BaseScreen):
         # every per-label row gets its own verdict against the plan
         for key in list(table.rows):
             kind, _, label = str(key.value).partition(":")
-            got = n((self.counters.get(kind) or {}).get(label, {}).get("inserted"))
+            got = as_int((self.counters.get(kind) or {}).get(label, {}).get("inserted"))
             if kind == "chroma":
                 plan_row = self.plan_json.get(label) or {}
             else:
                 plan_row = dig(self.plan_json, "graph", "labels" if kind == "nodes" else "edgeTypes", label) or {}
-            planned = n(plan_row.get("wouldInsert"))
+            planned = as_int(plan_row.get("wouldInsert"))
             table.update_cell(key, "match", Text("=" if got == planned else "≠",
                                                  style="green" if got == planned else "bold red"),
                               update_width=True)
@@ -450,7 +438,7 @@ class RestoreScreen(BaseScreen):
             mark = {"done": "✓", "skipped": "-", "stopped": "■", "failed": "✗"}.get(bar.state, "?")
             summary.append(f"{mark} {TASK_TITLES.get(task, task)}",
                            style="green" if bar.state == "done" else "dim")
-        seconds = n(self.result_json.get("durationMs")) / 1000
+        seconds = as_int(self.result_json.get("durationMs")) / 1000
         if seconds:
             summary.append(f"   {seconds:.1f} s", style="dim")
         bars_summary = self.query_one("#bars-summary", Static)
@@ -467,13 +455,13 @@ class RestoreScreen(BaseScreen):
             if self._is_merge():
                 text.append("  u undoes it", style="dim")
         if self.attempt > 1:
-            first = n(dig(self.first_plan_json, "graph", "totals", "wouldInsert"))
+            first = as_int(dig(self.first_plan_json, "graph", "totals", "wouldInsert"))
             text.append(f"\nResumed: compared with a re-plan, where rows the earlier attempt inserted count as "
                         f"already present (the first plan: insert {first:,}).", style="dim")
         if not all_match:
             text.append("\nLive writes since the diff, or failed rows, explain a difference; the numbers are "
                         "what the engine reports.", style="yellow")
-        failures = n(self.result_json.get("failuresTotal"))
+        failures = as_int(self.result_json.get("failuresTotal"))
         if failures:
             text.append(f"\n{failures:,} row(s) failed; the first: ", style="bold red")
             first_fail = (self.result_json.get("failures") or [{}])[0]
@@ -523,19 +511,11 @@ class RestoreScreen(BaseScreen):
     def action_done(self) -> None:
         if self.state in ("running", "cancelling"):
             return
-        from console.screens.bundles import BundlesScreen
-
-        while len(self.app.screen_stack) > 1 and not isinstance(self.app.screen, BundlesScreen):
-            self.app.pop_screen()
+        self.rc.go_home()
 
     def action_undo(self) -> None:
         run_id = self.result_json.get("runId")
         if not run_id or self.rc.readonly:
-            return
-        try:
-            import core.journal  # noqa: F401
-        except ImportError:
-            self.rc.show_error("Undo unavailable", f"Use: recovery-console undo {visible(run_id)}")
             return
         body = Text.assemble(
             "Undo removes exactly the rows this run inserted (", (visible(run_id), "bold"), ") and keeps everything "
@@ -552,13 +532,9 @@ class RestoreScreen(BaseScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="undo", description="Undo")
     def _undo(self, run_id: str) -> None:
-        from core.journal import undo_run
-
         try:  # the cancel token: a hangup or SIGTERM stops the undo between batches (console/tui.py)
             result = undo_run(self.rc.dd, run_id, cancel=get_current_worker().cancelled_event)
         except Exception as exc:
-            from console.app import describe_error
-
             self.post_message(JobFailed("undo", describe_error(exc)))
             return
         self.post_message(JobFinished("undo", result))
@@ -572,7 +548,7 @@ class RestoreScreen(BaseScreen):
         text = Text()
         text.append(f"Undo {rj.get('status', '?')}: ", style="bold green" if rj.get("status") == "completed"
                     else "bold yellow")
-        text.append("removed " + (", ".join(f"{visible(k)} {n(v):,}" for k, v in removed.items()) or "nothing"))
+        text.append("removed " + (", ".join(f"{visible(k)} {as_int(v):,}" for k, v in removed.items()) or "nothing"))
         if kept:
             text.append(f"; kept {kept:,} row(s) changed or referenced live since the run", style="yellow")
         for w in rj.get("warnings") or []:

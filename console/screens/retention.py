@@ -13,14 +13,14 @@ from textual.containers import VerticalScroll
 from textual.widgets import Footer, Static
 from textual.worker import get_current_worker
 
-from console.commands.list_cmd import human_bytes
+from console.format import age_between, age_text, human_bytes, short_time
 from console.messages import JobCancelled, JobFinished, JobProgressed
 from console.screens.base import COMMON_BINDINGS, BaseScreen
 from core.datadir import RECOVERY_SUBSTRATES
 from core.progress import Cancelled
+from core.retention import prune
 from core.safetext import visible
 from widgets.confirm import ConfirmScreen, MessageScreen
-from widgets.status_header import age_text
 from widgets.table import DataTable
 from widgets.timeline import CoverageTimeline, Lane, TimelineData
 
@@ -123,7 +123,7 @@ class RetentionScreen(BaseScreen):
             newest = Text("NONE!", style="bold red") if age is None else Text(
                 age_text(age) + (" STALE" if stale else ""), style="bold yellow" if stale else "green")
             oldest_t = _parse(c.get("oldestTime"))
-            oldest = Text(age_text((now - oldest_t).total_seconds() / 3600) if oldest_t else "-")
+            oldest = Text(age_between(oldest_t, now) if oldest_t else "-")
             table.add_row(
                 Text(sub, style="bold"), Text(visible(p.get("keepLast", "-")), justify="right"),
                 Text(_days(p.get("maxAgeDays")), justify="right"), Text(visible(p.get("cadenceHint") or "-")),
@@ -147,7 +147,10 @@ class RetentionScreen(BaseScreen):
                 points.append((t, mark))
             n = sum(1 for _, m in points if m == "kept")
             lanes.append(Lane(sub, tuple(points), f"{n} kept"))
-        self.query_one("#timeline", CoverageTimeline).set_data(TimelineData(self.rc.now(), tuple(lanes)))
+        now = self.rc.now()
+        start = min((t for lane in lanes for t, _ in lane.points), default=now)
+        self.query_one("#timeline", CoverageTimeline).set_data(
+            TimelineData(now, tuple(lanes), start, labels={"left": f"{age_between(start, now)} ago"}))
 
     def _fill_verdicts(self, report: dict[str, Any]) -> None:
         table = self.query_one("#verdicts", DataTable)
@@ -174,8 +177,8 @@ class RetentionScreen(BaseScreen):
                 why.append(f" +{len(reasons) - 1}", style="dim")
             why.truncate(width, overflow="ellipsis")
             table.add_row(
-                Text(t.strftime("%Y-%m-%d %H:%M") if t else visible(b.get("name"))),
-                Text(age_text((now - t).total_seconds() / 3600) if t else "?", justify="right"),
+                Text(short_time(t) if t else visible(b.get("name"))),
+                Text(age_between(t, now) if t else "?", justify="right"),
                 *cells,
                 Text(verdict.upper() if verdict == "delete" else verdict,
                      style="bold red" if verdict == "delete" else "green"),
@@ -187,8 +190,8 @@ class RetentionScreen(BaseScreen):
             why = Text(visible(f"residue ({r.get('kind')}): {r.get('reason', '')}"), style="yellow", no_wrap=True)
             why.truncate(width, overflow="ellipsis")
             table.add_row(
-                Text(t.strftime("%Y-%m-%d %H:%M") if t else "?", style="dim"),
-                Text(age_text((now - t).total_seconds() / 3600) if t else "?", justify="right", style="dim"),
+                Text(short_time(t) if t else "?", style="dim"),
+                Text(age_between(t, now) if t else "?", justify="right", style="dim"),
                 Text("-"), Text("-"), Text("-"),
                 Text(verdict.upper() if verdict == "delete" else verdict,
                      style="bold red" if verdict == "delete" else "green"),
@@ -248,8 +251,6 @@ class RetentionScreen(BaseScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="prune", description="Prune")
     def _prune_worker(self, dry_run: bool) -> None:
-        from core.retention import prune
-
         worker = get_current_worker()
         try:
             result = prune(self.rc.dd, dry_run=dry_run, now=self.rc.now(),

@@ -1,0 +1,64 @@
+"""The one seam between the screens and the app: what a screen may read from the app and ask of it.
+
+Screens never import the app or each other (import-linter contracts in pyproject.toml). A screen reaches the
+app through ``BaseScreen.rc``, typed by this Protocol: the state every screen shares, and navigation, so that
+"open the diff of this bundle" is the app's decision, not a screen creating another screen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Protocol
+
+from textual.clock import Clock
+
+from console.livegraph import GraphCensus
+from core.bundle import BundleInfo, Listing
+from core.datadir import DataDir
+from widgets.status_header import HeaderState
+
+
+class ConsoleApp(Protocol):
+    # ---------------------------------------------------------------- shared state (the app owns it)
+    dd: DataDir
+    readonly: bool
+    clock: Clock | None  # drives every ProgressBar's ETA (a MockClock in tests and screenshots)
+    listing: Listing | None  # the latest read of the backup root
+    retention: dict[str, Any] | None  # its retention evaluation (the engine's JSON shape)
+    guard: dict[str, Any] | None  # the backup guard's answer at that read
+    listing_error: str | None
+    census: GraphCensus | None  # the live graph's node and edge counts (aiosqlite, read-only)
+    verify_results: dict[str, Any]  # bundle name -> the VerifyResult of a verify run this session
+    busy: str  # "restore", "backup", "undo" while a write runs; "" otherwise
+    guard_hours: float  # the guard's max age: older than this is STALE
+    header_state: HeaderState
+
+    def now(self) -> datetime: ...
+
+    def set_busy(self, what: str) -> None: ...
+
+    def refresh_bundles(self) -> None:
+        """Read the backup root (and the live census) again; every screen's ``data_changed`` runs after."""
+
+    def bundle_verdict(self, name: str) -> Mapping[str, Any] | None: ...
+
+    # ---------------------------------------------------------------- navigation
+    def open_diff(self, bundle: BundleInfo) -> None: ...
+
+    def open_restore(self, bundle: BundleInfo, opts: Any, plan_json: Mapping[str, Any], *, plan: Any = None,
+                     autostart: bool = True) -> None:
+        """The restore view of ``bundle`` with ``opts`` (a core RestoreOptions) and the plan it confirmed.
+        ``autostart=False`` leaves the worker unstarted (the screenshot scenes post its messages instead)."""
+
+    def open_retention(self) -> None: ...
+
+    def open_help(self) -> None: ...
+
+    def go_home(self) -> None:
+        """Back to the bundles screen, whatever is stacked above it."""
+
+    def show_error(self, title: str, text: str) -> None: ...
+
+    def show_census(self) -> None:
+        """The live graph per label and edge type, read on demand."""
