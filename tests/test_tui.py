@@ -487,9 +487,21 @@ async def confirm_restore(pilot: Any, expect: str) -> RestoreScreen:
     raise AssertionError(f"the restore view did not open: {app.screen!r}")
 
 
-async def test_guided_merge_restore_reports_what_the_plan_predicted(fresh_dd: DataDir) -> None:
+async def test_guided_merge_restore_reports_what_the_plan_predicted(
+        fresh_dd: DataDir, monkeypatch: pytest.MonkeyPatch) -> None:
+    import console.screens.restore
     from core.journal import list_runs
 
+    # the engine waits until the test has seen the view busy: a fast machine finished the whole restore before the
+    # first look (CI), and a look that races the run proves nothing either way
+    real = console.screens.restore.run_restore
+    seen_busy = threading.Event()
+
+    def held(*args: Any, **kwargs: Any) -> Any:
+        seen_busy.wait(60)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(console.screens.restore, "run_restore", held)
     live_before = graph_counts(fresh_dd)
     app = make(fresh_dd)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -501,7 +513,10 @@ async def test_guided_merge_restore_reports_what_the_plan_predicted(fresh_dd: Da
         home = app.screen_stack[0]
         assert census_line(*live_before) in plain(home.query_one("#detail-text", Static))
         screen = await confirm_restore(pilot, "insert 11,589 · skip 3,580 already present · leave out 22,756")
-        assert app.busy == "restore" and "RESTORE" in screen.query_one(StatusHeader).render().plain
+        try:
+            assert app.busy == "restore" and "RESTORE" in screen.query_one(StatusHeader).render().plain
+        finally:
+            seen_busy.set()
         await settle(pilot)
         assert screen.state == "done", plain(screen.query_one("#restore-status", Static))
         rows = {line.what: (line.result, line.plan) for line in screen.comparison()}
