@@ -17,13 +17,14 @@ neo bundles carry no checksums and no sizes, so a payload cut at a line boundary
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, BinaryIO
 
 from core.datadir import RECOVERY_SUBSTRATES, REQUIRED_SUBDIRS, SUBSTRATES
 
@@ -117,6 +118,48 @@ def safe_member(rel: object) -> str | None:
     if any(part in ("", ".", "..") for part in rel.split("/")):
         return None
     return rel
+
+
+class OutsideBundle(OSError):
+    """A member that is not a plain file reached through plain folders inside the bundle."""
+
+
+def open_member(bundle: Path, rel: str) -> int:
+    """An O_RDONLY fd on ``bundle/rel``, opened one component at a time with O_NOFOLLOW relative to the folder
+    above it: no symlink, ``..`` or absolute path inside the bundle can lead anywhere else, even if the bundle
+    changes between the check and the open. The caller owns (closes) the fd."""
+    if safe_member(rel) is None:
+        raise OutsideBundle(f"not a path inside the bundle: {rel!r}")
+    *folders, name = rel.split("/")
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(bundle, flags | os.O_DIRECTORY)
+    try:
+        for part in folders:
+            try:
+                nxt = os.open(part, flags | os.O_DIRECTORY, dir_fd=fd)
+            except OSError as exc:
+                raise OutsideBundle(f"{rel}: {part}/ is not a plain folder inside the bundle ({exc.strerror})") from exc
+            os.close(fd)
+            fd = nxt
+        try:
+            out = os.open(name, flags | os.O_NONBLOCK, dir_fd=fd)
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.EMLINK):
+                raise OutsideBundle(f"{rel} is a symbolic link: a restore never reads through one") from exc
+            raise
+    finally:
+        os.close(fd)
+    if not stat.S_ISREG(os.fstat(out).st_mode):
+        os.close(out)
+        raise OutsideBundle(f"{rel} is not a regular file")
+    os.set_blocking(out, True)
+    return out
+
+
+def open_payload(bundle: Path, path: Path) -> BinaryIO:
+    """A buffered binary reader on a payload the caller found under ``bundle``, opened by ``open_member``."""
+    rel = path.relative_to(bundle).as_posix()
+    return os.fdopen(open_member(bundle, rel), "rb", buffering=1 << 20)
 
 
 def _walk(root: str, rel: str, stamps: list[Stamp], faults: list[Fault], dirs: set[str]) -> None:

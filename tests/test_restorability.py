@@ -8,6 +8,7 @@ from __future__ import annotations
 import builtins
 import json
 import os
+import shutil
 import threading
 from pathlib import Path
 from typing import Any
@@ -18,10 +19,13 @@ from core.bundle import read_meta
 from core.restorability import (
     WHOLE_BUNDLE,
     Answer,
+    OutsideBundle,
     State,
     Survey,
     VerifyRecord,
     judge,
+    open_member,
+    open_payload,
     record_faults,
     safe_member,
     survey,
@@ -390,8 +394,6 @@ def test_records_of_deleted_bundles_are_dropped_on_the_next_store(tmp_path: Path
     new = build_bundle(root, datetime(2026, 5, 2, tzinfo=UTC))
     cache = VerifyCache(tmp_path / "state")
     cache.store(old.path, VerifyRecord("RESTORABLE", look(old)[0].stamps))
-    import shutil
-
     shutil.rmtree(old.path)
     cache.store(new.path, VerifyRecord("RESTORABLE", look(new)[0].stamps))
     doc = json.loads((tmp_path / "state" / CACHE_FILE).read_bytes())
@@ -401,3 +403,35 @@ def test_records_of_deleted_bundles_are_dropped_on_the_next_store(tmp_path: Path
 def test_whole_bundle_faults_are_keyed_apart() -> None:
     assert record_faults([("concepts", "a"), ("graph", "b"), ("graph", "c"), (None, "d")]) == {
         WHOLE_BUNDLE: "a", "graph": "b"}
+
+
+# ------------------------------------------------------------------------------ opening inside the bundle only
+
+
+def test_open_member_reads_a_plain_member(tmp_path: Path) -> None:
+    b = build_bundle(tmp_path)
+    with open_payload(b.path, b.graph) as fh:
+        assert fh.read() == b.graph.read_bytes()
+
+
+@pytest.mark.parametrize("what", ["file-link", "folder-link", "dotdot", "absolute", "fifo"])
+def test_open_member_never_leaves_the_bundle(tmp_path: Path, what: str) -> None:
+    secret = tmp_path / "secret.jsonl"
+    secret.write_text('{"id": "secret"}\n')
+    b = build_bundle(tmp_path / "root")
+    if what == "file-link":
+        (b.path / "concepts" / "x.jsonl").symlink_to(secret)
+        rel = "concepts/x.jsonl"
+    elif what == "folder-link":
+        shutil.rmtree(b.path / "mc")
+        (b.path / "mc").symlink_to(tmp_path, target_is_directory=True)
+        rel = "mc/secret.jsonl"
+    elif what == "dotdot":
+        rel = "../../secret.jsonl"
+    elif what == "absolute":
+        rel = str(secret)
+    else:
+        os.mkfifo(b.path / "graph" / "pipe.jsonl")
+        rel = "graph/pipe.jsonl"
+    with pytest.raises(OutsideBundle):
+        open_member(b.path, rel)
