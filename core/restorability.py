@@ -26,7 +26,7 @@ from enum import StrEnum
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
-from core.datadir import RECOVERY_SUBSTRATES, REQUIRED_SUBDIRS, SUBSTRATES
+from core.substrates import RECOVERY_SUBSTRATES, REQUIRED_SUBDIRS, SUBSTRATES
 
 Meta = Mapping[str, Any]
 
