@@ -26,12 +26,12 @@ from enum import StrEnum
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
+from core.scan import PAYLOAD_SUFFIXES
 from core.substrates import RECOVERY_SUBSTRATES, REQUIRED_SUBDIRS, SUBSTRATES
 
 Meta = Mapping[str, Any]
 
 WHOLE_BUNDLE = "*"  # a fault no single substrate owns: every substrate of the bundle fails with it
-PAYLOAD_SUFFIXES = (".jsonl", ".jsonl.br", ".jsonl.gz")
 LEDGER_MEMBER = "ledgers/heal-attempts.json"
 # neo's capture sources behind each recovery substrate (the graph has none: neo leaves it out on purpose)
 CAPTURE_SOURCES: Mapping[str, tuple[str, ...]] = {"kb": ("kb",), "mc": ("mc.memories", "mc.summaries"), "graph": ()}

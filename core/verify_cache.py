@@ -14,13 +14,16 @@ import os
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from core.jsonl import write_atomic
-from core.restorability import Stamp, Survey, VerifyRecord
+from core.restorability import Meta, Stamp, Survey, VerifyRecord, payload_substrate, survey
+from core.substrates import VECTOR_SUBSTRATES, collection_key
+from core.units import iso_ms
 
 CACHE_FILE = "verify-cache.json"
 LOCK_FILE = "verify-cache.lock"
@@ -154,5 +157,25 @@ class VerifyCache:
                 write_atomic(self.path, orjson.dumps(doc), 0o600)
                 self._entries = entries
         except OSError as exc:
+            # this process still knows what it verified: later looks through this object see it
+            self._entries = {**self.entries(), _key(bundle): _encode(rec)}
             return f"{exc.strerror or exc}: {exc.filename or self.path}"
         return None
+
+    def record_written(self, bundle: Path, meta: Meta, lines: Mapping[str, int], seconds: float) -> str | None:
+        """Record a bundle this process has just written and hashed (``backup``) as verified, if a look at it
+        finds exactly the payloads it wrote; returns why it was not recorded, or None."""
+        seen = survey(bundle, meta)
+        on_disk = {st.rel for st in seen.stamps if payload_substrate(st.rel) is not None}
+        if seen.faults or on_disk - set(lines):
+            return "the published bundle is not exactly what was written: left for a verify"
+        counts: dict[str, int] = {}
+        for rel, n in lines.items():
+            sub = payload_substrate(rel)
+            if sub is not None:
+                key = collection_key(sub, rel.rsplit("/", 1)[-1]) if sub in VECTOR_SUBSTRATES else sub
+                counts[key] = counts.get(key, 0) + n
+        rows = sum(counts.get(k, 0) for k in ("kb", "memories", "summaries", "temporalSummaries", "graph"))
+        verdict = "RESTORABLE" if rows else "BUNDLE_EMPTY"  # neo's verdict codes, as core.verify names them
+        return self.store(bundle, VerifyRecord(verdict, seen.stamps, {}, counts, iso_ms(datetime.now(UTC)),
+                                               round(seconds, 3)))
