@@ -26,7 +26,6 @@ from core.substrates import (
     selected,
 )
 from core.verify import BUNDLE_EMPTY, BUNDLE_UNVERIFIABLE, RESTORABLE, VerifyResult, verify_bundle
-from core.verify_cache import VerifyCache
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -120,8 +119,7 @@ def validate(dd: DataDir, bundle: Path, *, mode: str, force: bool, force_topolog
     client = cs.open_client(dd, create=False) if needs_chroma else None
     live_dims = _live_dimensions(client, vector_keys)
     expected = next(iter(live_dims.values()), None) or dd.embedding_dimension
-    res = verify_bundle(bundle, expected_dimension=expected, on_progress=on_progress, cancel=cancel,
-                        cache=VerifyCache(dd.state_dir))
+    res = verify_bundle(bundle, expected_dimension=expected, on_progress=on_progress, cancel=cancel)
     errors = []
     for f in res.errors:
         sub = f.substrate or _substrate_of(f.file)

@@ -18,6 +18,7 @@ from core.bundle import LEDGER_FILE, META_FILE, Meta, list_bundles, read_meta, s
 from core.jsonl import is_finite_vector, loads_lenient
 from core.progress import ProgressFn, Ticker, check_cancel, no_progress
 from core.restorability import (
+    WHOLE_BUNDLE,
     OutsideBundle,
     Survey,
     VerifyRecord,
@@ -245,6 +246,15 @@ def verify_bundle(
     return out
 
 
+def spoiling(res: VerifyResult, substrate: str) -> Finding | None:
+    """The first fault of a verify that makes ``substrate`` unrestorable (its own, or the whole bundle's); a
+    verify that could not establish a verdict spoils every substrate."""
+    first = next((f for f in res.errors if f.spoils in (substrate, WHOLE_BUNDLE)), None)
+    if first is None and res.verdict == BUNDLE_UNVERIFIABLE:
+        return res.warnings[0] if res.warnings else Finding(BUNDLE_UNVERIFIABLE, "no verdict could be established")
+    return first
+
+
 def record_of(res: VerifyResult, seen: Survey, seconds: float) -> VerifyRecord:
     """A verify's result as the cache keeps it: per recovery substrate its first fault, and the counts."""
     return VerifyRecord(res.verdict, seen.stamps, record_faults((f.spoils, f.text) for f in res.errors),
@@ -304,6 +314,7 @@ def _verify(path: Path, res: _State, expected_dimension: int | None, on_progress
     total_bytes = sum(f.stat().st_size for f, _, _ in files)
     ticker = Ticker("verify", None, on_progress, unit="rows")
     for f, kind, key in files:
+        check_cancel(cancel)
         counts = checker.check_file(f, kind, ticker, cancel)
         if kind == "graph":
             res.counts["graphNodes"] = res.counts.get("graphNodes", 0) + counts.get("nodes", 0)

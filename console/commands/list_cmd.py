@@ -48,7 +48,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             s = b.substrates[sub]
             rows = "-" if s.rows is None else f"{s.rows:,}"
             answer = b.answer(sub)
-            mark = {State.VERIFIED: "ok", State.CLAIMED: "ok?"}.get(answer.state, f"NO ({answer.word})")
+            mark = {State.VERIFIED: "ok", State.CLAIMED: "ok?"}.get(answer.state, answer.word or "?")
             cells.append(text(f"{rows} {mark}"))
         table.add_row(text(b.name), units.human_age(b.age_hours), units.human_bytes(b.total_bytes),
                       *cells)
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             notes.append(f"{b.name}: taken as a {b.reason} safety bundle")
     con.print(table)
     say(con, "ok = verified restorable; ok? = claimed by its meta, not yet verified (recovery-console verify NAME); "
-             "NO (why) = failed or not restorable")
+             "otherwise why it is not restorable (torn, symlink, empty, no meta, ...)")
     if listing.unverified:
         say(con, f"{listing.unverified} bundle(s) not yet verified")
     for note in notes:

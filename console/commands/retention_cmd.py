@@ -61,7 +61,7 @@ def render(report: RetentionReport, con: Any, dd: DataDir) -> None:
             for s in RECOVERY_SUBSTRATES:
                 v = b.substrates[s]
                 rows = "-" if v.rows is None else f"{v.rows:,}"
-                mark = {"verified": "ok", "claimed": "ok?"}.get(v.state, f"NO ({v.word})")
+                mark = {"verified": "ok", "claimed": "ok?"}.get(v.state, v.word or "?")
                 cells.append(f"{s} {rows} {mark}")
             say(con, "    " + " | ".join(cells))
             for reason in grouped(b.reasons):
