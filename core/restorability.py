@@ -322,10 +322,18 @@ _WORDS = {"symlink": "symlink", "not-a-file": "not a file", "unreadable": "unrea
 
 def rows_of(substrate: str, meta: Meta | None, survey_: Survey, record: VerifyRecord | None) -> tuple[int | None,
                                                                                                        str | None]:
-    """A substrate's rows without reading a row: the verify's count, else the checksums' line counts, else the
-    meta's integrity ``bundleCount``, else its ``embedding.counts``."""
+    """A substrate's rows without reading a row, and where they came from: a verify's count (``verify``); 0 when
+    no payload file is there (``absent``); else what the meta claims (``claimed_rows``)."""
     if record is not None and (n := record.rows(substrate)) is not None:
         return n, "verify"
+    if not any(payload_substrate(s.rel) == substrate for s in survey_.stamps):
+        return 0, "absent"
+    return claimed_rows(substrate, meta, survey_)
+
+
+def claimed_rows(substrate: str, meta: Meta | None, survey_: Survey) -> tuple[int | None, str | None]:
+    """What the meta says a substrate holds: the checksums' line counts (the console's own bundles), else the
+    integrity ``bundleCount``, else ``embedding.counts``; (None, None) when it says nothing."""
     meta = meta or {}
     sums = meta.get("checksums")
     files = [s.rel for s in survey_.stamps if payload_substrate(s.rel) == substrate]
@@ -395,8 +403,9 @@ def judge(substrate: str, meta_state: str, meta: Meta | None, meta_error: str | 
         return answer(State.NOT_RESTORABLE, "collapsed",
                       f"capture {source_key} collapsed to 0 rows against a changed collection: not a recovery source")
     if survey_.payload_bytes(substrate) == 0:
-        if rows:
-            return answer(State.FAILED, "missing", f"the meta claims {rows:,} {substrate} rows, no payload bytes "
+        claimed, _ = claimed_rows(substrate, meta, survey_)
+        if claimed:
+            return answer(State.FAILED, "missing", f"the meta claims {claimed:,} {substrate} rows, no payload bytes "
                           "are on disk")
         return answer(State.NOT_RESTORABLE, "empty", f"no {substrate} payload bytes on disk")
     if record is not None:
