@@ -343,8 +343,7 @@ def _provenance(details: Mapping[str, GuardSubstrate], required: Sequence[str], 
     for s in required:
         d = details[s]
         if d.newest_restorable is not None:
-            how = (f"read now in {d.verify_seconds:.2f} s" if d.verified_by == "read now"
-                   else "from the verify cache")
+            how = "read in full now" if d.verified_by == "read now" else "from the verify cache"
             by_bundle.setdefault((d.newest_restorable, how), []).append(s)
     lines = [f"  verified {', '.join(subs)}: {name}, {how}" for (name, how), subs in by_bundle.items()]
     seen: set[str] = set()

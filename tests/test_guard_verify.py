@@ -85,7 +85,7 @@ def test_the_guard_passes_on_the_older_good_one_and_names_it(dd: DataDir, capsys
     assert g["state"] == "verified" and g["verifiedBy"] == "read now" and g["verifySeconds"] >= 0
     assert g["passedOver"][0]["bundle"] == bad.path.name and g["passedOver"][0]["state"] == "failed"
     assert [r["bundle"] for r in out["reads"]] == [bad.path.name, good.path.name]
-    assert f"verified graph: {good.path.name}, read now in" in out["message"]
+    assert f"verified graph: {good.path.name}, read in full now" in out["message"]
     assert f"walked past {bad.path.name}: failed (invalid): verify: BUNDLE_INVALID" in out["message"]
 
 
