@@ -246,6 +246,8 @@ class RecoveryApp(App[int]):
             yield SystemCommand("Retention", "Policy, verdicts, coverage timeline, prune", home.action_retention)
             yield SystemCommand("Verify bundle", "Stream the selected bundle and check every line",
                                 home.action_verify)
+            yield SystemCommand("Verify every unverified bundle", "Newest first, in the background (V); esc stops",
+                                home.action_verify_all)
             if not self.readonly:
                 yield SystemCommand("Back up now", "Take a bundle of every substrate", home.action_backup)
 

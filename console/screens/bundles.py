@@ -167,7 +167,7 @@ class BundlesScreen(BaseScreen):
             head.append(f": {len(listing.bundles)} bundle{'' if len(listing.bundles) == 1 else 's'}")
             if listing.residue:
                 head.append(f", {len(listing.residue)} residue", style="bold yellow")
-            head.append("   ✓ verified ✓? claimed ✗ not", style="dim")
+            head.append("  ✓ verified ✓? claimed", style="dim")
         if self.rc.listing_error:
             head.append(f"  ({visible(self.rc.listing_error)})", style="yellow")
         title.update(head)

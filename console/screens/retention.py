@@ -232,6 +232,8 @@ class RetentionScreen(BaseScreen):
             return
         result = message.result
         if message.extra.get("dry_run"):
+            if result.guard is not None and result.guard.reads:
+                self.rc.refresh_bundles()  # the guard verified a bundle: the header and table can say so
             self._confirm_prune(result)
             return
         self._pruning = False
