@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path, PurePosixPath
-from typing import Any, BinaryIO
+from typing import Any
 
 from core.scan import PAYLOAD_SUFFIXES
 from core.substrates import RECOVERY_SUBSTRATES, REQUIRED_SUBDIRS, SUBSTRATES
@@ -154,12 +154,6 @@ def open_member(bundle: Path, rel: str) -> int:
         raise OutsideBundle(f"{rel} is not a regular file")
     os.set_blocking(out, True)
     return out
-
-
-def open_payload(bundle: Path, path: Path) -> BinaryIO:
-    """A buffered binary reader on a payload the caller found under ``bundle``, opened by ``open_member``."""
-    rel = path.relative_to(bundle).as_posix()
-    return os.fdopen(open_member(bundle, rel), "rb", buffering=1 << 20)
 
 
 def _walk(root: str, rel: str, stamps: list[Stamp], faults: list[Fault], dirs: set[str]) -> None:

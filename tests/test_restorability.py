@@ -25,7 +25,6 @@ from core.restorability import (
     VerifyRecord,
     judge,
     open_member,
-    open_payload,
     record_faults,
     safe_member,
     survey,
@@ -410,7 +409,7 @@ def test_whole_bundle_faults_are_keyed_apart() -> None:
 
 def test_open_member_reads_a_plain_member(tmp_path: Path) -> None:
     b = build_bundle(tmp_path)
-    with open_payload(b.path, b.graph) as fh:
+    with os.fdopen(open_member(b.path, f"graph/{b.graph.name}"), "rb") as fh:
         assert fh.read() == b.graph.read_bytes()
 
 
