@@ -21,7 +21,7 @@ import orjson
 
 from core.datadir import DataDir
 from core.errors import UsageError
-from core.restorability import Answer, State, Survey, VerifyRecord, judge, payload_substrate, rows_of, survey
+from core.restorability import Answer, State, Survey, VerifyRecord, judge, rows_of, survey
 from core.scan import payload_files
 from core.substrates import (
     MEMORIES,
@@ -260,7 +260,7 @@ def _member_order(rel: str) -> tuple[int, str]:
 
 def _substrate(sub: str, meta: Meta | None, seen: Survey, answer: Answer | None, record: VerifyRecord | None,
                present: bool) -> SubstrateInfo:
-    stamps = sorted((st for st in seen.stamps if payload_substrate(st.rel) == sub), key=lambda st: _member_order(st.rel))
+    stamps = sorted(seen.payloads.get(sub, ()), key=lambda st: _member_order(st.rel))
     rows, source = rows_of(sub, meta, seen, record)
     unreadable = [f.message for f in seen.faults if f.code == "unreadable" and (f.file or "").split("/")[0] == sub]
     return SubstrateInfo(name=sub, present=present, files=tuple(st.rel for st in stamps),

@@ -79,9 +79,10 @@ class Survey:
     stamps: tuple[Stamp, ...]
     faults: tuple[Fault, ...]
     dirs: frozenset[str] = frozenset()
+    payloads: Mapping[str, tuple[Stamp, ...]] = field(default_factory=dict)  # per substrate, the files restore reads
 
     def payload_bytes(self, substrate: str) -> int:
-        return sum(s.size for s in self.stamps if payload_substrate(s.rel) == substrate)
+        return sum(s.size for s in self.payloads.get(substrate, ()))
 
     def faults_of(self, substrate: str) -> list[Fault]:
         return [f for f in self.faults if f.substrate in (substrate, WHOLE_BUNDLE)]
@@ -218,8 +219,14 @@ def survey(bundle: Path, meta: Meta | None) -> Survey:
     faults: list[Fault] = []
     dirs: set[str] = set()
     _walk(str(bundle), "", stamps, faults, dirs)
+    payloads: dict[str, list[Stamp]] = {}
+    for st in stamps:
+        sub = payload_substrate(st.rel)
+        if sub is not None:
+            payloads.setdefault(sub, []).append(st)
+    grouped = {sub: tuple(v) for sub, v in payloads.items()}
     if meta is None:
-        return Survey(tuple(stamps), tuple(faults), frozenset(dirs))
+        return Survey(tuple(stamps), tuple(faults), frozenset(dirs), grouped)
     by_rel = {s.rel: s for s in stamps}
     odd = {f.file for f in faults}
     partial = meta.get("substrates")  # a pre-restore safety bundle of some substrates only
@@ -247,8 +254,8 @@ def survey(bundle: Path, meta: Meta | None) -> Survey:
                 faults.append(Fault("size-mismatch", f"{rel} holds {have.size:,} bytes, the checksums say "
                                     f"{want['bytes']:,}", rel, substrate_of(rel)))
         if listed:
-            for s in stamps:
-                if payload_substrate(s.rel) is not None and s.rel not in listed:
+            for s in (st for group in grouped.values() for st in group):
+                if s.rel not in listed:
                     faults.append(Fault("unlisted", f"{s.rel} is not in the checksums: a restore would read a file "
                                         "the backup did not write", s.rel, substrate_of(s.rel)))
     for folder, name in _receipt_files(meta):
@@ -256,7 +263,7 @@ def survey(bundle: Path, meta: Meta | None) -> Survey:
         if rel not in by_rel and not _under(rel, odd) and rel not in listed:
             faults.append(Fault("missing", f"{rel} is named by the meta's export receipt but missing", rel,
                                 substrate_of(rel)))
-    return Survey(tuple(stamps), tuple(faults), frozenset(dirs))
+    return Survey(tuple(stamps), tuple(faults), frozenset(dirs), grouped)
 
 
 # ------------------------------------------------------------------------------------- a verify's record
@@ -320,7 +327,7 @@ def rows_of(substrate: str, meta: Meta | None, survey_: Survey, record: VerifyRe
     no payload file is there (``absent``); else what the meta claims (``claimed_rows``)."""
     if record is not None and (n := record.rows(substrate)) is not None:
         return n, "verify"
-    if not any(payload_substrate(s.rel) == substrate for s in survey_.stamps):
+    if not survey_.payloads.get(substrate):
         return 0, "absent"
     return claimed_rows(substrate, meta, survey_)
 
@@ -330,7 +337,7 @@ def claimed_rows(substrate: str, meta: Meta | None, survey_: Survey) -> tuple[in
     integrity ``bundleCount``, else ``embedding.counts``; (None, None) when it says nothing."""
     meta = meta or {}
     sums = meta.get("checksums")
-    files = [s.rel for s in survey_.stamps if payload_substrate(s.rel) == substrate]
+    files = [s.rel for s in survey_.payloads.get(substrate, ())]
     if isinstance(sums, Mapping) and files:
         lines = [sums.get(rel, {}).get("lines") if isinstance(sums.get(rel), Mapping) else None for rel in files]
         if all(isinstance(n, int) for n in lines):

@@ -166,7 +166,7 @@ class VerifyCache:
         """Record a bundle this process has just written and hashed (``backup``) as verified, if a look at it
         finds exactly the payloads it wrote; returns why it was not recorded, or None."""
         seen = survey(bundle, meta)
-        on_disk = {st.rel for st in seen.stamps if payload_substrate(st.rel) is not None}
+        on_disk = {st.rel for group in seen.payloads.values() for st in group}
         if seen.faults or on_disk - set(lines):
             return "the published bundle is not exactly what was written: left for a verify"
         counts: dict[str, int] = {}
