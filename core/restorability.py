@@ -23,7 +23,7 @@ import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from core.scan import PAYLOAD_SUFFIXES
@@ -198,19 +198,19 @@ def _under(rel: str, faulted: set[str | None]) -> bool:
 def _receipt_files(meta: Meta) -> Iterable[tuple[str, str]]:
     """(substrate, file name) of every payload the meta's export receipts name (`subsystems.*.backupFile`)."""
     subsystems = meta.get("subsystems")
-    if not isinstance(subsystems, Mapping):
+    if not isinstance(subsystems, dict):
         return
     for sub, entry in subsystems.items():
-        if not isinstance(entry, Mapping):
+        if not isinstance(entry, dict):
             continue
-        for holder in (entry, *(v for v in entry.values() if isinstance(v, Mapping))):
+        for holder in (entry, *(v for v in entry.values() if isinstance(v, dict))):
             value = holder.get("backupFile")
             if isinstance(value, str) and value:
-                p = PurePosixPath(value.replace("\\", "/"))
                 # neo records an absolute path (rewritten from staging in newer writers): its folder and name
-                folder = p.parent.name if p.parent.name in SUBSTRATES else sub
-                if folder in SUBSTRATES and safe_member(p.name):
-                    yield folder, p.name
+                *_, parent, name = ["", "", *value.replace("\\", "/").split("/")]
+                folder = parent if parent in SUBSTRATES else sub
+                if folder in SUBSTRATES and safe_member(name):
+                    yield folder, name
 
 
 def survey(bundle: Path, meta: Meta | None) -> Survey:
@@ -237,7 +237,7 @@ def survey(bundle: Path, meta: Meta | None) -> Survey:
                                 "bundle", d + "/"))
     sums = meta.get("checksums")
     listed: set[str] = set()
-    if isinstance(sums, Mapping):
+    if isinstance(sums, dict):
         for key, want in sums.items():
             rel = safe_member(key)
             if rel is None:
@@ -250,7 +250,7 @@ def survey(bundle: Path, meta: Meta | None) -> Survey:
             have = by_rel.get(rel)
             if have is None:
                 faults.append(Fault("missing", f"{rel} is listed in the checksums but missing", rel, substrate_of(rel)))
-            elif isinstance(want, Mapping) and isinstance(want.get("bytes"), int) and want["bytes"] != have.size:
+            elif isinstance(want, dict) and isinstance(want.get("bytes"), int) and want["bytes"] != have.size:
                 faults.append(Fault("size-mismatch", f"{rel} holds {have.size:,} bytes, the checksums say "
                                     f"{want['bytes']:,}", rel, substrate_of(rel)))
         if listed:
@@ -338,16 +338,16 @@ def claimed_rows(substrate: str, meta: Meta | None, survey_: Survey) -> tuple[in
     meta = meta or {}
     sums = meta.get("checksums")
     files = [s.rel for s in survey_.payloads.get(substrate, ())]
-    if isinstance(sums, Mapping) and files:
-        lines = [sums.get(rel, {}).get("lines") if isinstance(sums.get(rel), Mapping) else None for rel in files]
+    if isinstance(sums, dict) and files:
+        lines = [sums.get(rel, {}).get("lines") if isinstance(sums.get(rel), dict) else None for rel in files]
         if all(isinstance(n, int) for n in lines):
             return sum(n for n in lines if isinstance(n, int)), "checksums"
     n = _integrity(meta, substrate).get("bundleCount")
     if isinstance(n, int) and not isinstance(n, bool) and n >= 0:
         return n, "integrity"
     emb = meta.get("embedding")
-    declared = emb.get("counts") if isinstance(emb, Mapping) else None
-    if isinstance(declared, Mapping):
+    declared = emb.get("counts") if isinstance(emb, dict) else None
+    if isinstance(declared, dict):
         keys = [k for k in COUNT_KEYS.get(substrate, (substrate,)) if k in declared]
         values = [declared[k] for k in keys]
         if keys and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values):
@@ -358,7 +358,7 @@ def claimed_rows(substrate: str, meta: Meta | None, survey_: Survey) -> tuple[in
 def _integrity(meta: Meta, substrate: str) -> Mapping[str, Any]:
     entries = meta.get("integrity")
     for entry in entries if isinstance(entries, list) else ():
-        if isinstance(entry, Mapping) and entry.get("subsystem") == substrate:
+        if isinstance(entry, dict) and entry.get("subsystem") == substrate:
             return entry
     return {}
 
@@ -366,12 +366,12 @@ def _integrity(meta: Meta, substrate: str) -> Mapping[str, Any]:
 def collapsed_source(meta: Meta, substrate: str) -> str | None:
     """The capture source that collapsed to zero rows against a changed collection, if any (neo-today 3.2)."""
     capture = meta.get("capture")
-    sources = capture.get("sources") if isinstance(capture, Mapping) else None
-    if not isinstance(sources, Mapping):
+    sources = capture.get("sources") if isinstance(capture, dict) else None
+    if not isinstance(sources, dict):
         return None
     for key in CAPTURE_SOURCES.get(substrate, ()):
         entry = sources.get(key)
-        if isinstance(entry, Mapping) and entry.get("collapsed") is True:
+        if isinstance(entry, dict) and entry.get("collapsed") is True:
             return key
     return None
 
