@@ -9,6 +9,7 @@ workers report back with ``post_message`` only; the census is an async worker on
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
@@ -36,6 +37,7 @@ from core.datadir import DataDir
 from core.errors import ConsoleError
 from core.guard import GuardResult
 from core.plan import Plan
+from core.restorability import State
 from core.restore_model import RestoreOptions
 from core.retention import BundleVerdict, RetentionReport
 from core.safetext import visible
@@ -103,10 +105,7 @@ class RecoveryApp(App[int]):
 
     def set_busy(self, what: str) -> None:
         self.busy = what
-        self.header_state = HeaderState(
-            location=self.header_state.location, freshness=self.header_state.freshness,
-            readonly=self.readonly, loading=self.header_state.loading, busy=what,
-        )
+        self.header_state = dataclasses.replace(self.header_state, readonly=self.readonly, busy=what)
 
     # ------------------------------------------------------------------ navigation (console/nav.py)
 
@@ -151,7 +150,7 @@ class RecoveryApp(App[int]):
             self.guard_hours = status.max_age_hours
         self.header_state = HeaderState(
             location=location_label(self.dd), freshness=self.freshness(), readonly=self.readonly,
-            loading=False, busy=self.busy,
+            loading=False, busy=self.busy, unverified=self.listing.unverified,
         )
         self._notify_screens()
 
@@ -175,18 +174,24 @@ class RecoveryApp(App[int]):
                 screen.data_changed()
 
     def freshness(self) -> tuple[Freshness, ...]:
-        """Per recovery substrate, the age of the newest restorable bundle (neo's rule: bytes and `pass`)."""
+        """Per recovery substrate, the age of the newest restorable (verified or claimed) bundle, and whether that
+        copy is only claimed (its rows not read yet)."""
         now = self.now()
         out = []
+        bundles = {b.name: b for b in (self.listing.bundles if self.listing is not None else ())}
         for sub in RECOVERY_SUBSTRATES:
-            age: float | None = None
+            newest: BundleInfo | None = None
+            if self.retention is not None:
+                name = self.retention.substrates[sub].newest_restorable
+                newest = bundles.get(name) if name is not None else None
+            else:
+                newest = next((b for b in bundles.values() if b.restorable(sub)), None)
+            age = (now - newest.time).total_seconds() / 3600 if newest is not None else None
             if self.retention is not None:
                 age = self.retention.substrates[sub].age_hours
-            elif self.listing is not None:
-                newest = next((b for b in self.listing.bundles if b.restorable(sub)), None)
-                age = (now - newest.time).total_seconds() / 3600 if newest is not None else None
             stale = age is None or age > self.guard_hours
-            out.append(Freshness(sub, None if age is None else age_text(age), stale))
+            claimed = newest is not None and newest.answer(sub).state is State.CLAIMED
+            out.append(Freshness(sub, None if age is None else age_text(age), stale, claimed))
         return tuple(out)
 
     def bundle_verdict(self, name: str) -> BundleVerdict | None:
@@ -241,6 +246,8 @@ class RecoveryApp(App[int]):
             yield SystemCommand("Retention", "Policy, verdicts, coverage timeline, prune", home.action_retention)
             yield SystemCommand("Verify bundle", "Stream the selected bundle and check every line",
                                 home.action_verify)
+            yield SystemCommand("Verify every unverified bundle", "Newest first, in the background (V); esc stops",
+                                home.action_verify_all)
             if not self.readonly:
                 yield SystemCommand("Back up now", "Take a bundle of every substrate", home.action_backup)
 

@@ -44,3 +44,15 @@ age_text = human_age  # an age in the largest unit that keeps it short: 45m, 9h,
 
 def age_between(then: datetime, now: datetime) -> str:
     return age_text((now - then).total_seconds() / 3600)
+
+
+# how each restorability state (core/restorability.py) reads in a cell: the glyph says it without colour
+STATE_GLYPHS = {"verified": ("✓", ""), "claimed": ("✓?", ""), "failed": ("✗", "bold red"),
+                "not-restorable": ("✗", "yellow")}
+# words a ✗ cell leaves to the notes column: they are about the whole bundle, not one substrate
+BUNDLE_WORDS = ("no meta", "malformed")
+
+
+def state_glyph(state: str | None) -> tuple[str, str]:
+    """(glyph, style) of a substrate's state; ✗ for anything unknown."""
+    return STATE_GLYPHS.get(state or "", ("✗", "yellow"))

@@ -78,3 +78,4 @@ class GuardChecked(Message):
 
     ok: bool
     text: str
+    read: bool = False  # the guard verified a bundle on the way (the verify cache changed)

@@ -303,19 +303,22 @@ async def _restore_done(pilot: Pilot[Any]) -> None:
 
 def scenes() -> list[Scene]:
     return [
-        Scene("bundles", "Home: the demo bundles newest first with ages 9h..77d, kb/mc/graph row counts with "
-              "✓/✗, the empty-KB and MALFORMED bundles flagged in words, the staging residue row, the detail "
-              "pane of the newest bundle with the live graph's census beside it, and the footer keys.", _home,
+        Scene("bundles", "Home: the demo bundles newest first with ages 9h..77d, kb/mc/graph row counts from "
+              "the metas with ✓? (claimed: nothing read yet) or ✗ and a word (0 ✗ empty), the MALFORMED bundle "
+              "flagged, the staging residue row, the header's count of unverified bundles, the detail pane of "
+              "the newest bundle with the live graph's census beside it, and the footer keys.", _home,
               wide=True),
         Scene("bundles-malformed", "The torn-meta bundle selected: MALFORMED in the table and in the detail "
               "pane, which says why retention keeps it.", _bundle_malformed),
-        Scene("bundles-verified", "The newest bundle after v: the job panel says RESTORABLE and the detail "
-              "pane shows checksums verified.", _verified),
+        Scene("bundles-verified", "The newest bundle after v: its row reads ✓ (verified) where the others read "
+              "✓?, the job panel says RESTORABLE and the detail pane shows checksums verified. Verifying writes "
+              "the verify cache: its own copy.", _verified, writes=True),
         Scene("bundles-readonly", "Started with --readonly: the READ-ONLY badge in the header and the Backup "
               "key dimmed in the footer.", _home, readonly=True),
         Scene("retention", "Retention: the policy per substrate with the newest and oldest restorable age, "
               "the coverage timeline (■ □ ×), each bundle's verdict and first reason.", _retention, wide=True),
-        Scene("prune-preview", "Prune's dry-run preview in a confirm dialog, focus on No.", _prune_preview),
+        Scene("prune-preview", "Prune's dry-run preview in a confirm dialog, focus on No; the guard it shows "
+              "verified the newest bundle first (read in full now).", _prune_preview, writes=True),
         Scene("help", "Help: every key per screen, the symbols, the safety rules.", _help, wide=True),
         Scene("diff-labels", "Diff of the newest bundle with the incident default preset: totals read would "
               "insert 11,589, already present 3,580, filtered out 22,756; the per-label table with bars.",
@@ -336,7 +339,7 @@ def scenes() -> list[Scene]:
               "22,756, the filters, chroma, files, substrates, hook); focus on No.", _confirm_merge),
         Scene("confirm-replace", "Replace: the danger dialog names what it truncates and the pre-restore "
               "safety bundle it takes first; the backup guard, checked in a worker, passes; Replace stays "
-              "disabled until .neo-ai-data is typed.", _confirm_replace),
+              "disabled until .neo-ai-data is typed.", _confirm_replace, writes=True),
         Scene("restore-running", "Live progress mid-graph: a bar per substrate with rate and ETA, running "
               "counters per label beside the plan, the event log; c cancels.", _restore_running, wide=True),
         Scene("restore-cancel-confirm", "Cancel asks first and says it stops between batches and how to "

@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 from core import __version__
 from core import chroma_store as cs
 from core import graph_store as gs
-from core.bundle import Meta, list_bundles
+from core.bundle import Meta, list_bundles, read_meta
 from core.datadir import DataDir
 from core.errors import ConsoleError, NothingToBackUp, storage_error
 from core.jsonl import loads
@@ -32,6 +32,7 @@ from core.substrates import (
     VECTOR_SUBSTRATES,
 )
 from core.units import colon_free, iso_ms
+from core.verify_cache import VerifyCache
 from core.writer import BundleWriter
 
 NEO_DEFAULT_DIMENSION = 4096
@@ -370,6 +371,10 @@ def run_backup(
             raise disk from exc
         raise
     total_bytes = sum(c.bytes for c in w.checksums.values())
+    # every byte was just hashed and every line counted as it was written: the bundle starts out verified
+    VerifyCache(dd.state_dir).record_written(final, read_meta(final)[1] or meta,
+                                             {rel: c.lines for rel, c in w.checksums.items()},
+                                             time.monotonic() - started)
     return BackupResult(
         bundle=final.name, path=str(final), completed_at=completed,
         duration_ms=int((time.monotonic() - started) * 1000), bytes=total_bytes, counts=counts,

@@ -8,6 +8,7 @@ residue, never bundles.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 from collections.abc import Mapping
@@ -18,8 +19,10 @@ from typing import Any, ClassVar
 
 import orjson
 
+from core.datadir import DataDir
 from core.errors import UsageError
-from core.scan import count_lines, is_payload, payload_files
+from core.restorability import Answer, State, Survey, VerifyRecord, judge, rows_of, survey
+from core.scan import payload_files
 from core.substrates import (
     MEMORIES,
     RECOVERY_SUBSTRATES,
@@ -30,6 +33,7 @@ from core.substrates import (
     collection_key,
 )
 from core.units import colon_free, hours, iso_z
+from core.verify_cache import VerifyCache
 from core.wire import wire
 
 BUNDLE_PREFIX = "backup-"
@@ -38,6 +42,8 @@ TRASH_PREFIX = ".trash-backup-"
 META_FILE = "bundle-meta.json"
 LEDGER_FILE = "heal-attempts.json"
 INTEGRITY_STATUSES = ("pass", "fail", "empty", "skipped")  # neo calls this set frozen
+
+MAX_META_BYTES = 64 << 20  # a receipt is kilobytes; more is not one, and is never read whole
 
 # raw neo meta: JSON read from a bundle, kept as it is
 Meta = Mapping[str, Any]
@@ -62,9 +68,10 @@ def parse_bundle_time(name: str) -> datetime | None:
 
 
 def substrate_files(bundle: Path, substrate: str) -> list[Path]:
-    """The files restore would read for a substrate: its payload files, plus ledgers' fixed members."""
+    """The files restore would read for a substrate: its payload files, plus ledgers' fixed members. A symlink
+    is never one of them (nor a folder reached through one): the bundle's cheap checks report it as a fault."""
     d = bundle / substrate
-    if not d.is_dir():
+    if d.is_symlink() or not d.is_dir():
         return []
     with os.scandir(d):  # glob() hides a PermissionError; an unreadable dir must not look empty
         pass
@@ -73,8 +80,10 @@ def substrate_files(bundle: Path, substrate: str) -> list[Path]:
         extra = d / LEDGER_FILE
         if extra.is_file():
             files.insert(0, extra)
-        files += payload_files(d / "recovery-runs")
-    return files
+        runs = d / "recovery-runs"
+        if not runs.is_symlink():
+            files += payload_files(runs)
+    return [f for f in files if not f.is_symlink()]
 
 
 def collection_files(bundle: Path, key: str) -> list[Path]:
@@ -94,22 +103,39 @@ class SubstrateInfo:
     present: bool
     files: tuple[str, ...] = ()
     bytes: int = 0
-    rows: int | None = None
+    rows: int | None = None  # from the meta or the verify cache, never by reading the rows (see rows_from)
     integrity: str | None = None  # the meta's status for kb/mc/graph
     error: str | None = None
+    answer: Answer | None = field(default=None, metadata=wire(skip=True))  # kb/mc/graph: is it restorable?
+    rows_from: str | None = None  # verify | checksums | integrity | embedding
 
-    __wire__: ClassVar = ("present", "files", "bytes", "rows", "integrity", "recovery_restorable", "error")
+    __wire__: ClassVar = ("present", "files", "bytes", "rows", "integrity", "recovery_restorable", "error",
+                          "state", "word", "why", "rows_from")
     __wire_names__: ClassVar = {"recovery_restorable": "restorable"}
 
     @property
     def restorable(self) -> bool:
-        """neo's per-substrate rule (#16614): bytes on disk and an integrity `pass`."""
-        return self.error is None and self.bytes > 0 and self.integrity == "pass"
+        """Counts as a copy (verified or claimed): what retention's floor and the guard's --no-verify count."""
+        return self.answer is not None and self.answer.counts
 
     @property
     def recovery_restorable(self) -> bool | None:
         """`restorable` for a recovery substrate; None for the others (they have no integrity entry)."""
         return self.restorable if self.name in RECOVERY_SUBSTRATES else None
+
+    @property
+    def state(self) -> str | None:
+        """verified | claimed | failed | not-restorable, for a recovery substrate."""
+        return self.answer.state.value if self.answer is not None else None
+
+    @property
+    def word(self) -> str | None:
+        """What a ✗ cell says (torn, symlink, empty, no meta, collapsed, ...)."""
+        return self.answer.word if self.answer is not None else None
+
+    @property
+    def why(self) -> str | None:
+        return self.answer.reason if self.answer is not None else None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -123,6 +149,8 @@ class BundleInfo:
     meta_error: str | None = None
     substrates: Mapping[str, SubstrateInfo] = field(default_factory=dict)
     error: str | None = field(default=None, metadata=wire(skip=True))  # set when the folder could not be read
+    survey: Survey | None = field(default=None, metadata=wire(skip=True))  # its files' stamps and cheap faults
+    record: VerifyRecord | None = field(default=None, metadata=wire(skip=True))  # a verify of exactly these files
 
     __wire__: ClassVar = ("name", "path", "time", "age_hours", "meta_state", "meta_error", "reason", "total_bytes",
                           "has_checksums", "substrates")
@@ -145,9 +173,20 @@ class BundleInfo:
         return integrity_status(self.meta, substrate)
 
     def restorable(self, substrate: str) -> bool:
-        """neo's floor: a completed (valid) meta, no read error, bytes on disk and integrity `pass`."""
+        """Verified or claimed (see core/restorability.py): what retention's floor counts."""
         sub = self.substrates.get(substrate)
-        return self.error is None and self.meta_state == "valid" and sub is not None and sub.restorable
+        return self.error is None and sub is not None and sub.restorable
+
+    def answer(self, substrate: str) -> Answer:
+        sub = self.substrates.get(substrate)
+        if self.error is not None or sub is None or sub.answer is None:
+            return Answer(State.FAILED, "unreadable", f"the bundle could not be read ({self.error})")
+        return sub.answer
+
+    @property
+    def unverified(self) -> bool:
+        """Some recovery substrate is only claimed: a verify would settle it."""
+        return any(self.answer(s).state is State.CLAIMED for s in RECOVERY_SUBSTRATES)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -169,7 +208,11 @@ class Listing:
     residue: tuple[Residue, ...] = ()
     legacy_files: tuple[str, ...] = ()
     now: datetime = field(metadata=wire(skip=True))  # when it was read: the bundles' ages count from here
-    rows_counted: bool = field(default=False, metadata=wire(skip=True))
+
+    @property
+    def unverified(self) -> int:
+        """Bundles with a substrate only claimed, not verified."""
+        return sum(b.unverified for b in self.bundles)
 
 
 def integrity_status(meta: Meta | None, substrate: str) -> str | None:
@@ -186,11 +229,17 @@ def read_meta(bundle: Path) -> tuple[str, Meta | None, str | None]:
     """(state, meta, error). Valid means neo's completed receipt: a `completedAt` string and an `integrity` array."""
     path = bundle / META_FILE
     try:
-        raw = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as fh:
+            raw = fh.read(MAX_META_BYTES + 1)
     except FileNotFoundError:
         return "absent", None, None
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "malformed", None, "a symbolic link (never followed)"
         return "malformed", None, f"unreadable: {exc.strerror}"
+    if len(raw) > MAX_META_BYTES:
+        return "malformed", None, f"larger than {MAX_META_BYTES >> 20} MB: not a receipt"
     try:
         meta = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -204,37 +253,40 @@ def read_meta(bundle: Path) -> tuple[str, Meta | None, str | None]:
     return "valid", meta, None
 
 
-def _substrate(path: Path, sub: str, meta: Meta | None, count_rows: bool) -> SubstrateInfo:
-    integrity = integrity_status(meta, sub) if sub in RECOVERY_SUBSTRATES else None
-    present = (path / sub).is_dir()
-    names: tuple[str, ...] = ()
-    size = 0
-    try:
-        files = substrate_files(path, sub)
-        names = tuple(str(f.relative_to(path)) for f in files)
-        size = sum(f.stat().st_size for f in files)
-        rows = sum(count_lines(f) for f in files if is_payload(f)) if count_rows else None
-    except OSError as exc:
-        return SubstrateInfo(name=sub, present=present, files=names, bytes=size, integrity=integrity,
-                             error=f"{exc.strerror}: {exc.filename}")
-    return SubstrateInfo(name=sub, present=present, files=names, bytes=size, rows=rows, integrity=integrity)
+def _member_order(rel: str) -> tuple[int, str]:
+    # restore's order: ledgers' fixed member first, then each folder's payloads by name, recovery runs last
+    return (0 if rel.endswith("/" + LEDGER_FILE) else rel.count("/"), rel)
 
 
-def inspect_bundle(path: Path, *, count_rows: bool = False, now: datetime | None = None) -> BundleInfo:
+def _substrate(sub: str, meta: Meta | None, seen: Survey, answer: Answer | None, record: VerifyRecord | None,
+               present: bool) -> SubstrateInfo:
+    stamps = sorted(seen.payloads.get(sub, ()), key=lambda st: _member_order(st.rel))
+    rows, source = rows_of(sub, meta, seen, record)
+    unreadable = [f.message for f in seen.faults if f.code == "unreadable" and (f.file or "").split("/")[0] == sub]
+    return SubstrateInfo(name=sub, present=present, files=tuple(st.rel for st in stamps),
+                         bytes=sum(st.size for st in stamps), rows=rows, rows_from=source,
+                         integrity=integrity_status(meta, sub) if sub in RECOVERY_SUBSTRATES else None,
+                         error=unreadable[0] if unreadable else None, answer=answer)
+
+
+def inspect_bundle(path: Path, *, now: datetime | None = None, cache: VerifyCache | None = None) -> BundleInfo:
+    """One bundle as a look at the root sees it: its meta, an lstat of each file, the verify cache's record of
+    exactly these files, and per recovery substrate the one answer (core/restorability.py). Reads no payload."""
     name = path.name
     t = parse_bundle_time(name)
     if t is None:
         raise UsageError(f"not a bundle name (expected backup-<ISO time>): {name}", path=path)
     state, meta, meta_error = read_meta(path)
+    seen = survey(path, meta if state == "valid" else None)
+    record = cache.lookup(path, seen) if cache is not None else None
     subs: dict[str, SubstrateInfo] = {}
-    error = None
-    try:
-        for sub in SUBSTRATES:
-            subs[sub] = _substrate(path, sub, meta, count_rows)
-    except OSError as exc:
-        error = str(exc)
+    for sub in SUBSTRATES:
+        answer = judge(sub, state, meta, meta_error, seen, record) if sub in RECOVERY_SUBSTRATES else None
+        subs[sub] = _substrate(sub, meta, seen, answer, record, sub in seen.dirs)
+    error = next((f.message for f in seen.faults if f.code == "unreadable" and f.file is None), None)
     return BundleInfo(name=name, path=path, time=t, age_hours=hours((now or datetime.now(UTC)) - t),
-                      meta_state=state, meta=meta, meta_error=meta_error, substrates=subs, error=error)
+                      meta_state=state, meta=meta, meta_error=meta_error, substrates=subs, error=error, survey=seen,
+                      record=record)
 
 
 def dir_bytes(path: Path) -> int:
@@ -247,11 +299,12 @@ def dir_bytes(path: Path) -> int:
     return total
 
 
-def list_bundles(root: Path, *, count_rows: bool = False, now: datetime | None = None) -> Listing:
-    """Published bundles newest first, plus staging/trash residue that is never counted as a bundle."""
+def list_bundles(root: Path, *, now: datetime | None = None, cache: VerifyCache | None = None) -> Listing:
+    """Published bundles newest first, plus staging/trash residue that is never counted as a bundle. Reads each
+    bundle's meta and lstats its files; never a payload. Without ``cache`` nothing shows as verified."""
     now = now or datetime.now(UTC)
     if not root.is_dir():
-        return Listing(root=root, exists=False, now=now, rows_counted=count_rows)
+        return Listing(root=root, exists=False, now=now)
     bundles: list[BundleInfo] = []
     residue: list[Residue] = []
     legacy: list[str] = []
@@ -267,12 +320,22 @@ def list_bundles(root: Path, *, count_rows: bool = False, now: datetime | None =
                 mtime = datetime.fromtimestamp(entry.stat().st_mtime, UTC)
                 residue.append(Residue(name=entry.name, path=p, kind="unparseable", bytes=dir_bytes(p), mtime=mtime))
                 continue
-            bundles.append(inspect_bundle(Path(entry.path), count_rows=count_rows, now=now))
+            bundles.append(inspect_bundle(Path(entry.path), now=now, cache=cache))
         elif entry.is_file() and entry.name.endswith(".jsonl") and "-backup-" in entry.name:
             legacy.append(entry.name)  # pre-#10129 flat files: listed, never read
     bundles.sort(key=lambda b: (b.time, b.name), reverse=True)
     return Listing(root=root, exists=True, bundles=tuple(bundles), residue=tuple(residue),
-                   legacy_files=tuple(legacy), now=now, rows_counted=count_rows)
+                   legacy_files=tuple(legacy), now=now)
+
+
+def verify_cache(dd: DataDir) -> VerifyCache:
+    """The data dir's verify cache (in its state dir)."""
+    return VerifyCache(dd.state_dir)
+
+
+def list_root(dd: DataDir, *, now: datetime | None = None) -> Listing:
+    """The data dir's backup root, with what its verify cache knows: what every look at the root reads."""
+    return list_bundles(dd.backup_root, now=now, cache=verify_cache(dd))
 
 
 def resolve_bundle(root: Path, ref: str) -> Path:

@@ -100,12 +100,12 @@ def _prune(
 ) -> PruneResult:
     g: GuardResult | None = None
     if guard_mode == "check":
-        g = guard(dd, now=now)
+        g = guard(dd, now=now, cancel=cancel)  # verified copies only: it reads a bundle the cache does not vouch for
         if not g.ok and not dry_run:
             raise GuardRefused(f"{g.message}\nprune refused; pass --skip-backup-check to prune anyway")
     elif guard_mode == "override":
         g = guard(dd, now=now, skip=True, reason="prune --skip-backup-check")
-    report = evaluate(dd, now=now, count_rows=False)
+    report = evaluate(dd, now=now)
     deleted: list[Deletion] = []
     failed: list[Deletion] = []
     targets = _targets(report)

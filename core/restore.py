@@ -86,7 +86,7 @@ def _bundle_path(dd: DataDir, bundle: Path | str) -> Path:
 def _validate(dd: DataDir, path: Path, opts: RestoreOptions, only: tuple[str, ...] | None,
               on_progress: ProgressFn, cancel: threading.Event | None) -> Validated:
     return validate(dd, path, mode=opts.mode, force=opts.force, force_topology_mismatch=opts.force_topology_mismatch,
-                    only=only, on_progress=on_progress, cancel=cancel)
+                    only=only, on_progress=on_progress, cancel=cancel, allow_unverifiable=bool(opts.allow_unverifiable))
 
 
 def run_restore(dd: DataDir, bundle: Path | str, opts: RestoreOptions, *, on_progress: ProgressFn = no_progress,

@@ -39,6 +39,8 @@ class RestoreOptions:
     workspace: Path | None = None
     dry_run: bool = False
     force_topology_mismatch: bool = False
+    # a bundle without bundle-meta.json (BUNDLE_UNVERIFIABLE) is restored only when asked; recorded only then
+    allow_unverifiable: bool | None = field(default=None, metadata=wire(omit_none=True))
 
 
 @dataclass(frozen=True, kw_only=True)

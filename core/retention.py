@@ -2,8 +2,9 @@
 
 The rules are neo's restorability floor (#16614) with a policy per recovery substrate (#11649):
 
-* a substrate of a bundle is *restorable* when its files hold bytes, its integrity status is ``pass`` and the
-  bundle has a valid (completed) meta;
+* a substrate of a bundle is *restorable* when it is verified or claimed (core/restorability.py: a valid meta,
+  integrity ``pass``, bytes on disk, the cheap checks clean, no failed verify of these files); a failed one
+  (torn, symlinked, unlisted files, ...) never counts;
 * unreadable bundles, malformed metas and unevaluated substrates are always kept;
 * each substrate keeps its newest ``keep_last`` restorable bundles, and its newest restorable bundle whatever
   its age and whatever the policy (so an empty policy never deletes the last good copy);
@@ -31,7 +32,7 @@ from core.bundle import (
     Residue,
     SubstrateInfo,
     dir_bytes,
-    list_bundles,
+    list_root,
 )
 from core.datadir import DataDir
 from core.errors import UsageError
@@ -160,12 +161,14 @@ def load_policy(dd: DataDir) -> RetentionPolicy:
 class SubstrateVerdict:
     """One recovery substrate of one bundle, as retention sees it."""
 
-    restorable: bool
+    restorable: bool  # verified or claimed: counts toward the floor
     bytes: int
     rows: int | None
     integrity: str | None
     unevaluated: bool
     error: str | None = None
+    state: str  # verified | claimed | failed | not-restorable (core/restorability.py)
+    word: str | None = None  # why it does not count, in a word (torn, symlink, empty, no meta, ...)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -265,8 +268,9 @@ def _substrate_verdict(b: BundleInfo, s: str) -> SubstrateVerdict:
     # neo: unevaluated = a valid meta, bytes on disk, and a status that is not one of the known outcomes
     unevaluated = (b.meta_state == "valid" and sub.error is None and sub.bytes > 0
                    and sub.integrity not in KNOWN_STATUSES)
+    answer = b.answer(s)
     return SubstrateVerdict(restorable=b.restorable(s), bytes=sub.bytes, rows=sub.rows, integrity=sub.integrity,
-                            unevaluated=unevaluated, error=sub.error)
+                            unevaluated=unevaluated, error=sub.error, state=answer.state.value, word=answer.word)
 
 
 def judge_bundles(bundles: Sequence[BundleInfo], policy: RetentionPolicy, now: datetime) -> list[BundleVerdict]:
@@ -411,10 +415,10 @@ def judge_defrag(root: Path, policy: SubstratePolicy, now: datetime) -> tuple[li
 
 
 def evaluate(dd: DataDir, *, now: datetime | None = None, policy: RetentionPolicy | None = None,
-             count_rows: bool = True, listing: Listing | None = None) -> RetentionReport:
-    """What `retention` shows and `prune` deletes. Reads only: the backup root (unless ``listing``, one read of it
-    the caller already has, is given) and the defrag root."""
-    listing = listing or list_bundles(dd.backup_root, count_rows=count_rows, now=now)
+             listing: Listing | None = None) -> RetentionReport:
+    """What `retention` shows and `prune` deletes. Reads only: the backup root's metas and file stats (unless
+    ``listing``, one read of it the caller already has, is given), the verify cache and the defrag root."""
+    listing = listing or list_root(dd, now=now)
     now = now or listing.now
     policy = policy or load_policy(dd)
     verdicts = judge_bundles(listing.bundles, policy, now)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from core.bundle import Listing, list_bundles
+from core.bundle import Listing, list_root
 from core.datadir import DataDir
 from core.errors import ConsoleError
 from core.guard import GuardResult, guard, guard_defaults
@@ -26,13 +26,14 @@ class RootStatus:
         return self.guard.max_age.total_seconds() / 3600 if self.guard is not None else None
 
 
-def root_status(dd: DataDir, *, now: datetime | None = None, count_rows: bool = True) -> RootStatus:
-    """The listing (rows counted unless told not to), the retention report and the guard's answer, all from one
-    read of the backup root. A config the policy or the guard refuses leaves the listing useful: `error` says it."""
-    listing = list_bundles(dd.backup_root, count_rows=count_rows, now=(now or datetime.now(UTC)))
+def root_status(dd: DataDir, *, now: datetime | None = None) -> RootStatus:
+    """The listing, the retention report and the guard's claimed-state answer, all from one look at the backup
+    root (metas, file stats and the verify cache: no payload byte). A config the policy or the guard refuses
+    leaves the listing useful: `error` says it. The verifying guard runs where it gates something."""
+    listing = list_root(dd, now=(now or datetime.now(UTC)))
     try:
         return RootStatus(listing=listing, retention=evaluate(dd, now=listing.now, listing=listing),
-                          guard=guard(dd, now=listing.now, listing=listing))
+                          guard=guard(dd, now=listing.now, listing=listing, verify=False))
     except (ConsoleError, OSError) as exc:  # a config the policy refuses, an unreadable defrag root
         return RootStatus(listing=listing, retention=None, guard=None,
                           error=f"retention could not be evaluated: {_describe(exc)}")

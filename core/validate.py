@@ -25,7 +25,7 @@ from core.substrates import (
     VECTOR_SUBSTRATES,
     selected,
 )
-from core.verify import BUNDLE_EMPTY, RESTORABLE, VerifyResult, verify_bundle
+from core.verify import BUNDLE_EMPTY, BUNDLE_UNVERIFIABLE, RESTORABLE, VerifyResult, verify_bundle
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -111,7 +111,7 @@ def occupancy(dd: DataDir, only: tuple[str, ...] | None, client: cs.ClientAPI | 
 
 def validate(dd: DataDir, bundle: Path, *, mode: str, force: bool, force_topology_mismatch: bool,
              only: tuple[str, ...] | None, on_progress: ProgressFn = no_progress,
-             cancel: threading.Event | None = None) -> Validated:
+             cancel: threading.Event | None = None, allow_unverifiable: bool = False) -> Validated:
     """Everything that can refuse the restore, before the first write. Raises BundleInvalid / ConsoleError."""
     warnings: list[str] = []
     vector_keys = [c.key for c in VECTOR_COLLECTIONS if selected(only, c.substrate) and collection_files(bundle, c.key)]
@@ -122,7 +122,7 @@ def validate(dd: DataDir, bundle: Path, *, mode: str, force: bool, force_topolog
     res = verify_bundle(bundle, expected_dimension=expected, on_progress=on_progress, cancel=cancel)
     errors = []
     for f in res.errors:
-        sub = _substrate_of(f.file)
+        sub = f.substrate or _substrate_of(f.file)
         # a fault in a file this run does not read is reported, not fatal (neo's required subdirs still are)
         if sub is not None and not selected(only, sub) and f.code != "missing-subdir":
             warnings.append(f"not restored, so not refused: {f}")
@@ -133,6 +133,10 @@ def validate(dd: DataDir, bundle: Path, *, mode: str, force: bool, force_topolog
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise BundleInvalid(f"bundle failed validation ({res.verdict}), nothing was written: {first.message}{more}",
                             path=first.file and (bundle / first.file), line=first.line)
+    if res.verdict == BUNDLE_UNVERIFIABLE and not allow_unverifiable:
+        raise BundleInvalid("bundle failed validation (BUNDLE_UNVERIFIABLE), nothing was written: it has no "
+                            "bundle-meta.json, so nothing says what it should hold; restore it anyway with "
+                            "--allow-unverifiable", path=bundle)
     for key, dim in live_dims.items():
         if res.dimension is not None and dim != res.dimension:
             raise BundleInvalid(f"dimension-contract-mismatch: the bundle's vectors have {res.dimension} values, "

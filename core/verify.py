@@ -2,21 +2,38 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar
 
 import orjson
 
 from core.bundle import LEDGER_FILE, META_FILE, Meta, list_bundles, read_meta, substrate_files
-from core.jsonl import is_finite_vector, loads_lenient, sha256_file
+from core.jsonl import is_finite_vector, loads_lenient
 from core.progress import ProgressFn, Ticker, check_cancel, no_progress
+from core.restorability import (
+    WHOLE_BUNDLE,
+    OutsideBundle,
+    Survey,
+    VerifyRecord,
+    open_member,
+    record_faults,
+    safe_member,
+    substrate_of,
+    survey,
+)
 from core.scan import is_payload, iter_numbered, read_json_member
 from core.substrates import (
+    COLLECTION_BY_KEY,
     KB,
     MEMORIES,
+    RECOVERY_SUBSTRATES,
     REQUIRED_SUBDIRS,
     SUBSTRATES,
     SUMMARIES,
@@ -24,6 +41,9 @@ from core.substrates import (
     VECTOR_SUBSTRATES,
     collection_key,
 )
+from core.units import iso_ms
+from core.verify_cache import VerifyCache
+from core.wire import wire
 
 RESTORABLE = "RESTORABLE"
 BUNDLE_ROOT_MISSING = "BUNDLE_ROOT_MISSING"
@@ -42,8 +62,15 @@ class Finding:
     message: str
     file: str | None = None
     line: int | None = None
+    # the recovery substrate the fault spoils when ``file`` does not say it (a count in the meta); else the file's
+    substrate: str | None = field(default=None, metadata=wire(skip=True))
 
     __wire__: ClassVar = ("code", "message", "file", "line", "text")
+
+    @property
+    def spoils(self) -> str:
+        """The recovery substrate this fault makes unrestorable, or restorability.WHOLE_BUNDLE."""
+        return self.substrate or substrate_of(self.file)
 
     @property
     def text(self) -> str:
@@ -76,6 +103,7 @@ class _State:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.survey: Survey | None = None  # the files as they were when the verify began
         self.verdict = RESTORABLE
         self.counts: dict[str, int] = {}
         self.dimension: int | None = None
@@ -198,15 +226,44 @@ def verify_bundle(
     expected_dimension: int | None = None,
     on_progress: ProgressFn = no_progress,
     cancel: threading.Event | None = None,
+    cache: VerifyCache | None = None,
 ) -> VerifyResult:
-    """Validate a bundle before any write: layout, every line, ids, vectors, counts, checksums."""
+    """Validate a bundle before any write: layout, every line, ids, vectors, counts, checksums. Reads only files
+    inside the bundle (no symlink, no file the checksums do not list). With ``cache``, the result is recorded for
+    exactly the files it read (unless a live dimension other than the bundle's own was imposed: that verdict is
+    about the live store, not the files)."""
     res = _State(path)
+    started = time.monotonic()
     try:
         _verify(path, res, expected_dimension, on_progress, cancel)
     except OSError as exc:
         res.verdict = BUNDLE_UNVERIFIABLE
         res.errors.append(Finding("io-error", f"{exc.strerror or exc}", exc.filename and str(exc.filename)))
-    return res.result()
+    out = res.result()
+    if cache is not None and res.survey is not None and res.verdict != BUNDLE_UNVERIFIABLE and (
+            expected_dimension is None or not any(f.code == "dimension-contract-mismatch" for f in out.errors)):
+        cache.store(path, record_of(out, res.survey, time.monotonic() - started))
+    return out
+
+
+def spoiling(res: VerifyResult, substrate: str) -> Finding | None:
+    """The first fault of a verify that makes ``substrate`` unrestorable (its own, or the whole bundle's); a
+    verify that could not establish a verdict spoils every substrate."""
+    first = next((f for f in res.errors if f.spoils in (substrate, WHOLE_BUNDLE)), None)
+    if first is None and res.verdict == BUNDLE_UNVERIFIABLE:
+        return res.warnings[0] if res.warnings else Finding(BUNDLE_UNVERIFIABLE, "no verdict could be established")
+    return first
+
+
+def record_of(res: VerifyResult, seen: Survey, seconds: float) -> VerifyRecord:
+    """A verify's result as the cache keeps it: per recovery substrate its first fault, and the counts."""
+    return VerifyRecord(res.verdict, seen.stamps, record_faults((f.spoils, f.text) for f in res.errors),
+                        dict(res.counts), iso_ms(datetime.now(UTC)), round(seconds, 3))
+
+
+def _inside(bundle: Path, f: Path) -> bool:
+    real = os.path.realpath(bundle)
+    return not f.is_symlink() and os.path.commonpath([real, os.path.realpath(f)]) == real
 
 
 def _verify(path: Path, res: _State, expected_dimension: int | None, on_progress: ProgressFn,
@@ -216,6 +273,7 @@ def _verify(path: Path, res: _State, expected_dimension: int | None, on_progress
         res.errors.append(Finding("missing-bundle", "bundle directory not found", str(path)))
         return
     state, meta, meta_error = read_meta(path)
+    res.survey = survey(path, meta if state == "valid" else None)
     missing = [d for d in REQUIRED_SUBDIRS if not (path / d).is_dir()]
     partial = (meta or {}).get("substrates")  # a pre-restore safety bundle of some substrates only
     if isinstance(partial, list):
@@ -231,7 +289,8 @@ def _verify(path: Path, res: _State, expected_dimension: int | None, on_progress
     elif state == "malformed":
         res.warnings.append(Finding("meta-not-receipt", f"bundle-meta.json has {meta_error}", META_FILE))
     elif state == "absent":
-        res.warnings.append(Finding("no-meta", "no bundle-meta.json: counts and topology cannot be checked", META_FILE))
+        res.warnings.append(Finding("no-meta", "no bundle-meta.json: counts and topology cannot be checked, so the "
+                                    "bundle is at best BUNDLE_UNVERIFIABLE", META_FILE))
     emb = (meta or {}).get("embedding") if isinstance((meta or {}).get("embedding"), dict) else None
     meta_dim = emb.get("dimension") if emb else None
     if expected_dimension is not None and isinstance(meta_dim, int) and meta_dim != expected_dimension:
@@ -244,7 +303,9 @@ def _verify(path: Path, res: _State, expected_dimension: int | None, on_progress
     files: list[tuple[Path, str, str]] = []  # (path, kind, count key)
     for sub in SUBSTRATES:
         for f in substrate_files(path, sub):
-            if sub in VECTOR_SUBSTRATES:
+            if not _inside(path, f):  # substrate_files never yields one; a file swapped since is still not read
+                checker.error("outside-bundle", "resolves outside the bundle: not read", f)
+            elif sub in VECTOR_SUBSTRATES:
                 files.append((f, "vector", collection_key(sub, f.name)))
             elif sub == "graph":
                 files.append((f, "graph", "graph"))
@@ -253,6 +314,7 @@ def _verify(path: Path, res: _State, expected_dimension: int | None, on_progress
     total_bytes = sum(f.stat().st_size for f, _, _ in files)
     ticker = Ticker("verify", None, on_progress, unit="rows")
     for f, kind, key in files:
+        check_cancel(cancel)
         counts = checker.check_file(f, kind, ticker, cancel)
         if kind == "graph":
             res.counts["graphNodes"] = res.counts.get("graphNodes", 0) + counts.get("nodes", 0)
@@ -264,13 +326,16 @@ def _verify(path: Path, res: _State, expected_dimension: int | None, on_progress
         if kind != "flat":
             res.row_total += n
     ledgers = path / "ledgers" / LEDGER_FILE
-    if ledgers.is_file():
+    if ledgers.is_file() and _inside(path, ledgers):
         try:
             read_json_member(ledgers)
         except orjson.JSONDecodeError as exc:
             checker.error("not-json", f"ledger is not JSON ({exc})", ledgers)
     ticker.update(res.row_total, bytes_done=total_bytes, force=True)
     res.dimension = checker.dimension
+    # the cheap checks' faults: symlinks, unlisted or resized payloads, checksum keys outside the bundle
+    res.errors += [Finding(f.code, f.message, f.file, substrate=f.substrate) for f in res.survey.faults
+                   if f.code != "missing-subdir"]
     if meta:
         _check_counts(meta, res)
         _check_checksums(path, meta, res, cancel)
@@ -278,6 +343,17 @@ def _verify(path: Path, res: _State, expected_dimension: int | None, on_progress
         res.verdict = BUNDLE_INVALID
     if res.verdict == RESTORABLE and res.row_total == 0:
         res.verdict = BUNDLE_EMPTY
+    if res.verdict in (RESTORABLE, BUNDLE_EMPTY) and state == "absent":
+        res.verdict = BUNDLE_UNVERIFIABLE  # nothing says what it should hold: its rows parse, that is all
+
+
+def _recovery(sub: object) -> str | None:
+    return sub if isinstance(sub, str) and sub in RECOVERY_SUBSTRATES else None
+
+
+def _substrate_of_key(key: str) -> str | None:
+    """The recovery substrate behind a count key of ``embedding.counts`` (kb; memories, summaries: mc)."""
+    return _recovery(COLLECTION_BY_KEY[key].substrate) if key in COLLECTION_BY_KEY else _recovery(key)
 
 
 def _check_counts(meta: Meta, res: _State) -> None:
@@ -290,18 +366,20 @@ def _check_counts(meta: Meta, res: _State) -> None:
                                           META_FILE))
             elif declared != streamed:
                 res.errors.append(Finding("count-contract-mismatch",
-                                          f"meta says {declared} {key} rows, the files hold {streamed}", META_FILE))
+                                          f"meta says {declared} {key} rows, the files hold {streamed}", META_FILE,
+                                          substrate=_substrate_of_key(key)))
         for key in (KB.key, MEMORIES.key, SUMMARIES.key):
             if res.counts.get(key) and key not in emb["counts"]:
                 res.errors.append(Finding("count-contract-mismatch",
                                           f"the files hold {res.counts[key]} {key} rows the meta does not declare",
-                                          META_FILE))
+                                          META_FILE, substrate=_substrate_of_key(key)))
     for entry in meta.get("integrity") or []:
         if not isinstance(entry, dict):
             continue
         sub, status, bundle_count = entry.get("subsystem"), entry.get("status"), entry.get("bundleCount")
         if status == "fail":
-            res.errors.append(Finding("integrity-fail", f"integrity for {sub} is fail: {entry.get('reason')}", META_FILE))
+            res.errors.append(Finding("integrity-fail", f"integrity for {sub} is fail: {entry.get('reason')}", META_FILE,
+                                      substrate=_recovery(sub)))
         streamed_by_sub: dict[str, int] = {
             "kb": res.counts.get("kb", 0),
             "mc": res.counts.get(MEMORIES.key, 0) + res.counts.get(SUMMARIES.key, 0)
@@ -311,23 +389,43 @@ def _check_counts(meta: Meta, res: _State) -> None:
         if isinstance(bundle_count, int) and held is not None and bundle_count != held:
             res.errors.append(Finding("count-contract-mismatch",
                                       f"integrity says {sub} holds {bundle_count} rows, the files hold {held}",
-                                      META_FILE))
+                                      META_FILE, substrate=_recovery(sub)))
+
+
+def _sha256_member(bundle: Path, rel: str, cancel: threading.Event | None) -> str:
+    h = hashlib.sha256()
+    with os.fdopen(open_member(bundle, rel), "rb", buffering=0) as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+            check_cancel(cancel)
+    return h.hexdigest()
 
 
 def _check_checksums(path: Path, meta: Meta, res: _State, cancel: threading.Event | None) -> None:
+    """Hash every file the checksums list, opened inside the bundle only; a key that is not a path inside the
+    bundle, a missing file and a link were reported by the cheap checks and are never opened."""
     sums = meta.get("checksums")
     if not isinstance(sums, dict) or not sums:
         res.checksums = "absent"
         return
     res.checksums = "verified"
-    for rel, want in sums.items():
+    faulted = {f.file for f in res.survey.faults} if res.survey is not None else set()
+    for key, want in sums.items():
         check_cancel(cancel)
-        f = path / rel
-        if not f.is_file():
+        rel = safe_member(key)
+        if rel is None or rel in faulted:
+            res.checksums = "mismatch"
+            continue
+        try:
+            got = _sha256_member(path, rel, cancel)
+        except FileNotFoundError:
             res.errors.append(Finding("checksum-missing-file", "listed in checksums but missing", rel))
             res.checksums = "mismatch"
             continue
-        got = sha256_file(f)
+        except OutsideBundle as exc:
+            res.errors.append(Finding("outside-bundle", str(exc), rel))
+            res.checksums = "mismatch"
+            continue
         if isinstance(want, dict) and got != want.get("sha256"):
             res.errors.append(Finding("checksum-mismatch",
                                       f"sha256 {got[:12]}… does not match the meta's {str(want.get('sha256'))[:12]}…",
@@ -358,8 +456,10 @@ def find_restorable(
     limit: int = 10,
     on_progress: ProgressFn = no_progress,
     cancel: threading.Event | None = None,
+    cache: VerifyCache | None = None,
 ) -> WalkResult:
-    """neo's restorability walk: newest first, past EMPTY/INCOMPLETE/INVALID, stopping on UNVERIFIABLE."""
+    """neo's restorability walk: newest first, past EMPTY/INCOMPLETE/INVALID, stopping on UNVERIFIABLE (a read
+    error). A bundle without a meta (at best UNVERIFIABLE here, where neo would call it legacy) is walked past."""
     if not root.is_dir():
         return WalkResult(code=BUNDLE_ROOT_MISSING, bundle=None, examined=0)
     listing = list_bundles(root)
@@ -368,13 +468,14 @@ def find_restorable(
     skipped: list[SkippedBundle] = []
     last: VerifyResult | None = None
     for i, b in enumerate(listing.bundles[:limit], start=1):
-        res = verify_bundle(b.path, expected_dimension=expected_dimension, on_progress=on_progress, cancel=cancel)
+        res = verify_bundle(b.path, expected_dimension=expected_dimension, on_progress=on_progress, cancel=cancel,
+                            cache=cache)
         if res.verdict == RESTORABLE:
             return WalkResult(code=RESTORABLE, bundle=b.name, examined=i, skipped=tuple(skipped), result=res)
         last = res
-        skipped.append(SkippedBundle(bundle=b.name, verdict=res.verdict,
-                                     reason=str(res.errors[0]) if res.errors else None))
-        if res.verdict == BUNDLE_UNVERIFIABLE:
+        first = res.errors[0] if res.errors else (res.warnings[0] if res.warnings else None)
+        skipped.append(SkippedBundle(bundle=b.name, verdict=res.verdict, reason=str(first) if first else None))
+        if res.verdict == BUNDLE_UNVERIFIABLE and b.meta_state != "absent":
             return WalkResult(code=BUNDLE_UNVERIFIABLE, bundle=b.name, examined=i, skipped=tuple(skipped), result=res)
     return WalkResult(code=last.verdict if last else NO_BUNDLES, bundle=None, examined=len(skipped),
                       skipped=tuple(skipped), result=last)

@@ -28,7 +28,7 @@ def make(root: Path, name: str, meta: object | None = "valid", kb_rows: int = 1)
     (b / "kb" / "knowledge-base-backup-x.jsonl").write_text('{"id":"a"}\n' * kb_rows)
     if meta == "valid":
         meta = {"bundleVersion": 1, "completedAt": "2026-05-10T01:14:02.118Z",
-                "integrity": [{"subsystem": "kb", "status": "pass" if kb_rows else "empty"}]}
+                "integrity": [{"subsystem": "kb", "status": "pass" if kb_rows else "empty", "bundleCount": kb_rows}]}
     if isinstance(meta, dict):
         (b / "bundle-meta.json").write_text(json.dumps(meta))
     elif isinstance(meta, str):
@@ -47,14 +47,15 @@ def test_listing_states_and_residue(tmp_path: Path) -> None:
     (tmp_path / "backup-notatime").mkdir()
     (tmp_path / "memory-backup-2026-04-01.jsonl").write_text("{}\n")
     (tmp_path / "last-backup-receipt.json").write_text("{}")
-    listing = list_bundles(tmp_path, count_rows=True)
+    listing = list_bundles(tmp_path)
     got = [(b.name[7:17], b.meta_state) for b in listing.bundles]
     assert got == [("2026-05-10", "valid"), ("2026-05-09", "absent"), ("2026-05-08", "malformed"),
                    ("2026-05-07", "malformed"), ("2026-05-06", "valid")]
     assert listing.bundles[2].meta_error.startswith("not JSON")
     assert listing.bundles[3].meta_error == "no completedAt (not a completed receipt)"
     assert listing.bundles[0].substrates["kb"].restorable
-    assert listing.bundles[0].substrates["kb"].rows == 1
+    # rows from the meta, never by counting lines (issue 10)
+    assert (listing.bundles[0].substrates["kb"].rows, listing.bundles[0].substrates["kb"].rows_from) == (1, "integrity")
     assert not listing.bundles[4].substrates["kb"].restorable  # integrity empty, no bytes
     assert not listing.bundles[1].substrates["kb"].restorable  # no meta: integrity unknown
     assert sorted((r.kind, r.name[:14]) for r in listing.residue) == [

@@ -67,8 +67,9 @@ def write_bundle(backup_root: Path, when: datetime, *, meta: str = "valid",
     for s in SUBS:
         status, rows = STATES[states[s]]
         (b / s).mkdir(parents=True)
-        if rows:
-            lines = "".join(json.dumps({"id": f"{s}-{i}"}) + "\n" for i in range(rows))
+        if rows:  # rows a verify accepts: the guard reads the bundle it vouches for
+            lines = "".join(json.dumps({"type": "node", "data": {"id": f"{s}-{i}"}} if s == "graph"
+                                       else {"id": f"{s}-{i}", "embedding": [0.5, 0.25]}) + "\n" for i in range(rows))
             (b / s / f"{s}-backup-x.jsonl").write_text(lines)
         if status is not None:
             integrity.append({"subsystem": s, "status": status, "sourceCount": rows, "bundleCount": rows})
@@ -408,9 +409,11 @@ def test_report_json_has_the_issue_shape(tmp_path: Path) -> None:
     b = out["bundles"][0]
     assert set(b) >= {"name", "verdict", "reasons", "substrates"}
     assert b["substrates"]["kb"]["restorable"] is True and b["substrates"]["kb"]["rows"] == 2
-    assert b["substrates"]["kb"]["bytes"] == len((json.dumps({"id": "kb-0"}) + "\n") * 2)
+    assert b["substrates"]["kb"]["bytes"] == sum(f.stat().st_size for f in (dd.backup_root / b["name"] / "kb").iterdir())
+    assert b["substrates"]["kb"]["state"] == "claimed"
     assert out["bundles"][1]["substrates"]["kb"] == {"restorable": False, "bytes": 0, "rows": 0,
-                                                     "integrity": "empty", "unevaluated": False, "error": None}
+                                                     "integrity": "empty", "unevaluated": False, "error": None,
+                                                     "state": "not-restorable", "word": "empty"}
     assert set(out["substrates"]) == {"kb", "mc", "graph"}
     assert set(out["substrates"]["kb"]) >= {"newestRestorable", "ageHours", "oldestRestorable"}
     assert out["substrates"]["kb"]["ageHours"] == 24.0

@@ -81,7 +81,9 @@ async def test_home_lists_bundles_residue_and_freshness(shared_dd: DataDir) -> N
         assert keys[0] == "backup-2026-05-10T01-11-23.456Z"
         assert sum(1 for k in keys if k.startswith("residue:")) == 1
         notes = {k: table.get_cell(k, "notes").plain for k in keys if not k.startswith("residue:")}
-        assert "kb empty" in notes["backup-2026-05-09T01-11-23.456Z"]
+        # a substrate's word sits in its own cell (issue 10): the empty KB export reads ✗ empty there
+        assert table.get_cell("backup-2026-05-09T01-11-23.456Z", "kb").plain.endswith("✗ empty")
+        assert table.get_cell(keys[0], "graph").plain.endswith("✓?")  # claimed by the meta: nothing read yet
         assert "MALFORMED" in notes["backup-2026-05-07T01-11-23.456Z"]
         header = screen.query_one(StatusHeader).render().plain
         assert "kb 9h" in header and "graph 9h" in header and "STALE" not in header

@@ -19,6 +19,7 @@ class Freshness:
     substrate: str
     age: str | None
     stale: bool
+    claimed: bool = False  # the copy is only claimed by its meta: shown with a ?
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class HeaderState:
     readonly: bool = False
     loading: bool = True
     busy: str = ""  # e.g. "restoring", shown as a badge while a write runs
+    unverified: int = 0  # bundles only claimed restorable, their rows not read yet
     extra: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -60,12 +62,15 @@ class StatusHeader(Widget):
             if i:
                 text.append("  ")
             text.append(f.substrate + " ", style="bold")
+            mark = "?" if f.claimed else ""
             if f.age is None:
                 text.append("NONE!", style="bold reverse red")
             elif f.stale:
-                text.append(visible(f.age) + (" !" if short else " STALE"), style="bold reverse yellow")
+                text.append(visible(f.age) + mark + (" !" if short else " STALE"), style="bold reverse yellow")
             else:
-                text.append(visible(f.age), style="green")
+                text.append(visible(f.age) + mark, style="green")
+        if self.state.unverified:
+            text.append(f"  {self.state.unverified}" + ("?" if short else " unverified"), style="yellow")
         return text
 
     def render(self) -> Text:

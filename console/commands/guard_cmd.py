@@ -25,18 +25,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                      "else kb,mc,graph)")
     p.add_argument("--skip-backup-check", action="store_true",
                    help="exit 0 whatever the state, and record the override in the journal")
+    p.add_argument("--no-verify", action="store_true",
+                   help="answer from what the metas claim, reading no rows (default: vouch only for a verified copy, "
+                        "verifying the newest candidate unless the verify cache already has)")
     add_json(p)
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     if args.skip_backup_check:
         refuse_readonly(ctx, "record a guard override")
-    result = guard(
-        ctx.dd,
-        max_age=parse_duration(args.max_age) if args.max_age is not None else None,
-        require=csv_list(args.require) if args.require is not None else None,
-        skip=args.skip_backup_check,
-    )
+    with ctx.progress("verify") as on_progress:
+        result = guard(
+            ctx.dd,
+            max_age=parse_duration(args.max_age) if args.max_age is not None else None,
+            require=csv_list(args.require) if args.require is not None else None,
+            skip=args.skip_backup_check,
+            verify=not args.no_verify,
+            on_progress=on_progress,
+        )
     # plain writes, not Rich: each line (the backup command too) stays whole in a scheduler's log; bundle
     # names in the message are data, so their control characters are made visible
     message = visible(result.message, newlines=True) + "\n"

@@ -7,21 +7,23 @@ from datetime import UTC, datetime
 
 from console.commands.common import Context, add_json
 from core import units
-from core.bundle import list_bundles
+from core.bundle import list_root
+from core.restorability import State
 from core.substrates import RECOVERY_SUBSTRATES
 from core.wire import encode
 
 NAME = "list"
-HELP = "list bundles newest first, with per-substrate bytes and rows, and staging residue"
+HELP = "list bundles newest first: per substrate bytes, rows and whether it is restorable (from the metas: no row is read)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_json(p)
-    p.add_argument("--no-rows", action="store_true", help="skip counting rows (faster on huge bundles)")
+    p.add_argument("--no-rows", action="store_true",
+                   help="accepted for old scripts: rows now come from the metas and the verify cache, never counted")
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    listing = list_bundles(ctx.dd.backup_root, count_rows=not args.no_rows, now=datetime.now(UTC))
+    listing = list_root(ctx.dd, now=datetime.now(UTC))
     if ctx.json:
         ctx.emit_json(encode(listing))
         return 0
@@ -45,7 +47,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         for sub in RECOVERY_SUBSTRATES:
             s = b.substrates[sub]
             rows = "-" if s.rows is None else f"{s.rows:,}"
-            mark = "ok" if s.restorable else (s.integrity or "?")
+            answer = b.answer(sub)
+            mark = {State.VERIFIED: "ok", State.CLAIMED: "ok?"}.get(answer.state, answer.word or "?")
             cells.append(text(f"{rows} {mark}"))
         table.add_row(text(b.name), units.human_age(b.age_hours), units.human_bytes(b.total_bytes),
                       *cells)
@@ -54,7 +57,10 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         if b.reason:
             notes.append(f"{b.name}: taken as a {b.reason} safety bundle")
     con.print(table)
-    say(con, "ok = restorable (rows on disk, integrity pass); otherwise the integrity status, ? = unknown")
+    say(con, "ok = verified restorable; ok? = claimed by its meta, not yet verified (recovery-console verify NAME); "
+             "otherwise why it is not restorable (torn, symlink, empty, no meta, ...)")
+    if listing.unverified:
+        say(con, f"{listing.unverified} bundle(s) not yet verified")
     for note in notes:
         say(con, note)
     for r in listing.residue:

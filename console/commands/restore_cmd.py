@@ -32,6 +32,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dry-run", action="store_true", help="print the numbers a real run would report; write nothing")
     p.add_argument("--force-topology-mismatch", action="store_true",
                    help="restore a bundle taken under neo's legacy federated Chroma topology")
+    p.add_argument("--allow-unverifiable", action="store_true",
+                   help="restore a bundle that has no bundle-meta.json (BUNDLE_UNVERIFIABLE: nothing says what it "
+                        "should hold, so a file cut short cannot be told from a whole one)")
     add_json(p)
 
 
@@ -53,7 +56,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
                           filters=Filters.of(args.filter_labels, args.filter_edge_types),
                           only_substrate=args.only_substrate, post_restore_hook=args.post_restore_hook,
                           workspace=args.workspace, dry_run=args.dry_run,
-                          force_topology_mismatch=args.force_topology_mismatch)
+                          force_topology_mismatch=args.force_topology_mismatch,
+                          allow_unverifiable=True if args.allow_unverifiable else None)
     if opts.mode == "replace" and not opts.yes and not opts.dry_run:
         if not _confirm_replace(ctx):
             raise ConsoleError("replace not confirmed; nothing was written")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from console.commands.common import Context, add_json
-from core.bundle import resolve_bundle
+from core.bundle import resolve_bundle, verify_cache
 from core.verify import RESTORABLE, find_restorable, verify_bundle
 from core.wire import encode
 
@@ -23,7 +23,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     dim = args.dimension or ctx.dd.embedding_dimension
     if args.bundle is None:
         with ctx.progress("verify") as on_progress:
-            walk = find_restorable(ctx.dd.backup_root, expected_dimension=dim, on_progress=on_progress)
+            walk = find_restorable(ctx.dd.backup_root, expected_dimension=dim, on_progress=on_progress,
+                                   cache=verify_cache(ctx.dd))
         if ctx.json:
             ctx.emit_json(encode(walk))
         else:
@@ -36,7 +37,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         return 0 if walk.code == RESTORABLE else 1
     path = resolve_bundle(ctx.dd.backup_root, args.bundle)
     with ctx.progress("verify") as on_progress:
-        res = verify_bundle(path, expected_dimension=dim, on_progress=on_progress)
+        res = verify_bundle(path, expected_dimension=dim, on_progress=on_progress, cache=verify_cache(ctx.dd))
     if ctx.json:
         ctx.emit_json(encode(res))
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 
 from rich.text import Text
@@ -12,31 +13,46 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Footer, Label, Static
 from textual.worker import Worker, get_current_worker
 
-from console.format import age_between, human_bytes, short_time
+from console.format import BUNDLE_WORDS, age_between, human_bytes, short_time, state_glyph
 from console.livegraph import GraphCensus
-from console.messages import JobCancelled, JobFailed, JobFinished, JobProgressed
+from console.messages import JobCancelled, JobEvent, JobFailed, JobFinished, JobProgressed
 from console.screens.base import COMMON_BINDINGS, BaseScreen
 from core.backup import BackupResult, run_backup
-from core.bundle import BundleInfo, Residue
-from core.progress import Cancelled
+from core.bundle import BundleInfo, Residue, verify_cache
+from core.progress import Cancelled, Progress, check_cancel
+from core.restorability import Answer, State
 from core.retention import BundleVerdict
 from core.safetext import visible
 from core.substrates import FLAT_SUBSTRATES, RECOVERY_SUBSTRATES
-from core.verify import VerifyResult, verify_bundle
+from core.verify import VerifyResult, spoiling, verify_bundle
 from widgets.bars import compact
 from widgets.confirm import MessageScreen
 from widgets.job_progress import TaskProgress
 from widgets.table import DataTable
 
 
-def substrate_cell(b: BundleInfo, sub: str) -> Text:
+def cell_answer(b: BundleInfo, sub: str, verified: VerifyResult | None) -> Answer:
+    """The listing's answer, unless a verify run in this session found a fault it does not know of yet (one
+    that could not be recorded, e.g. under an imposed dimension): then ✗, never ✓ beside a failed verify."""
+    answer = b.answer(sub)
+    fault = spoiling(verified, sub) if verified is not None and answer.counts else None
+    if fault is not None:
+        return dataclasses.replace(answer, state=State.FAILED, word="invalid",
+                                   reason=f"verify: {verified.verdict if verified else '?'}: {fault}")
+    return answer
+
+
+def substrate_cell(b: BundleInfo, sub: str, verified: VerifyResult | None = None) -> Text:
     s = b.substrates.get(sub)
     if s is None or not s.present:
         return Text("absent ✗", style="red")
     rows = compact(s.rows) if s.rows is not None else human_bytes(s.bytes)
-    if s.restorable:
-        return Text(f"{rows} ✓")
-    return Text(f"{rows} ✗", style="bold red" if s.rows == 0 or s.bytes == 0 else "yellow")
+    answer = cell_answer(b, sub, verified)
+    glyph, style = state_glyph(answer.state.value)
+    if answer.state is State.NOT_RESTORABLE and (s.rows == 0 or s.bytes == 0):
+        style = "bold red"
+    word = f" {visible(answer.word)}" if answer.word and answer.word not in BUNDLE_WORDS else ""
+    return Text(f"{rows} {glyph}{word}", style=style)
 
 
 def bundle_notes(b: BundleInfo, verdict: BundleVerdict | None, verified: VerifyResult | None) -> list[tuple[str, str]]:
@@ -49,11 +65,6 @@ def bundle_notes(b: BundleInfo, verdict: BundleVerdict | None, verified: VerifyR
         notes.append(("MALFORMED", "bold red"))
     elif b.meta_state == "absent":
         notes.append(("no meta", "bold yellow"))
-    for sub in RECOVERY_SUBSTRATES:
-        s = b.substrates.get(sub)
-        if s is not None and b.meta_state == "valid" and not s.restorable:
-            word = "empty" if (s.rows == 0 or s.bytes == 0 or s.integrity == "empty") else (s.integrity or "?")
-            notes.append((f"{sub} {visible(word)}", "bold yellow"))
     if b.reason is not None:
         notes.append((visible(b.reason), "magenta"))
     if verified is not None:
@@ -92,6 +103,7 @@ class BundlesScreen(BaseScreen):
         Binding("enter", "open_diff", "Diff", priority=True, id="diff"),
         Binding("b", "backup", "Backup", id="backup"),
         Binding("v", "verify", "Verify", id="verify"),
+        Binding("V", "verify_all", "Verify all", key_display="V", show=False, id="verify-all"),
         Binding("t", "retention", "Retention", id="retention"),
         Binding("r", "refresh", "Refresh", show=False, id="refresh"),
         Binding("escape", "cancel_job", "Cancel", id="cancel-job"),
@@ -155,7 +167,7 @@ class BundlesScreen(BaseScreen):
             head.append(f": {len(listing.bundles)} bundle{'' if len(listing.bundles) == 1 else 's'}")
             if listing.residue:
                 head.append(f", {len(listing.residue)} residue", style="bold yellow")
-            head.append("   ✓ restorable ✗ not", style="dim")
+            head.append("  ✓ verified ✓? claimed", style="dim")
         if self.rc.listing_error:
             head.append(f"  ({visible(self.rc.listing_error)})", style="yellow")
         title.update(head)
@@ -169,7 +181,7 @@ class BundlesScreen(BaseScreen):
             table.add_row(
                 Text(short_time(b.time)), Text(age_between(b.time, now), justify="right"),
                 Text(human_bytes(b.total_bytes), justify="right"),
-                *(substrate_cell(b, sub) for sub in RECOVERY_SUBSTRATES),
+                *(substrate_cell(b, sub, self.rc.verify_results.get(b.name)) for sub in RECOVERY_SUBSTRATES),
                 note_text, key=b.name,
             )
         for r in listing.residue:
@@ -270,7 +282,17 @@ class BundlesScreen(BaseScreen):
             t.append(visible(status), style="green" if status == "pass" else "bold yellow")
             if s.rows is not None:
                 t.append(f" {s.rows:,}")
-            t.append(" ✓" if s.restorable else " ✗")
+            glyph, style = state_glyph(cell_answer(b, sub, self.rc.verify_results.get(b.name)).state.value)
+            t.append(f" {glyph}", style=style)
+        answers = {sub: cell_answer(b, sub, self.rc.verify_results.get(b.name)) for sub in RECOVERY_SUBSTRATES}
+        faults = [(sub, a) for sub, a in answers.items() if a.state is State.FAILED]
+        if faults or any(a.state is State.CLAIMED for a in answers.values()):
+            row("state")
+            if faults:
+                t.append("; ".join(visible(f"{sub} {a.word}: {a.reason}") for sub, a in faults), style="bold red")
+            else:
+                claimed = [sub for sub, a in answers.items() if a.state is State.CLAIMED]
+                t.append(f"{', '.join(claimed)} claimed, not verified yet: v verifies it, V all", style="yellow")
         row("live")
         t.append_text(census_text(self.rc.census))
         verdict = self.rc.bundle_verdict(b.name)
@@ -300,6 +322,11 @@ class BundlesScreen(BaseScreen):
                 t.append(visible(f), style="red")
             if len(verified.errors) > 5:
                 t.append(f"\n  … {len(verified.errors) - 5} more: recovery-console verify {visible(b.name)}")
+        elif b.record is not None:
+            ok = b.record.verdict == "RESTORABLE"
+            t.append(f"verify {visible(b.record.verdict)}", style="green" if ok else "bold red")
+            t.append(f" for these exact files, {visible(b.record.verified_at.replace('T', ' '))} (verify cache)",
+                     style="dim")
         elif b.has_checksums:
             t.append("present, not verified yet (press v)", style="yellow")
         else:
@@ -344,7 +371,7 @@ class BundlesScreen(BaseScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel_job":
             return self._job is not None
-        if action in ("backup", "verify") and self._job is not None:
+        if action in ("backup", "verify", "verify_all") and self._job is not None:
             return None
         return super().check_action(action, parameters)
 
@@ -381,6 +408,19 @@ class BundlesScreen(BaseScreen):
             return
         self._start_job("verify", f"Verifying {visible(b.name)}: every line, ids, vectors, counts, checksums…")
         self._job_worker = self._run_verify(b)
+
+    def action_verify_all(self) -> None:
+        """Verify every bundle that is only claimed, newest first, in the background; esc stops it and what is
+        done stays done (each result goes to the verify cache as it comes)."""
+        if self._job is not None or self.rc.listing is None:
+            return
+        todo = [b for b in self.rc.listing.bundles if b.unverified]
+        if not todo:
+            self.notify("Every bundle is verified (or failed, or not restorable): nothing to read.", timeout=6)
+            return
+        self._start_job("verify-all", f"Verifying {len(todo)} unverified bundle{'' if len(todo) == 1 else 's'}, "
+                                      "newest first…")
+        self._job_worker = self._run_verify_all(todo)
 
     def action_cancel_job(self) -> None:
         if self._job_worker is not None:
@@ -426,16 +466,44 @@ class BundlesScreen(BaseScreen):
         try:
             result = verify_bundle(b.path, expected_dimension=self.rc.dd.embedding_dimension,
                                    on_progress=lambda p: self.post_message(JobProgressed("verify", p)),
-                                   cancel=worker.cancelled_event)
+                                   cancel=worker.cancelled_event, cache=verify_cache(self.rc.dd))
         except Cancelled:
             self.post_message(JobCancelled("verify", "verification stopped; nothing was changed"))
             return
         self.post_message(JobFinished("verify", result, {"bundle": b.name}))
 
+    @work(thread=True, exclusive=True, exit_on_error=False, group="verify", description="Verify all")
+    def _run_verify_all(self, bundles: list[BundleInfo]) -> None:
+        worker = get_current_worker()
+        cache = verify_cache(self.rc.dd)
+        failed: list[str] = []
+        for i, b in enumerate(bundles):
+            self.post_message(JobProgressed("verify-all", Progress("verify-all", i, len(bundles), unit="bundles",
+                                                                   message=b.name)))
+            try:
+                check_cancel(worker.cancelled_event)
+                # the files' own verdict (no imposed dimension), so the cache can keep it
+                result = verify_bundle(b.path, cancel=worker.cancelled_event, cache=cache)
+            except Cancelled:
+                self.post_message(JobCancelled("verify-all", f"{i} of {len(bundles)} verified before it stopped; "
+                                                             "their results are kept"))
+                return
+            self.post_message(JobEvent("verify-all", b.name, "info" if result.ok else "error"))
+            if not result.ok:
+                failed.append(b.name)
+        self.post_message(JobFinished("verify-all", tuple(failed), {"verified": len(bundles)}))
+
+    def on_job_event(self, message: JobEvent) -> None:
+        if message.job == "verify-all":
+            self.rc.refresh_bundles()  # one bundle more in the verify cache: its row changes now
+
     def on_job_progressed(self, message: JobProgressed) -> None:
         if message.job != self._job:
             return
         p = message.progress
+        if message.job == "verify-all":
+            self.query_one("#job-status", Static).update(Text(
+                f"Verifying {p.done + 1}/{p.total}: {visible(p.message)}  (esc stops)"))
         progress = self.query_one("#job-progress", TaskProgress)
         name = message.job if p.task == message.job else f"{message.job} {p.task}"
         progress.query_one(".task-name", Label).update(Text(visible(name)[:12]))
@@ -454,6 +522,16 @@ class BundlesScreen(BaseScreen):
                 text.append(f"\nwarning: {visible(w)}", style="yellow")
             status.update(text)
             self.rc.refresh_bundles()
+        elif message.job == "verify-all" and isinstance(message.result, tuple):
+            failed = [str(n) for n in message.result]
+            n = int(str(message.extra.get("verified", 0)))
+            progress.finish("done" if not failed else "failed", note=f"{n - len(failed)} ok")
+            text = Text.assemble((f"Verified {n} bundle{'' if n == 1 else 's'}", "green" if not failed else "bold"))
+            if failed:
+                text.append(f": {len(failed)} FAILED ({visible(', '.join(failed[:3]))}"
+                            + (", …" if len(failed) > 3 else "") + "): ✗ in the table", style="bold red")
+            status.update(text)
+            self.rc.refresh_bundles()
         elif message.job == "verify" and isinstance(message.result, VerifyResult):
             r = message.result
             self.rc.verify_results[str(message.extra["bundle"])] = r
@@ -463,6 +541,7 @@ class BundlesScreen(BaseScreen):
                     f"  {r.bundle}: {r.row_total:,} rows, checksums {r.checksums}, {len(r.errors)} error(s), "
                     f"{len(r.warnings)} warning(s)")))
             self.data_changed()
+            self.rc.refresh_bundles()  # the verify cache now holds this bundle's result: every look shows it
         self._end_job()
 
     def on_job_cancelled(self, message: JobCancelled) -> None:

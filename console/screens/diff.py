@@ -597,9 +597,11 @@ class DiffScreen(BaseScreen):
         except Exception as exc:
             self.post_message(GuardChecked(False, describe_error(exc)))
             return
-        self.post_message(GuardChecked(bool(g.ok), visible(g.message, newlines=True)))
+        self.post_message(GuardChecked(bool(g.ok), visible(g.message, newlines=True), read=bool(g.reads)))
 
     def on_guard_checked(self, message: GuardChecked) -> None:
+        if message.read:
+            self.rc.refresh_bundles()  # the guard verified a bundle: every look can say so now
         if self._awaiting_guard is None:
             return
         dialog, opts = self._awaiting_guard

@@ -25,6 +25,7 @@ SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
         ("enter", "diff the bundle against the live stores (the restore plan)"),
         ("b", "back up now, with progress (esc cancels; nothing is published unless complete)"),
         ("v", "verify the selected bundle: every line, ids, vectors, counts, checksums"),
+        ("V", "verify every unverified (✓?) bundle, newest first, in the background; esc stops it"),
         ("t", "retention: policy, verdicts, coverage timeline, prune"),
         ("r", "read the backup root again"),
     ]),
@@ -48,7 +49,8 @@ SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
 ]
 
 SYMBOLS: list[tuple[str, str]] = [
-    ("✓ / ✗", "restorable (bytes on disk and integrity pass) / not restorable"),
+    ("✓ / ✓?", "verified restorable (a full verify passed for these files) / claimed by the meta, not yet read"),
+    ("✗ word", "failed (torn, symlink, unlisted file, invalid...) or not restorable (empty, collapsed...)"),
     ("STALE, NONE!", "the newest restorable backup is older than the guard's max age / there is none"),
     ("READ-ONLY", "started with --readonly: backup, restore, prune and undo are disabled (dimmed)"),
     ("█ ▒ ░ ×", "bar segments: would insert, already present, filtered, orphaned"),

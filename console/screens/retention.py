@@ -10,7 +10,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Footer, Static
 from textual.worker import get_current_worker
 
-from console.format import age_between, age_text, human_bytes, short_time
+from console.format import age_between, age_text, human_bytes, short_time, state_glyph
 from console.messages import JobCancelled, JobFinished, JobProgressed
 from console.screens.base import COMMON_BINDINGS, BaseScreen
 from core.progress import Cancelled
@@ -138,8 +138,7 @@ class RetentionScreen(BaseScreen):
         now = self.rc.now()
         width = max(20, (self.app.size.width or 80) - 62)
         for b in report.bundles:
-            cells = [Text("✓" if b.substrates[sub].restorable else "✗",
-                          style="green" if b.substrates[sub].restorable else "yellow") for sub in RECOVERY_SUBSTRATES]
+            cells = [Text(*state_glyph(b.substrates[sub].state)) for sub in RECOVERY_SUBSTRATES]
             verdict = visible(b.verdict)
             reasons = [visible(r) for r in b.reasons]
             why = Text(reasons[0] if reasons else "", no_wrap=True)
@@ -233,6 +232,8 @@ class RetentionScreen(BaseScreen):
             return
         result = message.result
         if message.extra.get("dry_run"):
+            if result.guard is not None and result.guard.reads:
+                self.rc.refresh_bundles()  # the guard verified a bundle: the header and table can say so
             self._confirm_prune(result)
             return
         self._pruning = False
