@@ -111,9 +111,8 @@ class _BrotliDecoder:
             raise self._fail(f"cut short: the brotli stream ends after {self.offset} bytes without its end "
                              "marker (a torn copy or an interrupted write)")
         if self.d.is_finished():
-            raise self._fail(f"{os.fstat(self.fh.fileno()).st_size - self.offset} bytes after the end of the "
-                             f"brotli stream at byte {self.offset} (trailing garbage or a second stream: "
-                             "not what neo writes)")
+            raise self._fail(f"bytes after the end of the brotli stream at byte {self.offset} (trailing garbage "
+                             "or a second stream: not what neo writes)")
         start = self.offset
         self.offset += len(chunk)
         try:
@@ -205,14 +204,26 @@ def open_decoded(path: Path) -> BinaryIO:
     Iterating it gives lines with their ``\\n``, like a plain binary file. Decoding errors surface while reading,
     as ``PayloadUnreadable`` naming ``path``; a missing file raises FileNotFoundError at once.
     """
+    token = _token(path)
+    fh = open(path, "rb", buffering=BUFFER if token == PLAIN else 0)  # noqa: SIM115 - owned by the returned stream
+    return wrap_decoded(fh, path)
+
+
+def wrap_decoded(fh: IO[bytes], path: Path) -> BinaryIO:
+    """``open_decoded`` for a file the caller opened itself (e.g. safely, inside a bundle); closing the result
+    closes ``fh``. ``path`` names the file: its suffix picks the decoder, and errors name it."""
+    token = _token(path)
+    if token == PLAIN:
+        return fh  # type: ignore[return-value]
+    decoder: _Decoder = _BrotliDecoder(path, fh) if token == BROTLI else _GzipDecoder(path, fh)
+    return io.BufferedReader(_DecodedRaw(fh, decoder), buffer_size=BUFFER)
+
+
+def _token(path: Path) -> str:
     token = payload_encoding(path.name)
     if token is None:
         raise PayloadUnreadable("not a bundle payload (expected one of .jsonl, .jsonl.br, .jsonl.gz)", path=path)
-    fh = open(path, "rb", buffering=0 if token != PLAIN else BUFFER)  # noqa: SIM115 - owned by the returned stream
-    if token == PLAIN:
-        return fh
-    decoder: _Decoder = _BrotliDecoder(path, fh) if token == BROTLI else _GzipDecoder(path, fh)
-    return io.BufferedReader(_DecodedRaw(fh, decoder), buffer_size=BUFFER)
+    return token
 
 
 def drain(path: Path) -> int:

@@ -102,7 +102,7 @@ def test_bytes_after_the_brotli_stream_on_a_chunk_boundary_say_so(tmp_path: Path
     first = brotli.compress(TEXT, quality=4)
     monkeypatch.setattr(codec, "IN_CHUNK", len(first))
     p = write(tmp_path, "rows.jsonl.br", first + b"tail")
-    with pytest.raises(codec.PayloadUnreadable, match="4 bytes after the end of the brotli stream"):
+    with pytest.raises(codec.PayloadUnreadable, match="bytes after the end of the brotli stream at byte"):
         lines_of(p)
 
 
@@ -216,3 +216,11 @@ def test_strip_suffix() -> None:
     assert codec.strip_suffix("memory-backup-x.jsonl.br") == "memory-backup-x"
     assert codec.strip_suffix("memory-backup-x.jsonl") == "memory-backup-x"
     assert codec.strip_suffix("heal-attempts.json") == "heal-attempts.json"
+
+
+def test_a_file_opened_by_the_caller_decodes_the_same(tmp_path: Path) -> None:
+    p = write(tmp_path, "rows.jsonl.br", brotli.compress(TEXT, quality=4))
+    fh = open(p, "rb")  # noqa: SIM115
+    with codec.wrap_decoded(fh, p) as decoded:
+        assert b"".join(decoded) == TEXT
+    assert fh.closed
