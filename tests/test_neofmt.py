@@ -80,3 +80,30 @@ def test_receipt_and_lease_have_neos_shapes(tmp_path: Path) -> None:
     lease = json.loads(neofmt.write_lease(tmp_path / "l.json").read_text())
     assert list(lease) == ["owner", "reason", "pid", "token", "bootId", "acquiredAt", "staleAfterMs", "expiresAt",
                            "metadata"]
+
+
+def test_the_console_reads_the_capture_block_neo_writes(tmp_path: Path) -> None:
+    from core.capture import read_capture
+
+    spec = neofmt.NeoBundleSpec(kb=[], memories=neofmt.vector_rows("memories", 3), capture={
+        "kb": neofmt.Capture("kb-new", "kb-old", 1500), "memories": neofmt.Capture("m", "m", 2)})
+    meta = json.loads((neofmt.write_bundle(tmp_path, spec) / "bundle-meta.json").read_text())
+    cap = read_capture(meta)
+    assert cap is not None and cap.compared_to == "backup-2026-09-19T03-00-00.101Z"
+    kb, mem, summ = (cap.source(k) for k in ("kb", "memories", "mc.summaries"))
+    assert kb is not None and mem is not None and summ is not None
+    assert (kb.verdict, kb.collapsed, kb.previous_row_count, kb.lineage) == ("collapsed", True, 1500, "changed")
+    assert mem.text == "3 rows  populated  lineage same  (was 2 in backup-2026-09-19T03-00-00.101Z)"
+    assert summ.verdict == "proven empty"
+    assert [s.key for s in cap.collapsed] == ["kb"]
+    assert read_capture({"bundleVersion": 1}) is None
+
+
+def test_an_older_capture_without_collapsed_reads_as_unknown_not_false() -> None:
+    from core.capture import read_capture
+
+    cap = read_capture({"capture": {"schemaVersion": 1, "comparedTo": None, "sources": {
+        "kb": {"source": "kb", "rowCount": 0, "rowState": "zero", "lineage": "changed", "provenEmpty": False}}}})
+    assert cap is not None
+    kb = cap.source("kb")
+    assert kb is not None and kb.collapsed is None and kb.previous_row_count is None and kb.verdict == "zero"
