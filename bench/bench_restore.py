@@ -62,7 +62,8 @@ def _graph_file(work: Path) -> Path:
 
 def step_bare_graph(work: Path) -> dict[str, Any]:
     """executemany INSERT OR IGNORE, same rows, pragmas and transaction size as the restore; parse included."""
-    from core.restore import GRAPH_WRITE_BATCH, RESTORE_CACHE_KIB
+    from core.graph_store import RESTORE_CACHE_KIB
+    from core.restore_graph import GRAPH_WRITE_BATCH
 
     db = work / "bare.sqlite"
     shutil.copy(work / "live.sqlite", db)
@@ -117,7 +118,9 @@ def _data_dir(work: Path, name: str) -> Any:
 
 
 def step_restore(work: Path, only: str | None = None) -> dict[str, Any]:
-    from core.restore import RestoreOptions, run_restore
+    from core.restore import run_restore
+    from core.restore_model import RestoreOptions
+    from core.wire import encode
 
     if only == "mc":
         import chromadb  # noqa: F401 - imported before the clock starts, as in the bare step
@@ -126,17 +129,18 @@ def step_restore(work: Path, only: str | None = None) -> dict[str, Any]:
     started = time.perf_counter()
     res = run_restore(dd, work / BUNDLE, RestoreOptions(only_substrate=[only] if only else None))
     seconds = time.perf_counter() - started
-    out: dict[str, Any] = {"seconds": seconds, "rssMB": _rss_mb(), "failures": res.failuresTotal,
+    out: dict[str, Any] = {"seconds": seconds, "rssMB": _rss_mb(), "failures": res.failures_total,
                            "chromadbLoaded": "chromadb" in sys.modules}
-    if "graph" in res.subsystems:
-        out["totals"] = res.totals
-    if "mc" in res.subsystems:
-        out["memories"] = res.subsystems["mc"]["counts"]["memories"]
+    if res.graph is not None:
+        out["totals"] = encode(res.totals)
+    if res.mc is not None:
+        out["memories"] = encode(res.mc.counts.memories)
     return out
 
 
 def step_plan(work: Path) -> dict[str, Any]:
     from core.plan import Filters, build_plan, scan_bundle
+    from core.wire import encode
 
     dd = _data_dir(work, "plan-dd")
     started = time.perf_counter()
@@ -147,7 +151,7 @@ def step_plan(work: Path) -> dict[str, Any]:
     for labels in (["FILE"], ["FILE", "DIRECTORY", "KB_GAP", "TOOLING_GAP"], []):
         build_plan(scan, Filters.of(labels, ["CONTAINS"]))
     rebuild_ms = (time.perf_counter() - t) / 3 * 1000
-    return {"seconds": seconds, "rssMB": _rss_mb(), "totals": plan.totals, "rebuildMs": rebuild_ms}
+    return {"seconds": seconds, "rssMB": _rss_mb(), "totals": encode(plan.totals), "rebuildMs": rebuild_ms}
 
 
 def step_parse(work: Path, lib: str) -> dict[str, Any]:
@@ -164,8 +168,8 @@ def step_bare_chroma(work: Path) -> dict[str, Any]:
     import chromadb  # noqa: F401 - imported before the clock starts, as in the restore step
     import numpy as np
 
-    from core import chroma as ch
-    from core.datadir import COLLECTIONS
+    from core import chroma_store as ch
+    from core.substrates import COLLECTIONS
 
     dd = _data_dir(work, "bare-chroma-dd")
     dim = int(json.loads((work / "chroma.json").read_text())["dimension"])
@@ -238,9 +242,10 @@ def make_chroma(work: Path, rows: int, dim: int) -> None:
     import numpy as np
 
     from bench.datagen import write_meta
+    from core.substrates import REQUIRED_SUBDIRS
 
     shutil.rmtree(work, ignore_errors=True)
-    for sub in ("kb", "mc", "graph", "concepts", "trajectories"):
+    for sub in REQUIRED_SUBDIRS:
         (work / BUNDLE / sub).mkdir(parents=True)
     rng = np.random.default_rng(5)
     with open(work / BUNDLE / "mc" / "memory-backup-2026-05-10T01-11-30.000Z.jsonl", "wb") as fh:

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import orjson
 
-from core.bundle import colon_free, iso_ms
-from core.graph import DDL
+from core.graph_store import DDL
+from core.substrates import REQUIRED_SUBDIRS, VECTOR_COLLECTIONS
+from core.units import colon_free, iso_ms
 
 LABELS = (("FILE", 36), ("DIRECTORY", 5), ("CONCEPT", 18), ("AGENT_MEMORY", 18), ("CLASS", 4), ("ISSUE", 5),
           ("PULL_REQUEST", 3), ("RETROSPECTIVE", 3), ("MESSAGE", 2), ("KB_GAP", 2), ("TOOLING_GAP", 2),
@@ -73,7 +74,7 @@ def generate_graph(bundle: Path, live_db: Path | None, spec: GraphSpec) -> Gener
     node_labels = [labels[rng.randrange(len(labels))] for _ in range(n_nodes)]
     n_live = int(n_nodes * spec.live_share)  # the first n_live nodes are live
     n_live_edges = int(n_edges * spec.live_share)  # the first n_live_edges edges are live (live endpoints)
-    for sub in ("kb", "mc", "graph", "concepts", "trajectories"):
+    for sub in REQUIRED_SUBDIRS:
         (bundle / sub).mkdir(parents=True, exist_ok=True)
     gfile = bundle / "graph" / "graph-backup-2026-05-10T01-11-40.002Z.jsonl"
     conn = None
@@ -139,7 +140,7 @@ def write_meta(bundle: Path, counts: dict[str, int], *, dimension: int | None = 
         "bundleVersion": 1, "timestamp": colon_free(now), "completedAt": iso_ms(now), "subsystems": {},
         "integrity": [entry("kb", counts.get("kb", 0)), entry("mc", mc), entry("graph", counts.get("graph", 0))],
         "topology": {"shared_topology": True},
-        "embedding": {"counts": {k: counts.get(k, 0) for k in ("kb", "memories", "summaries")},
+        "embedding": {"counts": {c.key: counts.get(c.key, 0) for c in VECTOR_COLLECTIONS},
                       "dimension": dimension, "schemaVersion": 1},
     }
     (bundle / "bundle-meta.json").write_bytes(orjson.dumps(meta, option=orjson.OPT_INDENT_2) + b"\n")

@@ -9,9 +9,8 @@ workers report back with ``post_message`` only; the census is an async worker on
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any
 
 from rich.table import Table
 from rich.text import Text
@@ -32,16 +31,28 @@ from console.screens.diff import DiffScreen
 from console.screens.help import HelpScreen
 from console.screens.restore import RestoreScreen
 from console.screens.retention import RetentionScreen
-from core.bundle import BundleInfo, Listing, list_bundles
-from core.datadir import RECOVERY_SUBSTRATES, DataDir
-from core.retention import DEFAULT_GUARD_MAX_AGE, evaluate, guard
+from core.bundle import BundleInfo, Listing
+from core.datadir import DataDir
+from core.errors import ConsoleError
+from core.guard import GuardResult
+from core.plan import Plan
+from core.restore_model import RestoreOptions
+from core.retention import BundleVerdict, RetentionReport
 from core.safetext import visible
+from core.status import default_max_age_hours, root_status
+from core.substrates import RECOVERY_SUBSTRATES
+from core.verify import VerifyResult
 from widgets.confirm import ConfirmScreen, MessageScreen
 from widgets.status_header import Freshness, HeaderState
 
-# until the first guard answer arrives (or when the config cannot be read): the guard's own default; after it,
-# the answer's maxAgeHours, which is the configured `[guard] max_age`
-DEFAULT_GUARD_HOURS = DEFAULT_GUARD_MAX_AGE.total_seconds() / 3600
+
+def configured_guard_hours(dd: DataDir) -> float:
+    """The guard's max age as the config sets it (`[guard] max_age`, else 24 h): what the header flags as STALE
+    until the first guard answer arrives. A config the guard refuses says so in that answer; until then, 24 h."""
+    try:
+        return default_max_age_hours(dd)
+    except ConsoleError:
+        return 24.0
 
 
 class RecoveryApp(App[int]):
@@ -68,13 +79,13 @@ class RecoveryApp(App[int]):
         self.clock = clock
         self._now = now or (lambda: datetime.now(UTC))
         self.listing: Listing | None = None
-        self.retention: dict[str, Any] | None = None
-        self.guard: dict[str, Any] | None = None
+        self.retention: RetentionReport | None = None
+        self.guard: GuardResult | None = None
         self.listing_error: str | None = None
         self.census: GraphCensus | None = None
-        self.verify_results: dict[str, Any] = {}
+        self.verify_results: dict[str, VerifyResult] = {}
         self.busy: str = ""  # "restore", "backup", "undo" while a write runs
-        self.guard_hours = DEFAULT_GUARD_HOURS
+        self.guard_hours = configured_guard_hours(dd)
         self.header_state = HeaderState(location=location_label(dd), readonly=readonly, loading=True)
 
     # ------------------------------------------------------------------ basics
@@ -102,9 +113,8 @@ class RecoveryApp(App[int]):
     def open_diff(self, bundle: BundleInfo) -> None:
         self.push_screen(DiffScreen(bundle))
 
-    def open_restore(self, bundle: BundleInfo, opts: Any, plan_json: Mapping[str, Any], *, plan: Any = None,
-                     autostart: bool = True) -> None:
-        self.push_screen(RestoreScreen(bundle.name, bundle.path, opts, plan_json, plan=plan, autostart=autostart))
+    def open_restore(self, bundle: BundleInfo, opts: RestoreOptions, plan: Plan, *, autostart: bool = True) -> None:
+        self.push_screen(RestoreScreen(bundle.name, bundle.path, opts, plan, autostart=autostart))
 
     def open_retention(self) -> None:
         self.push_screen(RetentionScreen())
@@ -128,25 +138,17 @@ class RecoveryApp(App[int]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="listing", description="Reading bundles")
     def _load_bundles(self) -> None:
-        now = self.now()
-        listing = list_bundles(self.dd.backup_root, count_rows=True)
-        retention = guard_json = None
-        error = None
-        try:
-            retention = evaluate(self.dd, now=now, count_rows=False).to_json()
-            guard_json = guard(self.dd, now=now).to_json()
-        except Exception as exc:  # the listing stays useful when the policy cannot be evaluated
-            error = f"retention could not be evaluated: {describe_error(exc)}"
-        self.post_message(BundlesLoaded(listing, retention, guard_json, error))
+        # one read of the backup root answers the listing, retention and the guard
+        self.post_message(BundlesLoaded(root_status(self.dd, now=self.now())))
 
     def on_bundles_loaded(self, message: BundlesLoaded) -> None:
-        self.listing = message.listing
-        self.retention = message.retention
-        self.guard = message.guard
-        self.listing_error = message.error
-        max_age = (self.guard or {}).get("maxAgeHours")
-        if isinstance(max_age, (int, float)):
-            self.guard_hours = float(max_age)
+        status = message.status
+        self.listing = status.listing
+        self.retention = status.retention
+        self.guard = status.guard
+        self.listing_error = status.error
+        if status.max_age_hours is not None:
+            self.guard_hours = status.max_age_hours
         self.header_state = HeaderState(
             location=location_label(self.dd), freshness=self.freshness(), readonly=self.readonly,
             loading=False, busy=self.busy,
@@ -178,24 +180,17 @@ class RecoveryApp(App[int]):
         out = []
         for sub in RECOVERY_SUBSTRATES:
             age: float | None = None
-            info = ((self.retention or {}).get("substrates") or {}).get(sub)
-            if isinstance(info, dict) and "ageHours" in info:
-                age = info["ageHours"] if isinstance(info["ageHours"], (int, float)) else None
+            if self.retention is not None:
+                age = self.retention.substrates[sub].age_hours
             elif self.listing is not None:
-                for b in self.listing.bundles:
-                    s = b.substrates.get(sub)
-                    if s is not None and s.restorable and b.meta_state == "valid":
-                        age = (now - b.time).total_seconds() / 3600
-                        break
+                newest = next((b for b in self.listing.bundles if b.restorable(sub)), None)
+                age = (now - newest.time).total_seconds() / 3600 if newest is not None else None
             stale = age is None or age > self.guard_hours
             out.append(Freshness(sub, None if age is None else age_text(age), stale))
         return tuple(out)
 
-    def bundle_verdict(self, name: str) -> Mapping[str, Any] | None:
-        for b in (self.retention or {}).get("bundles") or []:
-            if isinstance(b, dict) and b.get("name") == name:
-                return b
-        return None
+    def bundle_verdict(self, name: str) -> BundleVerdict | None:
+        return self.retention.verdict(name) if self.retention is not None else None
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR:

@@ -8,12 +8,11 @@ cancellation and failure messages never coalesce, so every one of them is seen.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from textual.message import Message
 
-from core.bundle import Listing
 from core.progress import Progress
+from core.status import RootStatus
 
 
 @dataclass
@@ -45,8 +44,8 @@ class JobFinished(Message):
     """A job ended with a result (never coalesced)."""
 
     job: str
-    result: Any
-    extra: dict[str, Any] = field(default_factory=dict)
+    result: object  # the engine's result (a Scan, Plan, BackupResult, RestoreResult, ...): each screen narrows it
+    extra: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass
@@ -67,12 +66,10 @@ class JobFailed(Message):
 
 @dataclass
 class BundlesLoaded(Message):
-    """The listing of the backup root, its retention evaluation and the backup guard's answer."""
+    """One read of the backup root: the listing, its retention evaluation and the backup guard's answer (or why
+    those could not be evaluated: the listing still shows)."""
 
-    listing: Listing
-    retention: dict[str, Any] | None
-    guard: dict[str, Any] | None
-    error: str | None = None  # why retention or the guard could not be evaluated (the listing still shows)
+    status: RootStatus
 
 
 @dataclass

@@ -7,15 +7,19 @@ app through ``BaseScreen.rc``, typed by this Protocol: the state every screen sh
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from textual.clock import Clock
 
 from console.livegraph import GraphCensus
 from core.bundle import BundleInfo, Listing
 from core.datadir import DataDir
+from core.guard import GuardResult
+from core.plan import Plan
+from core.restore_model import RestoreOptions
+from core.retention import BundleVerdict, RetentionReport
+from core.verify import VerifyResult
 from widgets.status_header import HeaderState
 
 
@@ -25,11 +29,11 @@ class ConsoleApp(Protocol):
     readonly: bool
     clock: Clock | None  # drives every ProgressBar's ETA (a MockClock in tests and screenshots)
     listing: Listing | None  # the latest read of the backup root
-    retention: dict[str, Any] | None  # its retention evaluation (the engine's JSON shape)
-    guard: dict[str, Any] | None  # the backup guard's answer at that read
+    retention: RetentionReport | None  # its retention evaluation
+    guard: GuardResult | None  # the backup guard's answer at that read
     listing_error: str | None
     census: GraphCensus | None  # the live graph's node and edge counts (aiosqlite, read-only)
-    verify_results: dict[str, Any]  # bundle name -> the VerifyResult of a verify run this session
+    verify_results: dict[str, VerifyResult]  # bundle name -> the result of a verify run this session
     busy: str  # "restore", "backup", "undo" while a write runs; "" otherwise
     guard_hours: float  # the guard's max age: older than this is STALE
     header_state: HeaderState
@@ -41,14 +45,13 @@ class ConsoleApp(Protocol):
     def refresh_bundles(self) -> None:
         """Read the backup root (and the live census) again; every screen's ``data_changed`` runs after."""
 
-    def bundle_verdict(self, name: str) -> Mapping[str, Any] | None: ...
+    def bundle_verdict(self, name: str) -> BundleVerdict | None: ...
 
     # ---------------------------------------------------------------- navigation
     def open_diff(self, bundle: BundleInfo) -> None: ...
 
-    def open_restore(self, bundle: BundleInfo, opts: Any, plan_json: Mapping[str, Any], *, plan: Any = None,
-                     autostart: bool = True) -> None:
-        """The restore view of ``bundle`` with ``opts`` (a core RestoreOptions) and the plan it confirmed.
+    def open_restore(self, bundle: BundleInfo, opts: RestoreOptions, plan: Plan, *, autostart: bool = True) -> None:
+        """The restore view of ``bundle`` with ``opts`` and the plan the operator confirmed.
         ``autostart=False`` leaves the worker unstarted (the screenshot scenes post its messages instead)."""
 
     def open_retention(self) -> None: ...

@@ -14,6 +14,7 @@ and the Pilot tests.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import shutil
 import threading
@@ -40,7 +41,8 @@ from core.datadir import DataDir, resolve
 from core.demo import build_demo
 from core.plan import Plan
 from core.progress import Progress, ProgressFn, no_progress
-from core.restore import RestoreCancelled, RestoreOptions, RestoreResult
+from core.restore_model import RestoreCancelled, RestoreOptions, RestoreResult
+from core.substrates import VECTOR_COLLECTIONS
 
 # nine hours after the newest demo bundle: the May 10 2026 graph wipe (bundle names match the real incident)
 FIXED_NOW = datetime(2026, 5, 10, 10, 11, 23, 456_000, tzinfo=UTC)
@@ -205,7 +207,9 @@ async def _restore_view(pilot: Pilot[Any], stage: str) -> None:
     await pilot.press("3")
     await pilot.pause()
     app = cast(RecoveryApp, pilot.app)
-    app.open_restore(diff.bundle, diff.restore_options(), diff.plan_json, plan=diff.plan, autostart=False)
+    assert diff.plan is not None
+    plan = diff.plan
+    app.open_restore(diff.bundle, diff.restore_options(), plan, autostart=False)
     await pilot.pause()
     screen = app.screen
     assert isinstance(screen, RestoreScreen)
@@ -219,10 +223,9 @@ async def _restore_view(pilot: Pilot[Any], stage: str) -> None:
         screen.post_message(JobProgressed("restore", Progress(task, done, total, unit, 0, "", rate, counters)))
         await pilot.pause()
 
-    pj = screen.plan_json
-    chroma = {k: {"inserted": pj[k]["wouldInsert"], "skippedExisting": pj[k]["alreadyPresent"], "failed": 0}
-              for k in ("memories", "summaries", "kb")}
-    labels = pj["graph"]["labels"]
+    chroma = {c.key: {"inserted": plan.collection(c.key).would_insert,
+                      "skippedExisting": plan.collection(c.key).already_present, "failed": 0}
+              for c in VECTOR_COLLECTIONS}
     await tick(0.0, "verify", 0, None, None)
     await tick(2.4, "verify", 51_713, None, 21_547.0)
     await tick(2.5, "kb", 2_600, 2_600, 1_040.0, {"kb": chroma["kb"]})
@@ -230,8 +233,8 @@ async def _restore_view(pilot: Pilot[Any], stage: str) -> None:
     await tick(4.5, "summaries", 876, 876, 1_752.0, {"summaries": chroma["summaries"]})
     await tick(5.0, "graph", 0, 37_925, None)
     # the node batches are in: every label's counters, none of the edge types yet
-    nodes = {k: {"inserted": v["wouldInsert"], "skippedExisting": v["alreadyPresent"], "failed": 0,
-                 "filtered": v["filtered"]} for k, v in labels.items()}
+    nodes = {k: {"inserted": v.would_insert, "skippedExisting": v.already_present, "failed": 0,
+                 "filtered": v.filtered} for k, v in plan.graph.labels.items()}
     await tick(7.0, "graph", 22_660, 37_925, 11_330.0, {"nodes": nodes, "edges": {}})
     if stage == "cancel-confirm":
         await pilot.press("c")
@@ -247,19 +250,18 @@ def pinned_restore(*, cancel_after: str | None = None) -> Iterator[None]:
     real = restore_screen.run_restore
 
     def run(dd: DataDir, bundle: Path | str, opts: RestoreOptions, *, on_progress: ProgressFn = no_progress,
-            cancel: threading.Event | None = None, plan: Plan | None = None) -> RestoreResult:
+            cancel: threading.Event | None = None, plan: Plan | None = None, predict: bool = False) -> RestoreResult:
         def progress(p: Progress) -> None:
             on_progress(p)
             if p.task == cancel_after and cancel is not None:
                 cancel.set()  # the engine checks it before its next batch
 
         try:
-            result = real(dd, bundle, opts, on_progress=progress, cancel=cancel, plan=plan)
+            result = real(dd, bundle, opts, on_progress=progress, cancel=cancel, plan=plan, predict=predict)
         except RestoreCancelled as exc:
-            exc.result.durationMs = DEMO_DURATION_MS
+            exc.result = dataclasses.replace(exc.result, duration_ms=DEMO_DURATION_MS)
             raise
-        result.durationMs = DEMO_DURATION_MS
-        return result
+        return dataclasses.replace(result, duration_ms=DEMO_DURATION_MS)
 
     real_run_id = core.journal.new_run_id
     restore_screen.run_restore = run

@@ -2,73 +2,82 @@
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 from core import __version__
-from core import chroma as ch
-from core.bundle import colon_free, iso_ms, list_bundles
-from core.datadir import COLLECTIONS, DataDir
+from core import chroma_store as cs
+from core import graph_store as gs
+from core.bundle import Meta, list_bundles
+from core.datadir import DataDir
 from core.errors import ConsoleError, NothingToBackUp, storage_error
-from core.graph import edge_line, iter_rows, node_line
-from core.jsonl import count_nonempty_lines, loads
+from core.jsonl import loads
 from core.lock import exclusive
 from core.progress import ProgressFn, Ticker, check_cancel, no_progress
+from core.prune import PruneResult, SweepFailed
+from core.records import edge_line, node_line
+from core.scan import count_lines, payload_files
+from core.substrates import (
+    BACKED_UP,
+    COLLECTION_BY_KEY,
+    FLAT_DIRECTORIES,
+    FLAT_TARGETS,
+    VECTOR_COLLECTIONS,
+    VECTOR_SUBSTRATES,
+)
+from core.units import colon_free, iso_ms
 from core.writer import BundleWriter
 
-FILE_PREFIX = {"kb": "knowledge-base-backup", "memories": "memory-backup", "summaries": "summaries-backup"}
-SUBDIR = {"kb": "kb", "memories": "mc", "summaries": "mc"}
-ALL_SUBSTRATES = ("kb", "mc", "graph", "concepts", "trajectories", "mailbox")
 NEO_DEFAULT_DIMENSION = 4096
+# Subsystem stats and integrity entries are neo's bundle-meta blocks (JSON as neo writes and reads it).
+Stats = dict[str, Any]
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class BackupResult:
     bundle: str
     path: str
-    completedAt: str
-    durationMs: int
+    completed_at: str
+    duration_ms: int
     bytes: int
-    counts: dict[str, int]
-    integrity: list[dict[str, Any]]
-    subsystems: dict[str, Any]
+    counts: Mapping[str, int]
+    integrity: tuple[Meta, ...]  # the meta's integrity entries
+    subsystems: Meta  # the meta's subsystems block
     reason: str | None = None
-    warnings: list[str] = field(default_factory=list)
-    retention: dict[str, Any] | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+    warnings: tuple[str, ...] = ()
+    retention: PruneResult | SweepFailed | None = None  # the sweep `backup` runs after publishing
 
 
 def _export_collection(
-    w: BundleWriter, client: Any, key: str, when: datetime, on_progress: ProgressFn, cancel: threading.Event | None
-) -> tuple[dict[str, Any], int, int | None]:
+    w: BundleWriter, client: cs.ClientAPI | None, key: str, when: datetime, on_progress: ProgressFn,
+    cancel: threading.Event | None,
+) -> tuple[Stats, int, int | None]:
     """Page one collection into its JSONL file. Returns (stats, exported, dimension)."""
-    name = COLLECTIONS[key]
-    col = ch.get_collection(client, name)
-    expected = col.count() if col is not None else 0
-    stats: dict[str, Any] = {"collection": name, "collectionId": str(col.id) if col is not None else None,
-                             "backupFile": None, "expected": expected, "exported": 0, "skipped": 0, "skippedIds": []}
-    if expected == 0:
+    c = COLLECTION_BY_KEY[key]
+    col = cs.get_collection(client, c.name)
+    expected = cs.count(col)
+    stats: Stats = {"collection": c.name, "collectionId": cs.collection_id(col),
+                    "backupFile": None, "expected": expected, "exported": 0, "skipped": 0, "skippedIds": []}
+    if col is None or expected == 0:
         return stats, 0, None
-    rel = f"{SUBDIR[key]}/{FILE_PREFIX[key]}-{colon_free(datetime.now(UTC))}.jsonl"
+    rel = f"{c.substrate}/{c.prefix}-{colon_free(datetime.now(UTC))}.jsonl"
     out = w.open_jsonl(rel)
     ticker = Ticker(key, expected, on_progress)
     dimension: int | None = None
     try:
-        for page in ch.iter_records(col, page=ch.export_page_size(ch.detect_dimension(col))):
+        for page in cs.iter_records(col, page=cs.export_page_size(cs.detect_dimension(col))):
             check_cancel(cancel)
             for rec in page:
                 if rec.embedding is None or len(rec.embedding) == 0:
                     # neo's restore refuses (or silently drops) a row without a vector: never publish one
                     raise ConsoleError(
-                        f"{name}: row {rec.id!r} came back from Chroma with no embedding (a damaged vector "
+                        f"{c.name}: row {rec.id!r} came back from Chroma with no embedding (a damaged vector "
                         "index?); a bundle row without a vector cannot be restored. Not publishing"
                     )
                 if dimension is None:
@@ -85,7 +94,7 @@ def _export_collection(
     stats.update(backupFile=w.final_path(rel), exported=exported)
     if exported < expected:
         raise ConsoleError(
-            f"PARTIAL_COLLECTION_EXPORT {name}: exported {exported}/{expected} rows; not publishing"
+            f"PARTIAL_COLLECTION_EXPORT {c.name}: exported {exported}/{expected} rows; not publishing"
         )
     if exported > expected or after != expected:
         stats.update(grewDuringExport=True, growthDelta=after - expected)
@@ -94,31 +103,26 @@ def _export_collection(
 
 def _export_graph(
     w: BundleWriter, dd: DataDir, on_progress: ProgressFn, cancel: threading.Event | None
-) -> tuple[dict[str, Any], int]:
-    stats: dict[str, Any] = {"collection": "native-graph", "backupFile": None, "expected": 0,
-                             "exported": 0, "skipped": 0, "skippedIds": []}
+) -> tuple[Stats, int]:
+    stats: Stats = {"collection": "native-graph", "backupFile": None, "expected": 0,
+                    "exported": 0, "skipped": 0, "skippedIds": []}
     if not dd.graph_db.exists():
         return stats, 0
-    conn = sqlite3.connect(dd.graph_db, isolation_level=None)
-    try:
-        conn.execute("PRAGMA busy_timeout = 5000")
-        # One read transaction: counts, nodes and edges all come from the same snapshot, so a
-        # writer that keeps inserting cannot leave an edge whose endpoint is missing from the bundle.
-        conn.execute("BEGIN")
-        n_nodes = conn.execute("SELECT count(*) FROM Nodes").fetchone()[0]
-        n_edges = conn.execute("SELECT count(*) FROM Edges").fetchone()[0]
+    # One read transaction: counts, nodes and edges all come from the same snapshot, so a
+    # writer that keeps inserting cannot leave an edge whose endpoint is missing from the bundle.
+    with gs.snapshot(dd.graph_db) as conn:
+        n_nodes, n_edges = gs.counts(conn)
         expected = n_nodes + n_edges
         stats["expected"] = expected
         if expected == 0:
-            conn.execute("COMMIT")
             return stats, 0
         rel = f"graph/graph-backup-{colon_free(datetime.now(UTC))}.jsonl"
         out = w.open_jsonl(rel)
         ticker = Ticker("graph", expected, on_progress)
         skipped: list[str] = []
         try:
-            for table, wrap in (("Nodes", node_line), ("Edges", edge_line)):
-                for i, (row_id, data) in enumerate(iter_rows(conn, table)):
+            for table, wrap in ((gs.NODES, node_line), (gs.EDGES, edge_line)):
+                for i, (row_id, data) in enumerate(gs.iter_rows(conn, table)):
                     if i % 2000 == 0:
                         check_cancel(cancel)
                         ticker.update(out.lines, bytes_done=out.bytes)
@@ -138,9 +142,6 @@ def _export_graph(
         except BaseException:
             w.discard_jsonl(out)
             raise
-        conn.execute("COMMIT")
-    finally:
-        conn.close()
     w.close_jsonl(out)
     stats.update(backupFile=w.final_path(rel), exported=out.lines, skipped=len(skipped), skippedIds=skipped[:50])
     if skipped:
@@ -148,9 +149,9 @@ def _export_graph(
     return stats, out.lines
 
 
-def _copy_flat(w: BundleWriter, src: Path, sub: str) -> dict[str, Any]:
+def _copy_flat(w: BundleWriter, src: Path, sub: str) -> Stats:
     if src.is_dir():
-        files = sorted(p for p in src.glob("*.jsonl") if p.is_file())
+        files = sorted(p for p in src.glob("*.jsonl") if p.is_file())  # the live layout: plain JSONL
         for f in files:
             w.copy_in(f, f"{sub}/{f.name}")
         return {"copied": len(files)}
@@ -160,9 +161,9 @@ def _copy_flat(w: BundleWriter, src: Path, sub: str) -> dict[str, Any]:
     return {"copied": 0, "note": f"source not present: {src}"}
 
 
-def integrity_entry(w: BundleWriter, sub: str, source_count: int | None) -> dict[str, Any]:
-    bundle_count = sum(count_nonempty_lines(p) for p in sorted((w.staging / sub).glob("*.jsonl")))
-    entry: dict[str, Any] = {"subsystem": sub, "sourceCount": source_count, "bundleCount": bundle_count}
+def integrity_entry(w: BundleWriter, sub: str, source_count: int | None) -> Stats:
+    bundle_count = sum(count_lines(p) for p in payload_files(w.staging / sub))
+    entry: Stats = {"subsystem": sub, "sourceCount": source_count, "bundleCount": bundle_count}
     if source_count is None:
         entry["status"] = "skipped"
     elif source_count != bundle_count:
@@ -172,12 +173,13 @@ def integrity_entry(w: BundleWriter, sub: str, source_count: int | None) -> dict
     return entry
 
 
-def _capture(dd: DataDir, ids: dict[str, str | None], rows: dict[str, int]) -> dict[str, Any]:
+def _capture(dd: DataDir, ids: dict[str, str | None], rows: dict[str, int]) -> Stats:
     """neo's capture block: was a source really empty, and is it the same collection as last time?"""
     previous = next((b for b in list_bundles(dd.backup_root).bundles if b.meta_state == "valid"), None)
     prev_sources = ((previous.meta or {}).get("capture") or {}).get("sources") or {} if previous else {}
-    sources: dict[str, Any] = {}
-    for source, key in (("kb", "kb"), ("mc.memories", "memories"), ("mc.summaries", "summaries")):
+    sources: Stats = {}
+    for c in VECTOR_COLLECTIONS:
+        source, key = (c.key if c.key == c.substrate else f"{c.substrate}.{c.key}"), c.key
         prev_id = (prev_sources.get(source) or {}).get("collectionId")
         cur = ids.get(key)
         lineage = "unknown" if not (prev_id and cur) else ("same" if prev_id == cur else "changed")
@@ -188,13 +190,13 @@ def _capture(dd: DataDir, ids: dict[str, str | None], rows: dict[str, int]) -> d
     return {"schemaVersion": 1, "comparedTo": previous.name if previous else None, "sources": sources}
 
 
-def build_topology(dd: DataDir) -> dict[str, Any]:
+def build_topology(dd: DataDir) -> Stats:
     """neo's topology block: KB coords name the persist dir `path`, Memory Core coords name it `dataDir`."""
     return {"shared_topology": True, "kbChromaCoords": chroma_coords(dd, "path"),
             "mcChromaCoords": chroma_coords(dd, "dataDir")}
 
 
-def chroma_coords(dd: DataDir, dir_key: str = "path") -> dict[str, Any]:
+def chroma_coords(dd: DataDir, dir_key: str = "path") -> Stats:
     if dd.chroma_url:
         u = urlparse(dd.chroma_url)
         # the server's persist dir cannot be seen over HTTP: null with neo's reason rather than a guess
@@ -202,10 +204,10 @@ def chroma_coords(dd: DataDir, dir_key: str = "path") -> dict[str, Any]:
     return {"host": None, "port": None, dir_key: str(dd.chroma_path)}
 
 
-def _open_chroma(dd: DataDir) -> Any:
+def _open_chroma(dd: DataDir) -> cs.ClientAPI | None:
     """The Chroma client, or None when there is no embedded Chroma; an unreachable server is a clean error."""
     try:
-        return ch.open_client(dd, create=False)
+        return cs.open_client(dd, create=False)
     except Exception as exc:
         if not dd.chroma_url:
             raise
@@ -216,7 +218,7 @@ LABELS = {"graph": "graph DB", "concepts": "concepts dir", "trajectories": "traj
           "mailbox": "mailbox file", "chroma": "Chroma"}
 
 
-def sources_present(dd: DataDir, substrates: tuple[str, ...] = ALL_SUBSTRATES) -> tuple[bool, dict[str, str]]:
+def sources_present(dd: DataDir, substrates: tuple[str, ...] = BACKED_UP) -> tuple[bool, dict[str, str]]:
     """Whether any selected substrate has a source to back up, and where each one was looked for.
 
     A missing graph DB, Chroma dir (or a Chroma without any of neo's collections) and flat files all at once is
@@ -227,17 +229,17 @@ def sources_present(dd: DataDir, substrates: tuple[str, ...] = ALL_SUBSTRATES) -
     if "graph" in substrates:
         looked["graph"] = str(dd.graph_db)
         found = found or dd.graph_db.is_file()
-    for sub, src in (("concepts", dd.concepts_dir), ("trajectories", dd.trajectories_file),
-                     ("mailbox", dd.mailbox_file)):
+    for sub in FLAT_TARGETS:
+        src = dd.flat_target(sub)
         if sub in substrates:
             looked[sub] = str(src)
-            found = found or (src.is_dir() if sub == "concepts" else src.is_file())
-    if {"kb", "mc"} & set(substrates):
+            found = found or (src.is_dir() if sub in FLAT_DIRECTORIES else src.is_file())
+    if set(VECTOR_SUBSTRATES) & set(substrates):
         looked["chroma"] = dd.chroma_label
         if not found:  # opening Chroma is the slow check: only when nothing cheaper answered
             client = _open_chroma(dd)
-            names = [COLLECTIONS[k] for k in ("kb", "memories", "summaries") if SUBDIR[k] in substrates]
-            found = any(ch.get_collection(client, n) is not None for n in names)
+            names = [c.name for c in VECTOR_COLLECTIONS if c.substrate in substrates]
+            found = any(cs.get_collection(client, n) is not None for n in names)
     return found, looked
 
 
@@ -256,7 +258,7 @@ def run_backup(
     cancel: threading.Event | None = None,
     when: datetime | None = None,
     reason: str | None = None,
-    substrates: tuple[str, ...] = ALL_SUBSTRATES,
+    substrates: tuple[str, ...] = BACKED_UP,
     lock: bool = True,
     allow_empty: bool = False,
 ) -> BackupResult:
@@ -277,11 +279,11 @@ def run_backup(
     when = when or datetime.now(UTC)
     w = BundleWriter(dd.backup_root, when)
     try:
-        subsystems: dict[str, Any] = {}
+        subsystems: Stats = {}
         counts: dict[str, int] = {}
         ids: dict[str, str | None] = {}
         dimension: int | None = None
-        client = _open_chroma(dd) if {"kb", "mc"} & set(substrates) else None
+        client = _open_chroma(dd) if set(VECTOR_SUBSTRATES) & set(substrates) else None
         if "kb" in substrates:
             stats, n, dim = _export_collection(w, client, "kb", when, on_progress, cancel)
             dimension = dimension or dim
@@ -314,11 +316,10 @@ def run_backup(
                 "message": f"Export complete. Exported 0 memories, 0 summaries, 0 temporal summaries, and {n_graph} graph elements.",
                 "count": n_graph, "graph": gstats}
         check_cancel(cancel)
-        for sub, src in (("concepts", dd.concepts_dir), ("trajectories", dd.trajectories_file),
-                         ("mailbox", dd.mailbox_file)):
+        for sub in FLAT_TARGETS:
             if sub in substrates:
-                subsystems[sub] = _copy_flat(w, src, sub)
-        integrity: list[dict[str, Any]] = []
+                subsystems[sub] = _copy_flat(w, dd.flat_target(sub), sub)
+        integrity: list[Stats] = []
         if "kb" in substrates:
             integrity.append(integrity_entry(w, "kb", counts["kb"]))
         if "mc" in substrates:
@@ -336,7 +337,7 @@ def run_backup(
         # the configured one (neo's own default when nothing is configured)
         dimension = dimension or dd.embedding_dimension or NEO_DEFAULT_DIMENSION
         completed = iso_ms(datetime.now(UTC))
-        meta: dict[str, Any] = {
+        meta: Stats = {
             "bundleVersion": 1,
             "timestamp": colon_free(when),
             "completedAt": completed,
@@ -345,7 +346,7 @@ def run_backup(
             "capture": _capture(dd, ids, counts),
             "topology": build_topology(dd),
             "embedding": {
-                "counts": {k: counts[k] for k in ("kb", "memories", "summaries") if k in counts},
+                "counts": {c.key: counts[c.key] for c in VECTOR_COLLECTIONS if c.key in counts},
                 "dimension": dimension,
                 "schemaVersion": 1,
             },
@@ -358,7 +359,7 @@ def run_backup(
             meta["embedding"]["expectedConsumer"] = {"model": consumer["model"], "provider": consumer["provider"]}
         if reason:
             meta["reason"] = reason
-        if tuple(substrates) != ALL_SUBSTRATES:
+        if tuple(substrates) != BACKED_UP:
             meta["substrates"] = list(substrates)
         final = w.publish(meta)
     except BaseException as exc:
@@ -368,9 +369,9 @@ def run_backup(
         if disk is not None:
             raise disk from exc
         raise
-    total_bytes = sum(c["bytes"] for c in w.checksums.values())
+    total_bytes = sum(c.bytes for c in w.checksums.values())
     return BackupResult(
-        bundle=final.name, path=str(final), completedAt=completed,
-        durationMs=int((time.monotonic() - started) * 1000), bytes=total_bytes, counts=counts,
-        integrity=integrity, subsystems=subsystems, reason=reason, warnings=warnings,
+        bundle=final.name, path=str(final), completed_at=completed,
+        duration_ms=int((time.monotonic() - started) * 1000), bytes=total_bytes, counts=counts,
+        integrity=tuple(integrity), subsystems=subsystems, reason=reason, warnings=tuple(warnings),
     )

@@ -1,38 +1,48 @@
-"""Bundle naming and discovery: `backup-<ISO with colons as dashes>/` folders with a `bundle-meta.json`."""
+"""Bundles on disk: naming, discovery, the listing of a backup root, reading a bundle's meta.
+
+A bundle is a ``backup-<ISO time, colons as dashes>/`` folder with one folder per substrate and a
+``bundle-meta.json`` receipt written last. Staging (``.backup-partial-*``) and trash (``.trash-backup-*``) are
+residue, never bundles.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 
-from core.datadir import RECOVERY_SUBSTRATES, SUBSTRATES
 from core.errors import UsageError
-from core.jsonl import count_nonempty_lines
+from core.scan import count_lines, is_payload, payload_files
+from core.substrates import (
+    MEMORIES,
+    RECOVERY_SUBSTRATES,
+    SUBSTRATES,
+    SUMMARIES,
+    TEMPORAL_SUMMARIES_KEY,
+    TEMPORAL_SUMMARIES_PREFIX,
+    collection_key,
+)
+from core.units import colon_free, hours, iso_z
+from core.wire import wire
 
 BUNDLE_PREFIX = "backup-"
 PARTIAL_PREFIX = ".backup-partial-"
 TRASH_PREFIX = ".trash-backup-"
 META_FILE = "bundle-meta.json"
+LEDGER_FILE = "heal-attempts.json"
 INTEGRITY_STATUSES = ("pass", "fail", "empty", "skipped")  # neo calls this set frozen
 
+# raw neo meta: JSON read from a bundle, kept as it is
+Meta = Mapping[str, Any]
+
 _TIME_FIX = re.compile(r"T(\d{2})-(\d{2})-(\d{2})")
-
-
-def iso_ms(t: datetime) -> str:
-    """JavaScript's Date.toISOString(): UTC, milliseconds, Z."""
-    t = t.astimezone(UTC)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
-
-
-def colon_free(t: datetime) -> str:
-    return iso_ms(t).replace(":", "-")
 
 
 def bundle_name(t: datetime) -> str:
@@ -52,50 +62,75 @@ def parse_bundle_time(name: str) -> datetime | None:
 
 
 def substrate_files(bundle: Path, substrate: str) -> list[Path]:
-    """The files restore would read for a substrate: `*.jsonl` only, plus ledgers' fixed members."""
+    """The files restore would read for a substrate: its payload files, plus ledgers' fixed members."""
     d = bundle / substrate
     if not d.is_dir():
         return []
     with os.scandir(d):  # glob() hides a PermissionError; an unreadable dir must not look empty
         pass
-    files = sorted(p for p in d.glob("*.jsonl") if p.is_file())
+    files = payload_files(d)
     if substrate == "ledgers":
-        extra = d / "heal-attempts.json"
+        extra = d / LEDGER_FILE
         if extra.is_file():
             files.insert(0, extra)
-        files += sorted(p for p in (d / "recovery-runs").glob("*.jsonl") if p.is_file())
+        files += payload_files(d / "recovery-runs")
     return files
 
 
-@dataclass
+def collection_files(bundle: Path, key: str) -> list[Path]:
+    """The bundle files restored into one collection (kb, memories, summaries; temporalSummaries has none)."""
+    if key not in (MEMORIES.key, SUMMARIES.key, TEMPORAL_SUMMARIES_KEY):
+        return substrate_files(bundle, key)
+    return [f for f in substrate_files(bundle, "mc") if collection_key("mc", f.name) == key]
+
+
+def is_temporal_summary(path: Path) -> bool:
+    return path.name.startswith(TEMPORAL_SUMMARIES_PREFIX)
+
+
+@dataclass(frozen=True, kw_only=True)
 class SubstrateInfo:
-    name: str
+    name: str = field(metadata=wire(skip=True))
     present: bool
-    files: list[str] = field(default_factory=list)
+    files: tuple[str, ...] = ()
     bytes: int = 0
     rows: int | None = None
     integrity: str | None = None  # the meta's status for kb/mc/graph
     error: str | None = None
+
+    __wire__: ClassVar = ("present", "files", "bytes", "rows", "integrity", "recovery_restorable", "error")
+    __wire_names__: ClassVar = {"recovery_restorable": "restorable"}
 
     @property
     def restorable(self) -> bool:
         """neo's per-substrate rule (#16614): bytes on disk and an integrity `pass`."""
         return self.error is None and self.bytes > 0 and self.integrity == "pass"
 
+    @property
+    def recovery_restorable(self) -> bool | None:
+        """`restorable` for a recovery substrate; None for the others (they have no integrity entry)."""
+        return self.restorable if self.name in RECOVERY_SUBSTRATES else None
 
-@dataclass
+
+@dataclass(frozen=True, kw_only=True)
 class BundleInfo:
     name: str
     path: Path
-    time: datetime
+    time: datetime = field(metadata=wire(encode=iso_z))
+    age_hours: float  # at the time of the listing
     meta_state: str  # valid | absent | malformed
-    meta: dict[str, Any] | None = None
+    meta: Meta | None = field(default=None, metadata=wire(skip=True))
     meta_error: str | None = None
-    substrates: dict[str, SubstrateInfo] = field(default_factory=dict)
-    error: str | None = None  # set when the folder could not be read
+    substrates: Mapping[str, SubstrateInfo] = field(default_factory=dict)
+    error: str | None = field(default=None, metadata=wire(skip=True))  # set when the folder could not be read
+
+    __wire__: ClassVar = ("name", "path", "time", "age_hours", "meta_state", "meta_error", "reason", "total_bytes",
+                          "has_checksums", "substrates")
+    __wire_names__: ClassVar = {"total_bytes": "bytes", "has_checksums": "checksums"}
 
     @property
-    def reason(self) -> str | None:
+    def reason(self) -> object:
+        """Why the bundle was taken (`pre-restore` for a safety bundle), as the meta says."""
         return (self.meta or {}).get("reason")
 
     @property
@@ -109,26 +144,35 @@ class BundleInfo:
     def integrity(self, substrate: str) -> str | None:
         return integrity_status(self.meta, substrate)
 
+    def restorable(self, substrate: str) -> bool:
+        """neo's floor: a completed (valid) meta, no read error, bytes on disk and integrity `pass`."""
+        sub = self.substrates.get(substrate)
+        return self.error is None and self.meta_state == "valid" and sub is not None and sub.restorable
 
-@dataclass
+
+@dataclass(frozen=True, kw_only=True)
 class Residue:
     name: str
-    path: Path
+    path: Path = field(metadata=wire(skip=True))
     kind: str  # staging | trash | unparseable
     bytes: int
-    mtime: datetime
+    mtime: datetime = field(metadata=wire(encode=iso_z))
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class Listing:
-    root: Path
+    """One read of a backup root: what `list` prints and what retention and the guard judge."""
+
+    root: Path = field(metadata=wire("backupRoot"))
     exists: bool
-    bundles: list[BundleInfo]
-    residue: list[Residue]
-    legacy_files: list[str]
+    bundles: tuple[BundleInfo, ...] = ()
+    residue: tuple[Residue, ...] = ()
+    legacy_files: tuple[str, ...] = ()
+    now: datetime = field(metadata=wire(skip=True))  # when it was read: the bundles' ages count from here
+    rows_counted: bool = field(default=False, metadata=wire(skip=True))
 
 
-def integrity_status(meta: dict[str, Any] | None, substrate: str) -> str | None:
+def integrity_status(meta: Meta | None, substrate: str) -> str | None:
     if not meta or not isinstance(meta.get("integrity"), list):
         return None
     for entry in meta["integrity"]:
@@ -138,7 +182,7 @@ def integrity_status(meta: dict[str, Any] | None, substrate: str) -> str | None:
     return None
 
 
-def read_meta(bundle: Path) -> tuple[str, dict[str, Any] | None, str | None]:
+def read_meta(bundle: Path) -> tuple[str, Meta | None, str | None]:
     """(state, meta, error). Valid means neo's completed receipt: a `completedAt` string and an `integrity` array."""
     path = bundle / META_FILE
     try:
@@ -160,34 +204,41 @@ def read_meta(bundle: Path) -> tuple[str, dict[str, Any] | None, str | None]:
     return "valid", meta, None
 
 
-def inspect_bundle(path: Path, *, count_rows: bool = False) -> BundleInfo:
+def _substrate(path: Path, sub: str, meta: Meta | None, count_rows: bool) -> SubstrateInfo:
+    integrity = integrity_status(meta, sub) if sub in RECOVERY_SUBSTRATES else None
+    present = (path / sub).is_dir()
+    names: tuple[str, ...] = ()
+    size = 0
+    try:
+        files = substrate_files(path, sub)
+        names = tuple(str(f.relative_to(path)) for f in files)
+        size = sum(f.stat().st_size for f in files)
+        rows = sum(count_lines(f) for f in files if is_payload(f)) if count_rows else None
+    except OSError as exc:
+        return SubstrateInfo(name=sub, present=present, files=names, bytes=size, integrity=integrity,
+                             error=f"{exc.strerror}: {exc.filename}")
+    return SubstrateInfo(name=sub, present=present, files=names, bytes=size, rows=rows, integrity=integrity)
+
+
+def inspect_bundle(path: Path, *, count_rows: bool = False, now: datetime | None = None) -> BundleInfo:
     name = path.name
     t = parse_bundle_time(name)
     if t is None:
         raise UsageError(f"not a bundle name (expected backup-<ISO time>): {name}", path=path)
     state, meta, meta_error = read_meta(path)
-    info = BundleInfo(name, path, t, state, meta, meta_error)
+    subs: dict[str, SubstrateInfo] = {}
+    error = None
     try:
         for sub in SUBSTRATES:
-            d = path / sub
-            s = SubstrateInfo(sub, d.is_dir())
-            if sub in RECOVERY_SUBSTRATES:
-                s.integrity = integrity_status(meta, sub)
-            try:
-                files = substrate_files(path, sub)
-                s.files = [str(f.relative_to(path)) for f in files]
-                s.bytes = sum(f.stat().st_size for f in files)
-                if count_rows:
-                    s.rows = sum(count_nonempty_lines(f) for f in files if f.suffix == ".jsonl")
-            except OSError as exc:
-                s.error = f"{exc.strerror}: {exc.filename}"
-            info.substrates[sub] = s
+            subs[sub] = _substrate(path, sub, meta, count_rows)
     except OSError as exc:
-        info.error = str(exc)
-    return info
+        error = str(exc)
+    return BundleInfo(name=name, path=path, time=t, age_hours=hours((now or datetime.now(UTC)) - t),
+                      meta_state=state, meta=meta, meta_error=meta_error, substrates=subs, error=error)
 
 
-def _dir_bytes(path: Path) -> int:
+def dir_bytes(path: Path) -> int:
+    """Every file's size under ``path`` (symlinks not followed); unreadable entries count 0."""
     total = 0
     for dirpath, _dirs, files in os.walk(path):
         for f in files:
@@ -196,10 +247,11 @@ def _dir_bytes(path: Path) -> int:
     return total
 
 
-def list_bundles(root: Path, *, count_rows: bool = False) -> Listing:
+def list_bundles(root: Path, *, count_rows: bool = False, now: datetime | None = None) -> Listing:
     """Published bundles newest first, plus staging/trash residue that is never counted as a bundle."""
+    now = now or datetime.now(UTC)
     if not root.is_dir():
-        return Listing(root, False, [], [], [])
+        return Listing(root=root, exists=False, now=now, rows_counted=count_rows)
     bundles: list[BundleInfo] = []
     residue: list[Residue] = []
     legacy: list[str] = []
@@ -208,18 +260,19 @@ def list_bundles(root: Path, *, count_rows: bool = False) -> Listing:
             kind = "staging" if entry.name.startswith(PARTIAL_PREFIX) else "trash"
             p = Path(entry.path)
             mtime = datetime.fromtimestamp(entry.stat().st_mtime, UTC)
-            residue.append(Residue(entry.name, p, kind, _dir_bytes(p), mtime))
+            residue.append(Residue(name=entry.name, path=p, kind=kind, bytes=dir_bytes(p), mtime=mtime))
         elif entry.name.startswith(BUNDLE_PREFIX) and entry.is_dir():
             if parse_bundle_time(entry.name) is None:
                 p = Path(entry.path)
                 mtime = datetime.fromtimestamp(entry.stat().st_mtime, UTC)
-                residue.append(Residue(entry.name, p, "unparseable", _dir_bytes(p), mtime))
+                residue.append(Residue(name=entry.name, path=p, kind="unparseable", bytes=dir_bytes(p), mtime=mtime))
                 continue
-            bundles.append(inspect_bundle(Path(entry.path), count_rows=count_rows))
+            bundles.append(inspect_bundle(Path(entry.path), count_rows=count_rows, now=now))
         elif entry.is_file() and entry.name.endswith(".jsonl") and "-backup-" in entry.name:
             legacy.append(entry.name)  # pre-#10129 flat files: listed, never read
     bundles.sort(key=lambda b: (b.time, b.name), reverse=True)
-    return Listing(root, True, bundles, residue, legacy)
+    return Listing(root=root, exists=True, bundles=tuple(bundles), residue=tuple(residue),
+                   legacy_files=tuple(legacy), now=now, rows_counted=count_rows)
 
 
 def resolve_bundle(root: Path, ref: str) -> Path:

@@ -8,30 +8,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from core.errors import UsageError
-
-MEMORY_COLLECTION = "neo-agent-memory"
-SESSION_COLLECTION = "neo-agent-sessions"
-KB_COLLECTION = "neo-knowledge-base"
-
-# bundle substrate -> Chroma collection
-COLLECTIONS: dict[str, str] = {
-    "memories": MEMORY_COLLECTION,
-    "summaries": SESSION_COLLECTION,
-    "kb": KB_COLLECTION,
-}
+from core.substrates import FLAT_TARGETS
 
 NEO_DIR_NAME = ".neo-ai-data"
 # What makes a dir a Memory Core: any of neo's layout entries (or the console's own state) under it. A project
 # checkout, a home dir or an empty dir has none of them.
 CORE_MARKERS = ("sqlite/memory-core-graph.sqlite", "sqlite/sent-to-cull.jsonl", "chroma", "backups", "concepts",
                 "datasets/rlaif/trajectories.jsonl", "recovery-console")
-
-SUBSTRATES = ("kb", "mc", "graph", "concepts", "trajectories", "mailbox", "ledgers")
-REQUIRED_SUBDIRS = ("kb", "mc", "graph", "concepts", "trajectories")
-RECOVERY_SUBSTRATES = ("kb", "mc", "graph")  # the ones with an integrity entry
-
 
 @dataclass(frozen=True)
 class DataDir:
@@ -49,6 +35,8 @@ class DataDir:
     config_path: Path | None = None
     # the dir the operator named, when it held no Memory Core and its .neo-ai-data child did (root is the child)
     resolved_from: Path | None = None
+    # the locations set by a flag, the environment or the config rather than neo's layout under the root
+    explicit: frozenset[str] = frozenset()
 
     @property
     def notice(self) -> str | None:
@@ -69,6 +57,28 @@ class DataDir:
     def embedding_dimension(self) -> int | None:
         dim = self.config.get("embedding", {}).get("dimension")
         return int(dim) if dim is not None else None
+
+    def flat_target(self, substrate: str) -> Path:
+        """Where a flat substrate lives in this data dir: the concepts folder, or the one file."""
+        targets = {"concepts": self.concepts_dir, "trajectories": self.trajectories_file, "mailbox": self.mailbox_file}
+        assert set(targets) == set(FLAT_TARGETS)
+        try:
+            return targets[substrate]
+        except KeyError:
+            raise UsageError(f"{substrate} has no target in this data dir layout") from None
+
+    def flat_target_configured(self, substrate: str) -> bool:
+        """Was this flat target put somewhere on purpose (the mailbox follows the graph DB), or is it where neo's
+        layout puts it, under the data dir?"""
+        key = {"concepts": "concepts_dir", "trajectories": "trajectories_file", "mailbox": "graph_db"}[substrate]
+        return key in self.explicit
+
+    def config_table(self, key: str) -> Mapping[str, Any]:
+        """A `[key]` table of the config ({} when absent); anything but a table is a UsageError naming the file."""
+        value = self.config.get(key, {})
+        if not isinstance(value, Mapping):
+            raise UsageError(f"[{key}] must be a table, got {value!r}", path=self.config_path)
+        return value
 
 
 def load_config(path: Path) -> dict[str, Any]:
@@ -116,12 +126,19 @@ def resolve(
     if not holds_memory_core(root) and holds_memory_core(root / NEO_DIR_NAME):
         root, resolved_from = root / NEO_DIR_NAME, root
 
+    explicit: set[str] = set()
+
     def pick(flag: str | Path | None, env_key: str | None, cfg_key: str, default: Path) -> Path:
         if flag is not None:
+            explicit.add(cfg_key)
             return Path(flag).expanduser().resolve()
         if env_key and env.get(env_key):
+            explicit.add(cfg_key)
             return Path(env[env_key]).expanduser().resolve()
-        return (from_cfg(cfg_key) or default).resolve()
+        configured = from_cfg(cfg_key)
+        if configured is not None:
+            explicit.add(cfg_key)
+        return (configured or default).resolve()
 
     graph = pick(graph_db, "NEO_MEMORY_DB_PATH", "graph_db", root / "sqlite" / "memory-core-graph.sqlite")
     url = chroma_url if chroma_url is not None else (env.get("RECOVERY_CONSOLE_CHROMA_URL") or paths.get("chroma_url"))
@@ -141,6 +158,7 @@ def resolve(
         config=cfg,
         config_path=cfg_path,
         resolved_from=resolved_from,
+        explicit=frozenset(explicit),
     )
 
 
@@ -153,8 +171,6 @@ def holds_memory_core(path: Path) -> bool:
 
 
 def validate_chroma_url(url: str) -> str:
-    from urllib.parse import urlparse
-
     parsed = urlparse(url)
     if parsed.scheme not in ("http", "https") or not parsed.hostname or parsed.port is None:
         raise UsageError(f"--chroma-url must look like http://HOST:PORT, got {url!r}")

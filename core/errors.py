@@ -7,8 +7,8 @@ Each error class carries a stable ``code``: the CLI prints it under ``--json`` a
 from __future__ import annotations
 
 import errno
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 
 class ConsoleError(Exception):
@@ -17,7 +17,7 @@ class ConsoleError(Exception):
     code = "FAILED"
 
     def __init__(self, message: str, *, path: Path | str | None = None, line: int | None = None,
-                 details: dict[str, Any] | None = None) -> None:
+                 details: Mapping[str, object] | None = None) -> None:
         self.path = str(path) if path is not None else None
         self.line = line
         self.reason = message
@@ -30,8 +30,8 @@ class ConsoleError(Exception):
             where = f"{self.path}:{self.line}: " if self.line is not None else f"{self.path}: "
         return f"{where}{self.reason}"
 
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"code": self.code, "message": self.reason, "file": self.path, "line": self.line}
+    def to_json(self) -> dict[str, object]:
+        out: dict[str, object] = {"code": self.code, "message": self.reason, "file": self.path, "line": self.line}
         if self.details:
             out["details"] = self.details
         return out

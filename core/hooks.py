@@ -15,17 +15,18 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sqlite3
 import threading
 import uuid
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import orjson
 
+from core import graph_store as gs
 from core.errors import UsageError
-from core.graph import select_by_ids
+from core.journal import RunJournal, crc_text
 from core.progress import ProgressFn, Ticker, check_cancel, no_progress
 
 FILESYSTEM_INGESTOR = "filesystem-ingestor"
@@ -71,19 +72,33 @@ def check_hook(name: str | None, workspace: Path | None = None) -> None:
         raise UsageError("--workspace is not a directory", path=workspace)
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class IngestResult:
     ok: bool = True
     message: str = HOOK_DONE_MESSAGE
     workspace: str = ""
     paths: int = 0
-    nodesInserted: int = 0
-    nodesUpdated: int = 0
-    nodesUnchanged: int = 0
-    edgesInserted: int = 0
+    nodes_inserted: int = 0
+    nodes_updated: int = 0
+    nodes_unchanged: int = 0
+    edges_inserted: int = 0
 
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+
+@dataclass(frozen=True, kw_only=True)
+class HookSkipped:
+    """What a dry run reports for the hook it does not run (neo's #11141 review: hooks are no-ops then)."""
+
+    ok: bool = True
+    dry_run: bool = True
+    message: str = "not run: dry run"
+
+
+@dataclass(frozen=True, kw_only=True)
+class HookOutcome:
+    """neo's `{hook, result}` shape."""
+
+    hook: str
+    result: IngestResult | HookSkipped
 
 
 @dataclass(frozen=True)
@@ -142,8 +157,8 @@ def parent_id(rel: str) -> str:
     return node_id(head) if head else ROOT_ID
 
 
-def node_data(e: Entry, digest: str | None) -> dict[str, Any]:
-    props: dict[str, Any] = {
+def node_data(e: Entry, digest: str | None) -> dict[str, object]:
+    props: dict[str, object] = {
         "name": e.rel.rpartition("/")[2],
         "description": f"Directory: {e.rel}" if e.is_dir else f"File path: {e.rel}",
         "path": e.rel, "mtimeMs": e.mtime_ms, "isConceptEdgeStub": False,
@@ -153,15 +168,15 @@ def node_data(e: Entry, digest: str | None) -> dict[str, Any]:
     return {"id": node_id(e.rel), "label": "DIRECTORY" if e.is_dir else "FILE", "properties": props}
 
 
-def edge_data(source: str, target: str) -> dict[str, Any]:
+def edge_data(source: str, target: str) -> dict[str, object]:
     eid = str(uuid.uuid5(EDGE_NAMESPACE, f"{source}->{target}:CONTAINS"))
     return {"id": eid, "source": source, "target": target, "type": "CONTAINS", "properties": {"weight": 1}}
 
 
-def _unchanged(old: dict[str, Any], e: Entry) -> tuple[bool, str | None]:
+def _unchanged(old: Mapping[str, object], e: Entry) -> tuple[bool, str | None]:
     """neo: unchanged mtime or unchanged MD5 -> no upsert. Returns (unchanged, md5 if computed)."""
     raw = old.get("properties")
-    props: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    props: Mapping[str, object] = raw if isinstance(raw, dict) else {}
     if props.get("mtimeMs") == e.mtime_ms:
         return True, None
     if e.is_dir:
@@ -170,7 +185,12 @@ def _unchanged(old: dict[str, Any], e: Entry) -> tuple[bool, str | None]:
     return props.get("hash") == digest, digest
 
 
-def sync_workspace_to_graph(conn: Any, workspace: Path, *, journal: Any = None,
+class _Tally:
+    def __init__(self) -> None:
+        self.paths = self.nodes_inserted = self.nodes_updated = self.nodes_unchanged = self.edges_inserted = 0
+
+
+def sync_workspace_to_graph(conn: sqlite3.Connection, workspace: Path, *, journal: RunJournal | None = None,
                             on_progress: ProgressFn = no_progress,
                             cancel: threading.Event | None = None) -> IngestResult:
     """Write FILE/DIRECTORY nodes and CONTAINS edges for `workspace` into the graph, idempotently.
@@ -178,49 +198,44 @@ def sync_workspace_to_graph(conn: Any, workspace: Path, *, journal: Any = None,
     Every batch is one transaction; inserted ids go to the run journal (so undo removes them), nodes
     updated in place are listed there too (undo reports them; it cannot un-update).
     """
-    from core.journal import crc_text
-
-    res = IngestResult(workspace=str(workspace))
+    t = _Tally()
     ticker = Ticker("hook", None, on_progress, unit="paths")
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    b = None
+    with gs.transaction(conn):
         root = orjson.dumps(ROOT_DATA).decode()
-        cur = conn.execute("INSERT OR IGNORE INTO Nodes (id, user_id, data) VALUES (?, NULL, ?)", (ROOT_ID, root))
-        root_pairs = [(ROOT_ID, crc_text(root))] if cur.rowcount == 1 else []
-        res.nodesInserted += len(root_pairs)
-        b = journal.pending("graph", origin="hook", nodes=root_pairs, edges=[]) if journal and root_pairs else None
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    if b is not None:
+        root_pairs = [(ROOT_ID, crc_text(root))] if gs.insert_node_if_absent(conn, ROOT_ID, root) else []
+        t.nodes_inserted += len(root_pairs)
+        if journal is not None and root_pairs:
+            b = journal.pending("graph", origin="hook", nodes=root_pairs, edges=[])
+    if journal is not None and b is not None:
         journal.committed(b)
     batch: list[Entry] = []
     for e in walk(workspace):
         batch.append(e)
         if len(batch) >= BATCH:
-            _ingest_batch(conn, batch, res, journal, crc_text)
+            _ingest_batch(conn, batch, t, journal)
             batch = []
             check_cancel(cancel)
-            ticker.update(res.paths)
-    _ingest_batch(conn, batch, res, journal, crc_text)
-    ticker.update(res.paths, force=True)
-    return res
+            ticker.update(t.paths)
+    _ingest_batch(conn, batch, t, journal)
+    ticker.update(t.paths, force=True)
+    return IngestResult(workspace=str(workspace), paths=t.paths, nodes_inserted=t.nodes_inserted,
+                        nodes_updated=t.nodes_updated, nodes_unchanged=t.nodes_unchanged,
+                        edges_inserted=t.edges_inserted)
 
 
-def _ingest_batch(conn: Any, batch: list[Entry], res: IngestResult, journal: Any, crc_text: Any) -> None:
+def _ingest_batch(conn: sqlite3.Connection, batch: list[Entry], t: _Tally, journal: RunJournal | None) -> None:
     if not batch:
         return
     ids = [node_id(e.rel) for e in batch]
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        existing = dict(select_by_ids(conn, "SELECT t.id, t.data FROM v CROSS JOIN Nodes t ON t.id = v.id", ids))
+    b = None
+    with gs.transaction(conn):
+        existing = dict(gs.rows_data(conn, gs.NODES, ids))
         inserted: list[tuple[str, int]] = []
         updated: list[str] = []
         edges: list[tuple[str, int]] = []
         for e, nid in zip(batch, ids, strict=True):
-            res.paths += 1
+            t.paths += 1
             old_text = existing.get(nid)
             if old_text is not None:
                 try:
@@ -229,47 +244,36 @@ def _ingest_batch(conn: Any, batch: list[Entry], res: IngestResult, journal: Any
                     old = {}
                 same, digest = _unchanged(old if isinstance(old, dict) else {}, e)
                 if same:
-                    res.nodesUnchanged += 1
+                    t.nodes_unchanged += 1
                 else:
                     if digest is None and not e.is_dir:
                         digest = md5_file(e.path)
                     text = orjson.dumps(node_data(e, digest)).decode()
                     # UPDATE keeps the row (and its edges); OR REPLACE would delete-then-insert and cascade
-                    conn.execute("UPDATE Nodes SET data = ? WHERE id = ?", (text, nid))
+                    gs.update_node_data(conn, nid, text)
                     updated.append(nid)
-                    res.nodesUpdated += 1
+                    t.nodes_updated += 1
             else:
                 text = orjson.dumps(node_data(e, None if e.is_dir else md5_file(e.path))).decode()
-                conn.execute("INSERT INTO Nodes (id, user_id, data) VALUES (?, NULL, ?)", (nid, text))
+                gs.insert_new_node(conn, nid, text)
                 inserted.append((nid, crc_text(text)))
-                res.nodesInserted += 1
+                t.nodes_inserted += 1
             src = parent_id(e.rel)
-            has_edge = conn.execute(
-                "SELECT 1 FROM Edges WHERE source = ? AND target = ? AND type = 'CONTAINS' LIMIT 1",
-                (src, nid)).fetchone()
-            if has_edge is None:
+            if not gs.has_contains_edge(conn, src, nid):
                 ed = edge_data(src, nid)
                 text = orjson.dumps(ed).decode()
-                cur = conn.execute("INSERT OR IGNORE INTO Edges (id, user_id, source, target, type, data) "
-                                   "VALUES (?, NULL, ?, ?, 'CONTAINS', ?)", (ed["id"], src, nid, text))
-                if cur.rowcount == 1:
-                    edges.append((ed["id"], crc_text(text)))
-                    res.edgesInserted += 1
-        b = None
+                if gs.insert_contains_edge(conn, str(ed["id"]), src, nid, text):
+                    edges.append((str(ed["id"]), crc_text(text)))
+                    t.edges_inserted += 1
         if journal is not None and (inserted or edges or updated):
             b = journal.pending("graph", origin="hook", nodes=inserted, edges=edges, updated=updated)
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-    if b is not None:
+    if journal is not None and b is not None:
         journal.committed(b)
 
 
-def run_hook(name: str, conn: Any, *, workspace: Path, journal: Any = None, on_progress: ProgressFn = no_progress,
-             cancel: threading.Event | None = None) -> dict[str, Any]:
-    """Run an allowlisted hook and return neo's `{hook, result}` shape (with the ingestor's counts)."""
+def run_hook(name: str, conn: sqlite3.Connection, *, workspace: Path, journal: RunJournal | None = None,
+             on_progress: ProgressFn = no_progress, cancel: threading.Event | None = None) -> HookOutcome:
+    """Run an allowlisted hook: neo's `{hook, result}` shape (with the ingestor's counts)."""
     check_hook(name, workspace)
     res = sync_workspace_to_graph(conn, Path(workspace), journal=journal, on_progress=on_progress, cancel=cancel)
-    return {"hook": name, "result": res.to_json()}
+    return HookOutcome(hook=name, result=res)

@@ -1,4 +1,6 @@
-"""Streaming JSONL: read line by line with line numbers, write with a running sha256, fsync, atomic files.
+"""Writing files safely: JSONL with a running sha256, streamed copies, fsync, atomic replacement.
+
+Reading a bundle's payload is `core.scan`'s.
 
 Bundles reach gigabytes, so nothing here reads a file whole.
 """
@@ -8,10 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, BinaryIO
 
 import numpy as np
 import orjson
@@ -19,57 +19,27 @@ import orjson
 BUFFER = 1 << 20
 
 
-def dumps(obj: Any) -> bytes:
+def dumps(obj: object) -> bytes:
     """Compact JSON like JavaScript's JSON.stringify (no spaces, UTF-8, key order kept)."""
     return orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
-def loads(raw: bytes | str) -> Any:
+def loads(raw: bytes | str) -> object:
     return orjson.loads(raw)
 
 
-def loads_lenient(raw: bytes) -> Any:
+def loads_lenient(raw: bytes) -> object:
     """Parse JSON that orjson refuses only because of NaN/Infinity/overflow, so the caller can name the problem."""
     return json.loads(raw)
 
 
-def is_finite_vector(values: Any) -> bool:
+def is_finite_vector(values: object) -> bool:
     """Every value a finite number (numpy: a 4096-d row is checked ~10x faster than a Python loop)."""
     try:
         arr = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError):  # strings, nested lists
         return False
     return arr.ndim == 1 and bool(np.isfinite(arr).all())
-
-
-@dataclass(frozen=True)
-class Line:
-    number: int  # 1-based line number in the file
-    raw: bytes  # without the trailing newline
-    terminated: bool  # False only for a last line with no newline (a torn write)
-
-
-def iter_lines(path: Path, *, start_offset: int = 0) -> Iterator[Line]:
-    """Yield the non-blank lines of a JSONL file with their line numbers."""
-    with open(path, "rb", buffering=BUFFER) as fh:
-        if start_offset:
-            fh.seek(start_offset)
-        for number, raw in enumerate(fh, start=1):
-            terminated = raw.endswith(b"\n")
-            body = raw.rstrip(b"\r\n")
-            if not body.strip():
-                continue
-            yield Line(number, body, terminated)
-
-
-def count_nonempty_lines(path: Path) -> int:
-    """neo's integrity count: the number of non-blank lines (one record = one line)."""
-    n = 0
-    with open(path, "rb", buffering=BUFFER) as fh:
-        for raw in fh:
-            if raw.strip():
-                n += 1
-    return n
 
 
 def fsync_dir(path: Path) -> None:
@@ -96,7 +66,7 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> None:
     fsync_dir(path.parent)
 
 
-def write_json_atomic(path: Path, obj: Any, mode: int = 0o600) -> None:
+def write_json_atomic(path: Path, obj: object, mode: int = 0o600) -> None:
     """fs-extra writeJson(..., {spaces: 2}) style: 2-space indent and a trailing newline."""
     write_atomic(path, (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode(), mode)
 
@@ -112,7 +82,7 @@ class JsonlWriter:
         self.lines = 0
         self.bytes = 0
 
-    def write(self, obj: Any) -> None:
+    def write(self, obj: object) -> None:
         self.write_raw(dumps(obj))
 
     def write_raw(self, line: bytes) -> None:
@@ -138,6 +108,19 @@ class JsonlWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def write_stream(src: BinaryIO, dst: Path, mode: int = 0o600) -> str:
+    """Write a stream into a new file (never an existing one), fsync it; -> the sha256 of what was written."""
+    sha = hashlib.sha256()
+    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "wb", buffering=BUFFER) as fout:
+        while chunk := src.read(BUFFER):
+            fout.write(chunk)
+            sha.update(chunk)
+        fout.flush()
+        os.fsync(fout.fileno())
+    return sha.hexdigest()
 
 
 def copy_file_hashed(src: Path, dst: Path, mode: int = 0o600) -> tuple[int, str, int]:

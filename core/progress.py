@@ -6,7 +6,6 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 
 @dataclass(frozen=True)
@@ -21,7 +20,7 @@ class Progress:
     message: str = ""
     rate: float | None = None  # units per second since the task started
     # a snapshot of running counters, e.g. {"nodes": {"CONCEPT": {"inserted": 3, ...}}}, for live views
-    counters: Mapping[str, Any] | None = None
+    counters: Mapping[str, object] | None = None
 
 
 ProgressFn = Callable[[Progress], None]
@@ -53,7 +52,7 @@ class Ticker:
     _last: float = 0.0
 
     def update(self, done: int, *, bytes_done: int = 0, message: str = "", force: bool = False,
-               counters: Mapping[str, Any] | None = None) -> None:
+               counters: Mapping[str, object] | None = None) -> None:
         now = time.monotonic()
         if not force and now - self._last < self.interval:
             return

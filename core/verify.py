@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import ClassVar
 
 import orjson
 
-from core.bundle import (
-    META_FILE,
-    list_bundles,
-    read_meta,
-    substrate_files,
-)
-from core.datadir import REQUIRED_SUBDIRS
-from core.jsonl import BUFFER, is_finite_vector, loads_lenient, sha256_file
+from core.bundle import LEDGER_FILE, META_FILE, Meta, list_bundles, read_meta, substrate_files
+from core.jsonl import is_finite_vector, loads_lenient, sha256_file
 from core.progress import ProgressFn, Ticker, check_cancel, no_progress
+from core.scan import is_payload, iter_numbered, read_json_member
+from core.substrates import (
+    KB,
+    MEMORIES,
+    REQUIRED_SUBDIRS,
+    SUBSTRATES,
+    SUMMARIES,
+    TEMPORAL_SUMMARIES_KEY,
+    VECTOR_SUBSTRATES,
+    collection_key,
+)
 
 RESTORABLE = "RESTORABLE"
 BUNDLE_ROOT_MISSING = "BUNDLE_ROOT_MISSING"
@@ -30,42 +36,61 @@ BUNDLE_UNVERIFIABLE = "BUNDLE_UNVERIFIABLE"
 MAX_FINDINGS = 50
 
 
-@dataclass
+@dataclass(frozen=True)
 class Finding:
     code: str
     message: str
     file: str | None = None
     line: int | None = None
 
-    def __str__(self) -> str:
+    __wire__: ClassVar = ("code", "message", "file", "line", "text")
+
+    @property
+    def text(self) -> str:
         where = f"{self.file}:{self.line}: " if self.file and self.line else (f"{self.file}: " if self.file else "")
         return f"{where}{self.message}"
 
+    def __str__(self) -> str:
+        return self.text
 
-@dataclass
+
+@dataclass(frozen=True, kw_only=True)
 class VerifyResult:
     bundle: str
     path: str
     verdict: str
-    counts: dict[str, int] = field(default_factory=dict)
+    counts: Mapping[str, int] = field(default_factory=dict)
     dimension: int | None = None
     checksums: str = "absent"  # verified | absent | mismatch
-    errors: list[Finding] = field(default_factory=list)
-    warnings: list[Finding] = field(default_factory=list)
-    rowTotal: int = 0
+    errors: tuple[Finding, ...] = ()
+    warnings: tuple[Finding, ...] = ()
+    row_total: int = 0
 
     @property
     def ok(self) -> bool:
         return self.verdict == RESTORABLE
 
-    def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["errors"] = [{**asdict(f), "text": str(f)} for f in self.errors]
-        d["warnings"] = [{**asdict(f), "text": str(f)} for f in self.warnings]
-        return d
+
+class _State:
+    """A verification as it goes; `result()` freezes it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.verdict = RESTORABLE
+        self.counts: dict[str, int] = {}
+        self.dimension: int | None = None
+        self.checksums = "absent"
+        self.errors: list[Finding] = []
+        self.warnings: list[Finding] = []
+        self.row_total = 0
+
+    def result(self) -> VerifyResult:
+        return VerifyResult(bundle=self.path.name, path=str(self.path), verdict=self.verdict, counts=dict(self.counts),
+                            dimension=self.dimension, checksums=self.checksums, errors=tuple(self.errors),
+                            warnings=tuple(self.warnings), row_total=self.row_total)
 
 
-def _vector_problem(emb: Any, dimension: int | None) -> str | None:
+def _vector_problem(emb: object, dimension: int | None) -> str | None:
     if emb is None:
         return "missing-embedding"
     if not isinstance(emb, list):
@@ -80,7 +105,7 @@ def _vector_problem(emb: Any, dimension: int | None) -> str | None:
 
 
 class _Checker:
-    def __init__(self, bundle: Path, dimension: int | None, res: VerifyResult) -> None:
+    def __init__(self, bundle: Path, dimension: int | None, res: _State) -> None:
         self.bundle = bundle
         self.dimension = dimension
         self.res = res
@@ -90,7 +115,7 @@ class _Checker:
             rel = str(file.relative_to(self.bundle)) if file is not None else None
             self.res.errors.append(Finding(code, message, rel, line))
 
-    def parse(self, path: Path, number: int, raw: bytes, terminated: bool, is_last: bool) -> Any:
+    def parse(self, path: Path, number: int, raw: bytes, terminated: bool, is_last: bool) -> object:
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
@@ -111,18 +136,16 @@ class _Checker:
     def check_file(self, path: Path, kind: str, ticker: Ticker, cancel: threading.Event | None) -> dict[str, int]:
         """kind: vector | graph | flat. Returns row counts by category."""
         counts: dict[str, int] = {}
-        with open(path, "rb", buffering=BUFFER) as fh:
-            prev: tuple[int, bytes] | None = None
-            number = 0
-            for number, raw in enumerate(fh, start=1):  # noqa: B007 - number used after the loop
-                if prev is not None:
-                    self._one(path, prev[0], prev[1], True, False, kind, counts)
-                prev = (number, raw)
-                if number % 2000 == 0:
-                    check_cancel(cancel)
-                    ticker.update(self.res.rowTotal + sum(counts.values()))
+        prev: tuple[int, bytes] | None = None
+        for number, raw in iter_numbered(path):
             if prev is not None:
-                self._one(path, prev[0], prev[1], prev[1].endswith(b"\n"), True, kind, counts)
+                self._one(path, prev[0], prev[1], True, False, kind, counts)
+            prev = (number, raw)
+            if number % 2000 == 0:
+                check_cancel(cancel)
+                ticker.update(self.res.row_total + sum(counts.values()))
+        if prev is not None:
+            self._one(path, prev[0], prev[1], prev[1].endswith(b"\n"), True, kind, counts)
         return counts
 
     def _one(self, path: Path, number: int, raw: bytes, terminated: bool, is_last: bool, kind: str,
@@ -177,21 +200,21 @@ def verify_bundle(
     cancel: threading.Event | None = None,
 ) -> VerifyResult:
     """Validate a bundle before any write: layout, every line, ids, vectors, counts, checksums."""
-    res = VerifyResult(bundle=path.name, path=str(path), verdict=RESTORABLE)
+    res = _State(path)
     try:
-        return _verify(path, res, expected_dimension, on_progress, cancel)
+        _verify(path, res, expected_dimension, on_progress, cancel)
     except OSError as exc:
         res.verdict = BUNDLE_UNVERIFIABLE
         res.errors.append(Finding("io-error", f"{exc.strerror or exc}", exc.filename and str(exc.filename)))
-        return res
+    return res.result()
 
 
-def _verify(path: Path, res: VerifyResult, expected_dimension: int | None, on_progress: ProgressFn,
-            cancel: threading.Event | None) -> VerifyResult:
+def _verify(path: Path, res: _State, expected_dimension: int | None, on_progress: ProgressFn,
+            cancel: threading.Event | None) -> None:
     if not path.is_dir():
         res.verdict = BUNDLE_INCOMPLETE
         res.errors.append(Finding("missing-bundle", "bundle directory not found", str(path)))
-        return res
+        return
     state, meta, meta_error = read_meta(path)
     missing = [d for d in REQUIRED_SUBDIRS if not (path / d).is_dir()]
     partial = (meta or {}).get("substrates")  # a pre-restore safety bundle of some substrates only
@@ -219,17 +242,13 @@ def _verify(path: Path, res: VerifyResult, expected_dimension: int | None, on_pr
     checker = _Checker(path, dimension, res)
 
     files: list[tuple[Path, str, str]] = []  # (path, kind, count key)
-    for sub in ("kb", "mc", "graph", "concepts", "trajectories", "mailbox", "ledgers"):
+    for sub in SUBSTRATES:
         for f in substrate_files(path, sub):
-            if sub == "kb":
-                files.append((f, "vector", "kb"))
-            elif sub == "mc":
-                key = "memories" if f.name.startswith("memory-backup") else (
-                    "temporalSummaries" if f.name.startswith("temporal-summary-backup") else "summaries")
-                files.append((f, "vector", key))
+            if sub in VECTOR_SUBSTRATES:
+                files.append((f, "vector", collection_key(sub, f.name)))
             elif sub == "graph":
                 files.append((f, "graph", "graph"))
-            elif f.suffix == ".jsonl":
+            elif is_payload(f):
                 files.append((f, "flat", sub))
     total_bytes = sum(f.stat().st_size for f, _, _ in files)
     ticker = Ticker("verify", None, on_progress, unit="rows")
@@ -243,27 +262,25 @@ def _verify(path: Path, res: VerifyResult, expected_dimension: int | None, on_pr
             n = counts.get("rows", 0) + counts.get("bad", 0)
         res.counts[key] = res.counts.get(key, 0) + n
         if kind != "flat":
-            res.rowTotal += n
-    ledgers = path / "ledgers" / "heal-attempts.json"
+            res.row_total += n
+    ledgers = path / "ledgers" / LEDGER_FILE
     if ledgers.is_file():
         try:
-            with open(ledgers, "rb") as fh:
-                orjson.loads(fh.read(64 << 20))
+            read_json_member(ledgers)
         except orjson.JSONDecodeError as exc:
             checker.error("not-json", f"ledger is not JSON ({exc})", ledgers)
-    ticker.update(res.rowTotal, bytes_done=total_bytes, force=True)
+    ticker.update(res.row_total, bytes_done=total_bytes, force=True)
     res.dimension = checker.dimension
     if meta:
         _check_counts(meta, res)
         _check_checksums(path, meta, res, cancel)
     if res.verdict == RESTORABLE and res.errors:
         res.verdict = BUNDLE_INVALID
-    if res.verdict == RESTORABLE and res.rowTotal == 0:
+    if res.verdict == RESTORABLE and res.row_total == 0:
         res.verdict = BUNDLE_EMPTY
-    return res
 
 
-def _check_counts(meta: dict[str, Any], res: VerifyResult) -> None:
+def _check_counts(meta: Meta, res: _State) -> None:
     emb = meta.get("embedding")
     if isinstance(emb, dict) and isinstance(emb.get("counts"), dict):
         for key, declared in emb["counts"].items():
@@ -274,7 +291,7 @@ def _check_counts(meta: dict[str, Any], res: VerifyResult) -> None:
             elif declared != streamed:
                 res.errors.append(Finding("count-contract-mismatch",
                                           f"meta says {declared} {key} rows, the files hold {streamed}", META_FILE))
-        for key in ("kb", "memories", "summaries"):
+        for key in (KB.key, MEMORIES.key, SUMMARIES.key):
             if res.counts.get(key) and key not in emb["counts"]:
                 res.errors.append(Finding("count-contract-mismatch",
                                           f"the files hold {res.counts[key]} {key} rows the meta does not declare",
@@ -287,8 +304,8 @@ def _check_counts(meta: dict[str, Any], res: VerifyResult) -> None:
             res.errors.append(Finding("integrity-fail", f"integrity for {sub} is fail: {entry.get('reason')}", META_FILE))
         streamed_by_sub: dict[str, int] = {
             "kb": res.counts.get("kb", 0),
-            "mc": res.counts.get("memories", 0) + res.counts.get("summaries", 0)
-            + res.counts.get("temporalSummaries", 0),
+            "mc": res.counts.get(MEMORIES.key, 0) + res.counts.get(SUMMARIES.key, 0)
+            + res.counts.get(TEMPORAL_SUMMARIES_KEY, 0),
             "graph": res.counts.get("graph", 0)}
         held = streamed_by_sub.get(sub) if isinstance(sub, str) else None
         if isinstance(bundle_count, int) and held is not None and bundle_count != held:
@@ -297,7 +314,7 @@ def _check_counts(meta: dict[str, Any], res: VerifyResult) -> None:
                                       META_FILE))
 
 
-def _check_checksums(path: Path, meta: dict[str, Any], res: VerifyResult, cancel: threading.Event | None) -> None:
+def _check_checksums(path: Path, meta: Meta, res: _State, cancel: threading.Event | None) -> None:
     sums = meta.get("checksums")
     if not isinstance(sums, dict) or not sums:
         res.checksums = "absent"
@@ -318,17 +335,20 @@ def _check_checksums(path: Path, meta: dict[str, Any], res: VerifyResult, cancel
             res.checksums = "mismatch"
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
+class SkippedBundle:
+    bundle: str
+    verdict: str
+    reason: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
 class WalkResult:
     code: str
     bundle: str | None
     examined: int
-    skipped: list[dict[str, Any]]
+    skipped: tuple[SkippedBundle, ...] = ()
     result: VerifyResult | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {"code": self.code, "bundle": self.bundle, "examined": self.examined, "skipped": self.skipped,
-                "result": self.result.to_json() if self.result else None}
 
 
 def find_restorable(
@@ -341,19 +361,20 @@ def find_restorable(
 ) -> WalkResult:
     """neo's restorability walk: newest first, past EMPTY/INCOMPLETE/INVALID, stopping on UNVERIFIABLE."""
     if not root.is_dir():
-        return WalkResult(BUNDLE_ROOT_MISSING, None, 0, [])
+        return WalkResult(code=BUNDLE_ROOT_MISSING, bundle=None, examined=0)
     listing = list_bundles(root)
     if not listing.bundles:
-        return WalkResult(NO_BUNDLES, None, 0, [])
-    skipped: list[dict[str, Any]] = []
+        return WalkResult(code=NO_BUNDLES, bundle=None, examined=0)
+    skipped: list[SkippedBundle] = []
     last: VerifyResult | None = None
     for i, b in enumerate(listing.bundles[:limit], start=1):
         res = verify_bundle(b.path, expected_dimension=expected_dimension, on_progress=on_progress, cancel=cancel)
         if res.verdict == RESTORABLE:
-            return WalkResult(RESTORABLE, b.name, i, skipped, res)
+            return WalkResult(code=RESTORABLE, bundle=b.name, examined=i, skipped=tuple(skipped), result=res)
         last = res
-        skipped.append({"bundle": b.name, "verdict": res.verdict,
-                        "reason": str(res.errors[0]) if res.errors else None})
+        skipped.append(SkippedBundle(bundle=b.name, verdict=res.verdict,
+                                     reason=str(res.errors[0]) if res.errors else None))
         if res.verdict == BUNDLE_UNVERIFIABLE:
-            return WalkResult(BUNDLE_UNVERIFIABLE, b.name, i, skipped, res)
-    return WalkResult(last.verdict if last else NO_BUNDLES, None, len(skipped), skipped, last)
+            return WalkResult(code=BUNDLE_UNVERIFIABLE, bundle=b.name, examined=i, skipped=tuple(skipped), result=res)
+    return WalkResult(code=last.verdict if last else NO_BUNDLES, bundle=None, examined=len(skipped),
+                      skipped=tuple(skipped), result=last)

@@ -7,15 +7,25 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from core.bundle import META_FILE, PARTIAL_PREFIX, bundle_name
 from core.errors import ConsoleError
 from core.jsonl import JsonlWriter, copy_file_hashed, fsync_dir, write_json_atomic
+from core.substrates import BACKED_UP
+from core.wire import encode
 
-BUNDLE_SUBDIRS = ("kb", "mc", "graph", "concepts", "trajectories", "mailbox")
+
+@dataclass(frozen=True)
+class FileSum:
+    """One file's entry in the meta's `checksums`."""
+
+    sha256: str
+    bytes: int
+    lines: int
 
 
 class BundleWriter:
@@ -31,9 +41,9 @@ class BundleWriter:
         hint = re.sub(r"[^a-zA-Z0-9._-]", "_", self.name)[:48]
         # mkdtemp creates the dir 0700: bundles hold agent memories.
         self.staging = Path(tempfile.mkdtemp(prefix=f"{PARTIAL_PREFIX}{hint}-", dir=backup_root))
-        for sub in BUNDLE_SUBDIRS:
+        for sub in BACKED_UP:
             (self.staging / sub).mkdir(mode=0o700)
-        self.checksums: dict[str, dict[str, Any]] = {}
+        self.checksums: dict[str, FileSum] = {}
         self._open: list[tuple[str, JsonlWriter]] = []
 
     def final_path(self, rel: str) -> str:
@@ -47,7 +57,7 @@ class BundleWriter:
     def close_jsonl(self, w: JsonlWriter) -> None:
         w.close()
         rel = str(w.path.relative_to(self.staging))
-        self.checksums[rel] = {"sha256": w.sha256, "bytes": w.bytes, "lines": w.lines}
+        self.checksums[rel] = FileSum(w.sha256, w.bytes, w.lines)
         self._open = [(r, o) for r, o in self._open if o is not w]
 
     def discard_jsonl(self, w: JsonlWriter) -> None:
@@ -57,20 +67,19 @@ class BundleWriter:
 
     def copy_in(self, src: Path, rel: str) -> int:
         size, sha, lines = copy_file_hashed(src, self.staging / rel)
-        self.checksums[rel] = {"sha256": sha, "bytes": size, "lines": lines}
+        self.checksums[rel] = FileSum(sha, size, lines)
         return size
 
     def staged(self, rel: str) -> Path:
         return self.staging / rel
 
-    def publish(self, meta: dict[str, Any]) -> Path:
+    def publish(self, meta: Mapping[str, object]) -> Path:
         """Write the meta last, fsync every dir, check the final name is still free, rename."""
         for _rel, w in list(self._open):
             self.close_jsonl(w)
-        meta = dict(meta)
-        meta["checksums"] = dict(sorted(self.checksums.items()))
+        meta = {**meta, "checksums": encode(dict(sorted(self.checksums.items())))}
         write_json_atomic(self.staging / META_FILE, meta)
-        for sub in BUNDLE_SUBDIRS:
+        for sub in BACKED_UP:
             fsync_dir(self.staging / sub)
         fsync_dir(self.staging)
         if os.path.lexists(self.final):

@@ -20,7 +20,7 @@ os.environ["ANONYMIZED_TELEMETRY"] = "False"
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
-from core.datadir import DataDir, resolve  # noqa: E402
+from core.datadir import DataDir, resolve
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -15,7 +15,7 @@ from core.backup import run_backup
 from core.bundle import list_bundles
 from core.datadir import DataDir, resolve
 from core.verify import RESTORABLE, verify_bundle
-from tests.helpers import add_rows, make_live
+from tests.builders import add_rows, make_live
 
 NAME = re.compile(r"^backup-\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}\.\d{3}Z$")
 FILE_TS = r"\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}\.\d{3}Z"
@@ -154,7 +154,7 @@ def test_backup_from_a_chroma_server(tmp_path: Path, chroma_server: str) -> None
         assert result.integrity[1]["status"] == "pass"
         assert Path(result.path).joinpath("bundle-meta.json").read_text().count(chroma_server.split(":")[-1]) >= 1
     finally:
-        from core import chroma as ch
+        from core import chroma_store as ch
 
         ch.open_client(dd).delete_collection("neo-agent-memory")
     assert len(client_rows) == 25

@@ -14,7 +14,7 @@ from core.backup import run_backup
 from core.bundle import PARTIAL_PREFIX, list_bundles
 from core.datadir import DataDir
 from core.verify import RESTORABLE, verify_bundle
-from tests.helpers import chain_graph, insert_graph
+from tests.builders import chain_graph, insert_graph
 
 CLI = [sys.executable, "-m", "console"]
 
@@ -38,7 +38,7 @@ def test_kill_9_during_backup_leaves_only_residue(data_dir: DataDir) -> None:
     names = [p.name for p in data_dir.backup_root.iterdir()]
     assert not [n for n in names if n.startswith("backup-")], f"a torn bundle was published: {names}"
     listing = list_bundles(data_dir.backup_root)
-    assert listing.bundles == []
+    assert listing.bundles == ()
     assert [r.kind for r in listing.residue] == ["staging"]
     out = subprocess.run([*CLI, "--data-dir", str(data_dir.root), "list", "--json"], capture_output=True, check=True)
     assert json.loads(out.stdout)["residue"][0]["kind"] == "staging"

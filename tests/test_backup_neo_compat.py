@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 
 from core import backup as backup_mod
-from core import graph as g
+from core import graph_store as g
 from core.backup import NEO_DEFAULT_DIMENSION, run_backup
 from core.bundle import META_FILE, list_bundles
 from core.datadir import DataDir, resolve
 from core.errors import ConsoleError
 from core.verify import RESTORABLE, verify_bundle
-from tests.helpers import add_rows, insert_graph, node
+from tests.builders import add_rows, insert_graph, node
 
 # What a non-neo writer can leave in the `data` column: JSON that parses, laid out with CR/LF whitespace.
 # Inside a JSON string a raw CR/LF is illegal, so between tokens is the only place one can sit.
@@ -118,13 +118,13 @@ def test_a_row_whose_embedding_comes_back_null_is_a_clean_error_and_nothing_is_p
 ) -> None:
     add_rows(data_dir, "memories", 10, dim=8)
     insert_graph(data_dir, [node("n", "CONCEPT")], [])
-    real = backup_mod.ch.get_collection
+    real = backup_mod.cs.get_collection
 
     def damaged(client: Any, name: str, **kw: Any) -> Any:
         col = real(client, name, **kw)
         return _NullEmbedding(col, bad) if col is not None and name == "neo-agent-memory" else col
 
-    monkeypatch.setattr(backup_mod.ch, "get_collection", damaged)
+    monkeypatch.setattr(backup_mod.cs, "get_collection", damaged)
     with pytest.raises(ConsoleError) as err:
         run_backup(data_dir)
     assert "neo-agent-memory" in str(err.value) and repr(bad) in str(err.value)

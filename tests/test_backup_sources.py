@@ -18,8 +18,7 @@ from core.backup import run_backup
 from core.datadir import DataDir, resolve
 from core.errors import NothingToBackUp
 from core.verify import verify_bundle
-from tests.helpers import add_rows, chain_graph, insert_graph
-from tests.test_restore_support import node, write_bundle
+from tests.builders import add_rows, chain_graph, insert_graph, node, write_bundle
 
 CLI = [sys.executable, "-m", "console"]
 
@@ -88,7 +87,7 @@ def test_one_source_is_enough_to_back_up_as_before(tmp_path: Path, source: str) 
 
 
 def test_a_chroma_without_neos_collections_is_no_source(data_dir: DataDir) -> None:
-    from core import chroma as ch
+    from core import chroma_store as ch
 
     ch.get_collection(ch.open_client(data_dir), "someone-elses", create=True)
     with pytest.raises(NothingToBackUp) as exc:

@@ -11,7 +11,7 @@ import pytest
 
 from console.cli import main
 from core.datadir import DataDir
-from tests.helpers import make_live
+from tests.builders import make_live
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

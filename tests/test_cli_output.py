@@ -80,7 +80,7 @@ def test_suggested_commands_print_whole_on_one_line(tmp_path: Path, width: int,
     code, out, _ = cli("--data-dir", str(dd.root), "retention")
     preview = shlex.join(["recovery-console", "prune", "--dry-run", "--data-dir", str(dd.root)])
     assert code == 0 and "to delete" in " ".join(out.split()) and lines_with(out, preview), out
-    from core.retention import backup_command
+    from core.guard import backup_command
 
     code, out, err = cli("--data-dir", str(dd.root), "prune", "--dry-run")
     assert code == 0 and "refused by the backup guard" in " ".join(out.split()), (out, err)

@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 
 from core.datadir import CORE_MARKERS, holds_memory_core, resolve
-from tests.helpers import chain_graph, insert_graph
-from tests.test_restore_support import node, write_bundle
+from tests.builders import chain_graph, insert_graph, node, write_bundle
 
 CLI = [sys.executable, "-m", "console"]
 

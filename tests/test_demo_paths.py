@@ -10,9 +10,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from core import chroma as ch
-from core.datadir import COLLECTIONS, resolve
+from core import chroma_store as ch
+from core.datadir import resolve
 from core.demo import build_demo
+from core.substrates import COLLECTIONS
 
 NOW = datetime(2026, 5, 10, 10, 0, 0, tzinfo=UTC)
 # Chroma's own files (chroma/unified/**) hold collection and segment UUIDs and creation times that Chroma

@@ -59,7 +59,7 @@ def test_listing_states_and_residue(tmp_path: Path) -> None:
     assert not listing.bundles[1].substrates["kb"].restorable  # no meta: integrity unknown
     assert sorted((r.kind, r.name[:14]) for r in listing.residue) == [
         ("staging", ".backup-partia"), ("trash", ".trash-backup-"), ("unparseable", "backup-notatim")]
-    assert listing.legacy_files == ["memory-backup-2026-04-01.jsonl"]
+    assert listing.legacy_files == ("memory-backup-2026-04-01.jsonl",)
 
 
 def test_resolve_bundle_refs(tmp_path: Path) -> None:

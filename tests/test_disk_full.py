@@ -20,14 +20,14 @@ from typing import Any
 import orjson
 import pytest
 
+import core.graph_store
 import core.jsonl
-import core.restore
+import core.restore_graph
 from console.cli import main
 from core.bundle import list_bundles
 from core.datadir import DataDir, resolve
-from core.journal import committed_batches, list_runs
-from tests.helpers import chain_graph, insert_graph
-from tests.test_restore_support import edge, graph_state, live_graph, node, vec, write_bundle
+from core.journal import committed_batches, list_runs, pairs
+from tests.builders import chain_graph, edge, graph_state, insert_graph, live_graph, node, vec, write_bundle
 
 CLI = [sys.executable, "-m", "console"]
 
@@ -71,7 +71,7 @@ def test_backup_on_a_full_disk_publishes_nothing_and_says_where(data_dir: DataDi
     assert "nothing was published" in out["error"]["message"]
     assert err.count("\n") == 1 and err.startswith(f"recovery-console: error: {data_dir.backup_root}: no space")
     listing = list_bundles(data_dir.backup_root)
-    assert listing.bundles == [] and listing.residue == []  # no torn bundle, and the staging dir is gone
+    assert listing.bundles == () and listing.residue == ()  # no torn bundle, and the staging dir is gone
     assert os.listdir(data_dir.backup_root) == []
 
 
@@ -120,13 +120,13 @@ def test_restore_on_a_full_disk_keeps_whole_batches_and_resumes(tmp_path: Path, 
     shutil.copytree(base.root, tmp_path / "ref")
     shutil.copytree(base.root, tmp_path / "b")
     ref, b = resolve(tmp_path / "ref", env={}), resolve(tmp_path / "b", env={})
-    monkeypatch.setattr(core.restore, "GRAPH_WRITE_BATCH", 1000)
+    monkeypatch.setattr(core.restore_graph, "GRAPH_WRITE_BATCH", 1000)
     code, reference, _ = run(capsys, "--data-dir", str(ref.root), "restore", "latest", "--json")
     assert code == 0 and reference["status"] == "completed"
 
-    real_open = core.restore._Restore.open_graph
-    monkeypatch.setattr(core.restore._Restore, "open_graph",
-                        lambda self: FullAfter(real_open(self), at_batch=3, where=where))
+    real_open = core.graph_store.connect_for_restore
+    monkeypatch.setattr(core.graph_store, "connect_for_restore",
+                        lambda path: FullAfter(real_open(path), at_batch=3, where=where))
     code, out, err = run(capsys, "--data-dir", str(b.root), "restore", "latest", "--json")
     assert code == 1, out
     assert out["error"]["code"] == "NO_SPACE" and out["error"]["file"] == str(b.graph_db), out
@@ -135,13 +135,13 @@ def test_restore_on_a_full_disk_keeps_whole_batches_and_resumes(tmp_path: Path, 
     # exactly the two batches that committed are in the graph: nothing of the third
     (run_rec,) = list_runs(b)
     assert run_rec.status == "failed"
-    journaled = {p[0] for rec in committed_batches(run_rec.path, "graph") for p in rec.get("nodes", [])}
+    journaled = {rid for rec in committed_batches(run_rec.path, "graph") for rid, _crc in pairs(rec, "nodes")}
     nodes, _ = graph_state(b)
     live_before, _ = graph_state(base)
     assert len(journaled) == 2 * 750  # 1000-line batches, a quarter of them live already
     assert set(nodes) == set(live_before) | journaled
 
-    monkeypatch.setattr(core.restore._Restore, "open_graph", real_open)
+    monkeypatch.setattr(core.graph_store, "connect_for_restore", real_open)
     code, final, _ = run(capsys, "--data-dir", str(b.root), "restore", "latest", "--json")
     assert code == 0 and final["status"] == "completed"
     assert graph_state(b) == graph_state(ref)

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from core.datadir import DataDir, resolve
-from tests.test_restore_support import live_graph, node, write_bundle
+from tests.builders import live_graph, node, write_bundle
 
 CLI = [sys.executable, "-m", "console"]
 ERROR_KEYS = {"code", "message", "file", "line"}

@@ -5,7 +5,10 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from core import graph as g
+import orjson
+
+from core import graph_store as g
+from core.records import F_ID, F_USER, parse_graph_line, user_id_of
 
 
 def test_fresh_db_gets_neo_ddl(tmp_path: Path) -> None:
@@ -46,9 +49,21 @@ def test_april_schema_gets_user_id_columns(tmp_path: Path) -> None:
     assert conn.execute("SELECT data FROM Nodes WHERE id='keep'").fetchone() == ('{"id":"keep"}',)
 
 
-def test_ids_and_user_ids_follow_neo() -> None:
-    assert g.edge_id_of({"source": "a", "target": "b", "type": "T"}) == "a->b:T"
-    assert g.edge_id_of({"id": "x", "source": "a", "target": "b", "type": "T"}) == "x"
-    assert g.user_id_of({"properties": {"userId": "@u"}, "user_id": "v"}) == "@u"
-    assert g.user_id_of({"properties": {}, "user_id": "v"}) == "v"
-    assert g.user_id_of({"properties": None}) is None
+def test_ids_and_user_ids_follow_neo(tmp_path: Path) -> None:
+    """The fallback edge id and the user id, as the restore's own line parser computes them (the path a restore
+    and a plan take), fast path and slow path alike."""
+    def parsed(data: dict[str, object], *, canonical: bool = True) -> tuple[object, object]:
+        line = orjson.dumps({"type": "edge" if "source" in data else "node", "data": data})
+        if not canonical:  # keys in another order: not neo's exact prefix, parsed whole
+            line = orjson.dumps({"data": data, "type": "edge" if "source" in data else "node"})
+        got = parse_graph_line(line)
+        assert got is not None
+        return got[1][F_ID], got[1][F_USER]
+
+    for canonical in (True, False):
+        assert parsed({"source": "a", "target": "b", "type": "T"}, canonical=canonical) == ("a->b:T", None)
+        assert parsed({"id": "x", "source": "a", "target": "b", "type": "T"}, canonical=canonical)[0] == "x"
+        assert parsed({"id": "n", "properties": {"userId": "@u"}, "user_id": "v"}, canonical=canonical)[1] == "@u"
+        assert parsed({"id": "n", "properties": {}, "user_id": "v"}, canonical=canonical)[1] == "v"
+        assert parsed({"id": "n", "properties": None}, canonical=canonical)[1] is None
+    assert user_id_of({"properties": {"userId": "@u"}, "user_id": "v"}) == "@u"  # the demo's and fixtures' writer

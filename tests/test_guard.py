@@ -13,7 +13,8 @@ from console.cli import main
 from core.bundle import bundle_name
 from core.datadir import DataDir
 from core.errors import UsageError
-from core.retention import guard, parse_duration
+from core.guard import guard
+from core.units import parse_duration
 from tests.test_retention import make_dd, write_bundle
 
 
@@ -128,7 +129,7 @@ def test_config_defaults(tmp_path: Path) -> None:
     dd = make_dd(tmp_path, '[guard]\nmax_age = "36h"\nrequire = ["mc", "graph"]\n')
     write_bundle(dd.backup_root, ago(hours=30), states={"kb": "empty"})
     result = guard(dd)
-    assert result.ok and result.require == ["mc", "graph"] and result.max_age == timedelta(hours=36)
+    assert result.ok and result.require == ("mc", "graph") and result.max_age == timedelta(hours=36)
     assert not guard(dd, require=["kb"]).ok
     assert not guard(dd, max_age=timedelta(hours=24)).ok
     with pytest.raises(UsageError, match=r"\[guard\] max_age"):

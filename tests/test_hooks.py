@@ -5,18 +5,28 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 
 from core.datadir import DataDir, resolve
 from core.errors import UsageError
-from core.graph import connect
+from core.graph_store import connect
 from core.hooks import ROOT_ID, check_hook, sync_workspace_to_graph
-from core.journal import undo_run
 from core.plan import Filters
-from core.restore import RestoreOptions, run_restore
-from tests.test_restore_support import edge, graph_state, live_graph, node, write_bundle
+from core.restore import run_restore
+from core.restore_model import RestoreOptions, RestoreResult
+from core.undo import undo_run
+from core.wire import encode
+from tests.builders import edge, graph_state, live_graph, node, write_bundle
+
+
+def sub(res: RestoreResult, key: str) -> dict[str, Any]:
+    """One substrate's outcome as the result reports it on the wire."""
+    out = encode(res.subsystems[key])
+    assert isinstance(out, dict)
+    return out
 
 
 def make_workspace(root: Path) -> Path:
@@ -74,7 +84,7 @@ def test_ingestor_writes_files_directories_and_contains_edges(dd: DataDir, tmp_p
     assert (ROOT_ID, "file-src") in contains and ("file-src", "file-src/component") in contains
     assert ("file-src/component", "file-src/component/Base.mjs") in contains
     assert len(contains) == len(ids) - 1  # one parent edge per path
-    assert res.nodesInserted == len(ids) and res.edgesInserted == len(ids) - 1
+    assert res.nodes_inserted == len(ids) and res.edges_inserted == len(ids) - 1
 
 
 def test_ingestor_is_idempotent_and_updates_without_cascading(dd: DataDir, tmp_path: Path) -> None:
@@ -83,7 +93,7 @@ def test_ingestor_is_idempotent_and_updates_without_cascading(dd: DataDir, tmp_p
     sync_workspace_to_graph(conn, ws)
     first = graph_state(dd)
     again = sync_workspace_to_graph(conn, ws)
-    assert (again.nodesInserted, again.nodesUpdated, again.edgesInserted) == (0, 0, 0)
+    assert (again.nodes_inserted, again.nodes_updated, again.edges_inserted) == (0, 0, 0)
     assert graph_state(dd) == first
     # a live edge onto a file, then the file changes: the node is updated in place, the edge survives
     conn.close()
@@ -94,7 +104,7 @@ def test_ingestor_is_idempotent_and_updates_without_cascading(dd: DataDir, tmp_p
     conn = connect(dd.graph_db)
     third = sync_workspace_to_graph(conn, ws)
     conn.close()
-    assert third.nodesUpdated == 1
+    assert third.nodes_updated == 1
     nodes, edges = graph_state(dd)
     assert "impl" in edges
     assert orjson.loads(nodes["file-src/Neo.mjs"][1])["properties"]["hash"] == hashlib.md5(
@@ -109,16 +119,16 @@ def test_hook_runs_after_a_restore_and_is_journaled(dd: DataDir, tmp_path: Path)
                             edge("i1", "CONCEPT:x", "file-src/Neo.mjs", "IMPLEMENTED_BY")])
     res = run_restore(dd, b, RestoreOptions(filters=Filters.of(["FILE", "DIRECTORY"], ["CONTAINS"]),
                                             post_restore_hook="filesystem-ingestor", workspace=ws))
-    hook = res.postRestoreHook
-    assert hook and hook["hook"] == "filesystem-ingestor"
-    assert hook["result"]["ok"] is True
-    assert hook["result"]["message"] == "FileSystemIngestor.syncWorkspaceToGraph() completed"
+    hook = res.post_restore_hook
+    assert hook and hook.hook == "filesystem-ingestor"
+    assert hook.result.ok is True
+    assert hook.result.message == "FileSystemIngestor.syncWorkspaceToGraph() completed"
     nodes, _ = graph_state(dd)
     assert "file-src/old.mjs" not in nodes and "file-src/Neo.mjs" in nodes
     # i1 pointed at a file that was neither accepted nor live when the graph was restored: an orphan then
-    assert res.subsystems["graph"]["filterStats"]["orphanEdges"] == 1
-    u = undo_run(dd, res.runId or "")
+    assert sub(res, "graph")["filterStats"]["orphanEdges"] == 1
+    u = undo_run(dd, res.run_id or "")
     nodes, _ = graph_state(dd)
     assert "file-src/Neo.mjs" not in nodes and "CONCEPT:x" not in nodes
     assert "file-src" in nodes  # live before the run (updated by the hook in place: reported, not reverted)
-    assert u.notReverted.get("hookUpdatedNodes") == 1
+    assert u.not_reverted.get("hookUpdatedNodes") == 1

@@ -17,11 +17,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.datadir import DataDir, resolve
-from core.graph import connect
-from core.journal import RunJournal, list_runs, recover_interrupted, undo_run
-from core.plan import LiveIndex, build_plan, scan_bundle
-from core.restore import RestoreOptions, run_restore
-from tests.test_restore_support import edge, graph_state, live_graph, node, write_bundle
+from core.graph_store import LiveIndex, connect
+from core.journal import RunJournal, list_runs, recover_interrupted
+from core.plan import build_plan, scan_bundle
+from core.restore import run_restore
+from core.restore_model import RestoreOptions, RestoreTotals
+from core.undo import undo_run
+from tests.builders import edge, graph_state, live_graph, node, write_bundle
 
 SPECIAL = ["a", "a\x00", "a\x00b", "\x00", "\x00\x00", "\u202e", "\u202eevil\u202c", "\u200f\u061c", "😀",
            "👩\u200d👩\u200d👧", "x" * 10_240, "\u2028", "\\u0000", '"', "\\", "\x7f\x85\x9b", "\ufeff", "\x1b[2J"]
@@ -101,29 +103,30 @@ def test_hostile_ids_restore_rerun_undo_end_exactly_where_they_should(
 
     plan = build_plan(scan_bundle(dd, b))
     first = run_restore(dd, b, RestoreOptions())
-    assert first.status == "completed" and first.failuresTotal == 0, first.failures
-    expected = {"filteredOut": len(bundle_edges) - len(edge_specs),  # the orphan edge
-                "alreadyPresent": len(live_nodes) + len(live_edge_ids), "inserted": len(new_nodes) + len(new_edges)}
+    assert first.status == "completed" and first.failures_total == 0, first.failures
+    expected = RestoreTotals(filtered_out=len(bundle_edges) - len(edge_specs),  # the orphan edge
+                             already_present=len(live_nodes) + len(live_edge_ids),
+                             inserted=len(new_nodes) + len(new_edges))
     assert first.totals == expected
     predicted = plan.totals  # the plan predicted exactly that
-    assert (predicted["filteredOut"], predicted["alreadyPresent"], predicted["wouldInsert"]) == \
-        (expected["filteredOut"], expected["alreadyPresent"], expected["inserted"])
+    assert (predicted.filtered_out, predicted.already_present, predicted.would_insert) == \
+        (expected.filtered_out, expected.already_present, expected.inserted)
     after = graph_state(dd)
     assert _decoded(after) == (expected_nodes, expected_edges)
     assert {k: after[0][k] for k in before[0]} == before[0]  # live rows untouched, byte for byte
     assert {k: after[1][k] for k in before[1]} == before[1]
 
     rerun = run_restore(dd, b, RestoreOptions())  # converges: nothing new, no error
-    assert rerun.status == "completed" and rerun.failuresTotal == 0, rerun.failures
-    assert rerun.totals["inserted"] == 0
-    assert rerun.totals["alreadyPresent"] == len(node_ids) + len(live_edge_ids) + len(new_edges)
+    assert rerun.status == "completed" and rerun.failures_total == 0, rerun.failures
+    assert rerun.totals.inserted == 0
+    assert rerun.totals.already_present == len(node_ids) + len(live_edge_ids) + len(new_edges)
     assert graph_state(dd) == after
 
-    assert undo_run(dd, rerun.runId or "").removed == {}  # the re-run inserted nothing
-    u = undo_run(dd, first.runId or "")
+    assert undo_run(dd, rerun.run_id or "").removed == {}  # the re-run inserted nothing
+    u = undo_run(dd, first.run_id or "")
     assert graph_state(dd) == before  # exactly the run's rows are gone, the live ones are untouched
     assert (u.removed.get("nodes", 0), u.removed.get("edges", 0)) == (len(new_nodes), len(new_edges))
-    assert not any(u.missing.values()) and not u.keptModified and not u.keptReferenced
+    assert not any(u.missing.values()) and not u.kept_modified and not u.kept_referenced
 
 
 def test_a_nul_id_batch_that_committed_before_its_marker_is_recovered_and_undone(
@@ -143,6 +146,6 @@ def test_a_nul_id_batch_that_committed_before_its_marker_is_recovered_and_undone
     monkeypatch.setattr(RunJournal, "committed", real)
     assert set(graph_state(dd)[0]) == {"\x00", "a\x00b"}
     (rec,) = list_runs(dd)
-    assert recover_interrupted(dd) == [rec.runId]
-    u = undo_run(dd, rec.runId)
+    assert recover_interrupted(dd) == [rec.run_id]
+    u = undo_run(dd, rec.run_id)
     assert u.removed == {"nodes": 2} and graph_state(dd) == ({}, {})

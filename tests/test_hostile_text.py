@@ -21,10 +21,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from console.cli import main
-from core import graph as g
+from core import graph_store as g
 from core.datadir import DataDir, resolve
 from core.safetext import visible
-from tests.helpers import edge, insert_graph, node
+from tests.builders import edge, insert_graph, node
 
 # what no data may put on a terminal: C0 but the line feed, DEL, C1, bidi overrides/isolates/marks
 FORBIDDEN = {chr(c) for c in range(0x20) if c != 0x0A} | {chr(c) for c in range(0x7F, 0xA0)} | {
@@ -219,8 +219,8 @@ def test_kb_divergence_error_escapes_the_bundle_id(tmp_path: Path) -> None:
     """The KB natural-key refusal names a bundle row's id on stderr: escaped, one line."""
     import numpy as np
 
-    from core import chroma as ch
-    from core.datadir import COLLECTIONS
+    from core import chroma_store as ch
+    from core.substrates import COLLECTIONS
 
     dd = hostile_dir(tmp_path, dict.fromkeys(FIELDS, "x"))
     key = {"source": "src/a.mjs", "name": "A", "type": "class"}

@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 
 from core.datadir import DataDir, resolve
-from core.journal import undo_run
-from core.restore import RestoreOptions, run_restore
-from tests.test_restore_support import write_bundle
+from core.restore import run_restore
+from core.restore_model import RestoreOptions
+from core.undo import undo_run
+from tests.builders import write_bundle
 
 
 @pytest.fixture(params=[0o022, 0o077, 0o002], ids=["umask022", "umask077", "umask002"])
@@ -59,7 +60,7 @@ def test_restored_files_keep_the_replaced_mode_new_ones_follow_the_umask(tmp_pat
     assert mode(dd.trajectories_file) == 0o604
     assert mode(dd.concepts_dir / "edges.jsonl") == 0o666 & ~umask  # new: a plain create, not the bundle's 0600
     assert mode(dd.mailbox_file) == 0o666 & ~umask
-    undo_run(dd, res.runId or "")
+    undo_run(dd, res.run_id or "")
     assert (dd.concepts_dir / "nodes.jsonl").read_text() == '{"live":"nodes"}\n'
     assert mode(dd.concepts_dir / "nodes.jsonl") == 0o640  # put back with the mode it had
     assert dd.trajectories_file.read_text() == '{"live":"traj"}\n' and mode(dd.trajectories_file) == 0o604
@@ -77,11 +78,11 @@ def test_the_journal_is_owner_only(tmp_path: Path, umask: int) -> None:
     dd = live_flat(tmp_path)
     os.chmod(dd.concepts_dir / "nodes.jsonl", 0o644)  # a world-readable live file: its saved copy is still 0600
     res = run_restore(dd, bundle(dd), RestoreOptions(force=True))
-    run_dir = dd.runs_dir / (res.runId or "")
+    run_dir = dd.runs_dir / (res.run_id or "")
     saved = {p.relative_to(run_dir).as_posix() for p in run_dir.rglob("*")}
     assert {"run.json", "ids.jsonl", "flat/concepts/nodes.jsonl", "flat/trajectories/trajectories.jsonl"} <= saved
     assert mode(dd.runs_dir) == 0o700 and mode(run_dir) == 0o700
     for p in run_dir.rglob("*"):
         assert mode(p) == (0o700 if p.is_dir() else 0o600), p
-    undo_run(dd, res.runId or "")  # rewrites run.json: still owner-only
+    undo_run(dd, res.run_id or "")  # rewrites run.json: still owner-only
     assert mode(run_dir / "run.json") == 0o600 and mode(run_dir / "ids.jsonl") == 0o600

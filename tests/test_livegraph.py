@@ -10,7 +10,7 @@ import pytest
 
 from console.livegraph import graph_census, read_only_uri
 from core.datadir import DataDir, resolve
-from tests.helpers import chain_graph, insert_graph
+from tests.builders import chain_graph, insert_graph
 
 
 async def test_census_counts_by_label_and_type(data_dir: DataDir) -> None:

@@ -12,22 +12,13 @@ import pytest
 
 from core.datadir import DataDir, resolve
 from core.errors import UsageError
-from core.plan import (
-    F_DATA,
-    F_ID,
-    F_LABEL,
-    F_LINE,
-    F_SOURCE,
-    F_TARGET,
-    F_USER,
-    Filters,
-    build_plan,
-    graph_batches,
-    parse_graph_line,
-    scan_bundle,
-)
-from core.restore import RestoreOptions, run_restore
-from tests.test_restore_support import edge, graph_state, live_graph, node, write_bundle
+from core.plan import EdgeTypeRow, Filters, PlanTotals, build_plan, scan_bundle
+from core.records import F_DATA, F_ID, F_LABEL, F_LINE, F_SOURCE, F_TARGET, F_USER, parse_graph_line
+from core.restore import run_restore
+from core.restore_model import EdgeTypeCount, RestoreOptions, RestoreTotals
+from core.scan import graph_batches
+from core.wire import encode
+from tests.builders import edge, graph_state, live_graph, node, write_bundle
 
 # Live after the "wipe": A and G survive (G is a KB_GAP), X is new live-only, and one live edge.
 LIVE_NODES = [node("A", "CONCEPT", live=True), node("G", "KB_GAP", live=True), node("X", "FILE", live=True)]
@@ -68,8 +59,8 @@ def oracle(filters: Filters, replace: bool = False) -> dict[str, dict[str, dict[
     out: dict[str, dict[str, dict[str, int]]] = {"nodes": {}, "edges": {}}
 
     def bump(kind: str, key: str, what: str) -> None:
-        row = out[kind].setdefault(key, {"backup": 0, "filtered": 0, "orphaned": 0, "alreadyPresent": 0,
-                                         "wouldInsert": 0})
+        row = out[kind].setdefault(key, {"backup": 0, "filtered": 0, "orphaned": 0, "already_present": 0,
+                                         "would_insert": 0})
         row["backup"] += 1
         row[what] += 1
 
@@ -77,10 +68,10 @@ def oracle(filters: Filters, replace: bool = False) -> dict[str, dict[str, dict[
         if n["label"] in filters.labels:
             bump("nodes", n["label"], "filtered")
         elif n["id"] in nodes_present:
-            bump("nodes", n["label"], "alreadyPresent")
+            bump("nodes", n["label"], "already_present")
         else:
             nodes_present.add(n["id"])
-            bump("nodes", n["label"], "wouldInsert")
+            bump("nodes", n["label"], "would_insert")
     for e in BUNDLE_EDGES:
         eid = e.get("id") or f"{e['source']}->{e['target']}:{e['type']}"
         if e["type"] in filters.edge_types:
@@ -88,20 +79,20 @@ def oracle(filters: Filters, replace: bool = False) -> dict[str, dict[str, dict[
         elif e["source"] not in nodes_present or e["target"] not in nodes_present:
             bump("edges", e["type"], "orphaned")
         elif eid in edges_present:
-            bump("edges", e["type"], "alreadyPresent")
+            bump("edges", e["type"], "already_present")
         else:
             edges_present.add(eid)
-            bump("edges", e["type"], "wouldInsert")
+            bump("edges", e["type"], "would_insert")
     return out
 
 
 def plan_rows(plan: Any) -> dict[str, dict[str, dict[str, int]]]:
-    keys = ("backup", "filtered", "orphaned", "alreadyPresent", "wouldInsert")
+    keys = ("backup", "filtered", "orphaned", "already_present", "would_insert")
     rows: dict[str, dict[str, dict[str, int]]] = {"nodes": {}, "edges": {}}
     for kind, src in (("nodes", plan.graph.labels), ("edges", plan.graph.edge_types)):
         for k, r in src.items():
             if r.backup:
-                rows[kind][k] = {f: getattr(r, f) for f in keys}
+                rows[kind][k] = {f: getattr(r, f, 0) for f in keys}
     return rows
 
 
@@ -124,10 +115,11 @@ def test_plan_matches_the_oracle_for_every_filter_set_and_mode(tmp_path: Path) -
             assert plan_rows(plan) == oracle(f, replace=mode == "replace"), (f, mode)
             for kind, src in (("labels", plan.graph.labels), ("edge_types", plan.graph.edge_types)):
                 for key, r in src.items():  # the documented row invariant
-                    assert r.backup == r.filtered + r.orphaned + r.alreadyPresent + r.wouldInsert, (kind, key)
+                    orphaned = r.orphaned if isinstance(r, EdgeTypeRow) else 0
+                    assert r.backup == r.filtered + orphaned + r.already_present + r.would_insert, (kind, key)
             t, fs = plan.graph.totals, plan.graph.filter_stats
-            assert t["filteredOut"] == fs["filteredNodes"] + fs["filteredEdges"] + fs["orphanEdges"]
-            assert sum(t.values()) == len(BUNDLE_NODES) + len(BUNDLE_EDGES)
+            assert t.filtered_out == fs.filtered_nodes + fs.filtered_edges + fs.orphan_edges
+            assert t.filtered_out + t.already_present + t.would_insert == len(BUNDLE_NODES) + len(BUNDLE_EDGES)
 
 
 def test_live_column_counts_live_rows_per_label_and_type(tmp_path: Path) -> None:
@@ -136,7 +128,7 @@ def test_live_column_counts_live_rows_per_label_and_type(tmp_path: Path) -> None
     assert plan.graph.labels["CONCEPT"].live == 1 and plan.graph.labels["KB_GAP"].live == 1
     assert plan.graph.labels["FILE"].live == 1  # X: live only, still listed
     assert plan.graph.edge_types["CONTAINS"].live == 1
-    assert plan.graph.to_json()["live"] == {"nodes": 3, "edges": 1}
+    assert (plan.graph.live.nodes, plan.graph.live.edges) == (3, 1)
 
 
 def test_orphan_rule_both_ways(tmp_path: Path) -> None:
@@ -145,23 +137,24 @@ def test_orphan_rule_both_ways(tmp_path: Path) -> None:
     plan = build_plan(scan_bundle(dd, b), Filters.of(["KB_GAP"]))
     rel = plan.graph.edge_types["RELATES_TO"]
     # e3 (C -> nowhere) and e5 (M -> C, C filtered and not live) are orphans; e4 (M -> G, G live), e6, e7 go in
-    assert (rel.orphaned, rel.wouldInsert) == (2, 3)
+    assert (rel.orphaned, rel.would_insert) == (2, 3)
     res = run_restore(dd, b, RestoreOptions(filters=Filters.of(["KB_GAP"])))
     _, edges = graph_state(dd)
     assert "e4" in edges and "e7" in edges
     assert "e3" not in edges and "e5" not in edges
-    assert res.subsystems["graph"]["byEdgeType"]["RELATES_TO"]["orphaned"] == 2
+    assert res.graph is not None and res.graph.by_edge_type["RELATES_TO"].orphaned == 2
 
 
 def test_orphans_without_filters_are_dropped_not_failed(tmp_path: Path) -> None:
     """Decision: the orphan rule applies without filters too (neo would count them `failed` via the FK)."""
     dd, b = make(tmp_path)
     plan = build_plan(scan_bundle(dd, b))
-    assert plan.graph.filter_stats["orphanEdges"] == 1  # e3 only
+    assert plan.graph.filter_stats.orphan_edges == 1  # e3 only
     res = run_restore(dd, b, RestoreOptions())
-    assert res.subsystems["graph"]["filterStats"]["orphanEdges"] == 1
-    assert res.subsystems["graph"]["counts"]["graph"]["edges"]["failed"] == 0
-    assert res.failuresTotal == 0
+    assert res.graph is not None
+    assert res.graph.filter_stats.orphan_edges == 1
+    assert res.graph.counts.edges.failed == 0
+    assert res.failures_total == 0
 
 
 @pytest.mark.parametrize("labels,types", [((), ()), (("KB_GAP",), ()), (("FILE", "CLASS"), ("CONTAINS",)),
@@ -171,17 +164,19 @@ def test_restore_counts_equal_the_plan(tmp_path: Path, labels: tuple[str, ...], 
     f = Filters.of(labels, types)
     plan = build_plan(scan_bundle(dd, b), f)
     res = run_restore(dd, b, RestoreOptions(filters=f))
-    g = res.subsystems["graph"]
-    assert g["filterStats"] == plan.graph.filter_stats
-    for kind, rows in (("byLabel", plan.graph.labels), ("byEdgeType", plan.graph.edge_types)):
+    g = res.graph
+    assert g is not None and g.filter_stats == plan.graph.filter_stats
+    for kind, rows in (("by_label", plan.graph.labels), ("by_edge_type", plan.graph.edge_types)):
         for key, r in rows.items():
-            got = g[kind].get(key, {})
-            assert got.get("inserted", 0) == r.wouldInsert, (kind, key)
-            assert got.get("skippedExisting", 0) == r.alreadyPresent, (kind, key)
+            got = encode(getattr(g, kind).get(key)) or {}
+            assert isinstance(got, dict)
+            assert got.get("inserted", 0) == r.would_insert, (kind, key)
+            assert got.get("skippedExisting", 0) == r.already_present, (kind, key)
             assert got.get("filtered", 0) == r.filtered, (kind, key)
-            assert got.get("orphaned", 0) == r.orphaned, (kind, key)
-    assert res.totals == {"filteredOut": plan.totals["filteredOut"], "alreadyPresent": plan.totals["alreadyPresent"],
-                          "inserted": plan.totals["wouldInsert"]}
+            assert got.get("orphaned", 0) == getattr(r, "orphaned", 0), (kind, key)
+    t = plan.totals
+    assert res.totals == RestoreTotals(filtered_out=t.filtered_out, already_present=t.already_present,
+                                       inserted=t.would_insert)
 
 
 def test_replace_counts_equal_the_plan(tmp_path: Path) -> None:
@@ -190,8 +185,9 @@ def test_replace_counts_equal_the_plan(tmp_path: Path) -> None:
     plan = build_plan(scan_bundle(dd, b), f, ["graph"], mode="replace")
     res = run_restore(dd, b, RestoreOptions(mode="replace", force=True, yes=True, filters=f,
                                             only_substrate=["graph"]))
-    assert res.totals == {"filteredOut": plan.totals["filteredOut"], "alreadyPresent": plan.totals["alreadyPresent"],
-                          "inserted": plan.totals["wouldInsert"]}
+    t = plan.totals
+    assert res.totals == RestoreTotals(filtered_out=t.filtered_out, already_present=t.already_present,
+                                       inserted=t.would_insert)
     nodes, _ = graph_state(dd)
     assert "X" not in nodes  # live-only rows are gone after a replace (the safety bundle has them)
 
@@ -202,8 +198,10 @@ def test_fallback_edge_id_is_source_arrow_target_type(tmp_path: Path) -> None:
     _, edges = graph_state(dd)
     assert "B->M:SENT_TO" in edges
     assert edges["B->M:SENT_TO"][1:4] == ("B", "M", "SENT_TO")
-    sent = res.subsystems["graph"]["byEdgeType"]["SENT_TO"]
-    assert (sent["inserted"], sent["skippedExisting"]) == (1, 1)  # the second id-less edge has the same id
+    assert res.graph is not None
+    sent = res.graph.by_edge_type["SENT_TO"]
+    assert isinstance(sent, EdgeTypeCount)
+    assert (sent.inserted, sent.skipped_existing) == (1, 1)  # the second id-less edge has the same id
 
 
 def test_only_substrate_rules(tmp_path: Path) -> None:
@@ -212,16 +210,17 @@ def test_only_substrate_rules(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match=r"Unknown substrate\(s\) in --only-substrate: bogus\. Valid: kb, mc, graph"):
         build_plan(scan, only_substrate=["graph", "bogus"])
     nothing = build_plan(scan, only_substrate=[])
-    assert nothing.graph.totals == {"filteredOut": 0, "alreadyPresent": 0, "wouldInsert": 0}
+    assert nothing.graph.totals == PlanTotals(filtered_out=0, already_present=0, would_insert=0)
     assert not nothing.graph.selected and nothing.graph.labels["FILE"].backup == 2
-    assert all(not fp["selected"] for fp in nothing.flat.values())
+    assert all(not fp.selected for fp in nothing.flat.values())
     with pytest.raises(UsageError, match="Unknown mode: upsert. Must be 'merge' or 'replace'."):
         build_plan(scan, mode="upsert")
 
 
 def test_plan_json_shape(tmp_path: Path) -> None:
     dd, b = make(tmp_path)
-    j = build_plan(scan_bundle(dd, b), Filters.of(["KB_GAP"])).to_json()
+    j = encode(build_plan(scan_bundle(dd, b), Filters.of(["KB_GAP"])))
+    assert isinstance(j, dict)
     assert {"bundle", "graph", "memories", "summaries", "kb", "flat"} <= set(j)
     assert set(j["graph"]["labels"]["FILE"]) == {"backup", "live", "alreadyPresent", "wouldInsert", "filtered"}
     assert set(j["graph"]["edgeTypes"]["CONTAINS"]) == {"backup", "live", "alreadyPresent", "wouldInsert", "filtered",
@@ -244,7 +243,7 @@ def test_plan_of_a_data_dir_without_a_graph_db(tmp_path: Path) -> None:
     dd = resolve(tmp_path / "empty", env={})
     b = write_bundle(dd.backup_root, nodes=BUNDLE_NODES, edges=BUNDLE_EDGES)
     plan = build_plan(scan_bundle(dd, b))
-    assert plan.graph.totals["alreadyPresent"] == 3  # only the in-bundle duplicates: D, B->M:SENT_TO, e8
+    assert plan.graph.totals.already_present == 3  # only the in-bundle duplicates: D, B->M:SENT_TO, e8
     assert not dd.graph_db.exists()  # planning writes nothing
 
 
@@ -270,7 +269,7 @@ def test_parse_graph_line_keeps_data_verbatim(tmp_path: Path) -> None:
 
 
 def test_scan_counts_every_line_across_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("core.plan.GRAPH_BATCH", 3)  # batches split by size and by kind, nodes after edges too
+    monkeypatch.setattr("core.live_scan.GRAPH_BATCH", 3)  # batches split by size and by kind, nodes after edges too
     dd = resolve(tmp_path / "dd", env={})
     live_graph(dd, LIVE_NODES, LIVE_EDGES)
     lines = [orjson.dumps({"type": "node", "data": n}) for n in BUNDLE_NODES] + \
@@ -281,5 +280,5 @@ def test_scan_counts_every_line_across_batches(tmp_path: Path, monkeypatch: pyte
     scan = scan_bundle(dd, b)
     assert scan.graph.lines == len(lines)
     small = build_plan(scan)
-    monkeypatch.setattr("core.plan.GRAPH_BATCH", 20_000)
-    assert build_plan(scan_bundle(dd, b)).to_json() == small.to_json()
+    monkeypatch.setattr("core.live_scan.GRAPH_BATCH", 20_000)
+    assert build_plan(scan_bundle(dd, b)) == small

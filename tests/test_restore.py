@@ -11,25 +11,26 @@ from typing import Any
 import orjson
 import pytest
 
-from core import restore as restore_mod
+from core import restore_chroma, restore_graph
 from core.bundle import read_meta
 from core.datadir import DataDir, resolve
 from core.errors import BundleInvalid, ConsoleError, UsageError
-from core.graph import connect
-from core.journal import list_runs, undo_run
+from core.graph_store import connect
+from core.journal import list_runs
 from core.plan import Filters, build_plan, scan_bundle
 from core.progress import Progress
-from core.restore import RestoreCancelled, RestoreOptions, run_restore
-from tests.test_restore_support import (
-    chroma_state,
-    edge,
-    graph_state,
-    live_graph,
-    live_vectors,
-    node,
-    vec,
-    write_bundle,
-)
+from core.restore import run_restore
+from core.restore_model import RestoreCancelled, RestoreOptions, RestoreResult, RowFailure
+from core.undo import undo_run
+from core.wire import encode
+from tests.builders import chroma_state, edge, graph_state, live_graph, live_vectors, node, vec, write_bundle
+
+
+def sub(res: RestoreResult, key: str) -> dict[str, Any]:
+    """One substrate's outcome as the result reports it on the wire."""
+    out = encode(res.subsystems[key])
+    assert isinstance(out, dict)
+    return out
 
 
 def files_digest(root: Path) -> dict[str, str]:
@@ -83,7 +84,7 @@ def test_cascade_hazard_or_replace_deletes_live_edges_merge_does_not(dd: DataDir
     nodes, edges = graph_state(dd)
     assert nodes["A"] == before_nodes["A"] and edges["eL"] == before_edges["eL"]
     assert orjson.loads(nodes["A"][1])["properties"]["v"] == "live"
-    counts = res.subsystems["graph"]["counts"]["graph"]
+    counts = sub(res, "graph")["counts"]["graph"]
     assert counts["nodes"] == {"inserted": 2, "skippedExisting": 1, "failed": 0}
     assert counts["edges"] == {"inserted": 2, "skippedExisting": 1, "failed": 0}
 
@@ -116,14 +117,14 @@ def test_duplicate_ids_within_one_chroma_chunk(dd: DataDir) -> None:
     rows = [vec("m1"), vec("m2"), vec("m1", metadata={"second": True}), vec("m3"), vec("m2")]
     b = write_bundle(dd.backup_root, memories=rows)
     res = run_restore(dd, b, RestoreOptions())
-    c = res.subsystems["mc"]["counts"]["memories"]
+    c = sub(res, "mc")["counts"]["memories"]
     assert c == {"inserted": 3, "skippedExisting": 2, "failed": 0, "duplicatesInChunk": 2}
-    assert res.failuresTotal == 0
+    assert res.failures_total == 0
     mem = chroma_state(dd, "memories")
     assert set(mem) == {"m1", "m2", "m3"}
     assert b"second" not in mem["m1"][1]  # the first occurrence wins
     plan = build_plan(scan_bundle(dd, b))  # after the restore: everything present
-    assert (plan.memories.alreadyPresent, plan.memories.wouldInsert) == (5, 0)
+    assert (plan.memories.already_present, plan.memories.would_insert) == (5, 0)
 
 
 def test_merge_adds_only_missing_chroma_ids_across_chunks(dd: DataDir, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -131,10 +132,10 @@ def test_merge_adds_only_missing_chroma_ids_across_chunks(dd: DataDir, monkeypat
     rows = [vec(f"s{i}") for i in range(30)]
     b = write_bundle(dd.backup_root, summaries=rows)
     plan = build_plan(scan_bundle(dd, b))
-    monkeypatch.setattr(restore_mod._Restore, "chunk_rows", lambda self: 7)  # several chunks
+    monkeypatch.setattr(restore_chroma, "_chunk_rows", lambda state: 7)  # several chunks
     res = run_restore(dd, b, RestoreOptions())
-    c = res.subsystems["mc"]["counts"]["summaries"]
-    assert (c["inserted"], c["skippedExisting"]) == (plan.summaries.wouldInsert, plan.summaries.alreadyPresent) == (20, 10)
+    c = sub(res, "mc")["counts"]["summaries"]
+    assert (c["inserted"], c["skippedExisting"]) == (plan.summaries.would_insert, plan.summaries.already_present) == (20, 10)
     st = chroma_state(dd, "summaries")
     assert b'"live"' in st["s3"][1] and len(st) == 30
 
@@ -167,12 +168,12 @@ def test_dry_run_writes_nothing_and_reports_the_real_numbers(dd: DataDir) -> Non
     before = files_digest(dd.root)
     dry = run_restore(dd, b, opts)
     assert files_digest(dd.root) == before
-    assert dry.dryRun and dry.runId is None and not dd.runs_dir.exists()
-    assert dry.postRestoreHook == {"hook": "filesystem-ingestor",
-                                   "result": {"ok": True, "dryRun": True, "message": "not run: dry run"}}
+    assert dry.dry_run and dry.run_id is None and not dd.runs_dir.exists()
+    assert encode(dry.post_restore_hook) == {"hook": "filesystem-ingestor",
+                                             "result": {"ok": True, "dryRun": True, "message": "not run: dry run"}}
     real = run_restore(dd, b, RestoreOptions(filters=Filters.of(["KB_GAP"])))
     for key in ("graph", "mc", "concepts", "trajectories"):
-        d, r = dry.subsystems[key], real.subsystems[key]
+        d, r = sub(dry, key), sub(real, key)
         if key == "graph":
             assert d["counts"] == r["counts"] and d["filterStats"] == r["filterStats"]
         elif key == "mc":
@@ -210,8 +211,8 @@ def test_topology_check(dd: DataDir) -> None:
         run_restore(dd, b, RestoreOptions())
     assert not dd.graph_db.exists()
     res = run_restore(dd, b, RestoreOptions(force_topology_mismatch=True))
-    assert res.topology == {"bundleSharedTopology": False, "currentSharedTopology": True, "match": False,
-                            "forced": True}
+    assert encode(res.topology) == {"bundleSharedTopology": False, "currentSharedTopology": True, "match": False,
+                                    "forced": True}
 
 
 def test_only_substrate_empty_restores_nothing_and_unknown_is_refused(dd: DataDir) -> None:
@@ -229,11 +230,11 @@ def test_flat_files_skip_when_present_unless_force(dd: DataDir) -> None:
     b = write_bundle(dd.backup_root, concepts={"nodes.jsonl": '{"b":1}\n', "edges.jsonl": '{"e":1}\n'},
                      trajectories='{"t":1}\n', mailbox='{"m":1}\n')
     res = run_restore(dd, b, RestoreOptions(only_substrate=["concepts", "trajectories", "mailbox"]))
-    assert res.subsystems["concepts"] == {"copied": 1, "skipped": 1, "mode": "merge"}
+    assert sub(res, "concepts") == {"copied": 1, "skipped": 1, "mode": "merge"}
     assert (dd.concepts_dir / "nodes.jsonl").read_text() == '{"live":1}\n'
     assert dd.trajectories_file.read_text() == '{"t":1}\n' and dd.mailbox_file.read_text() == '{"m":1}\n'
     res = run_restore(dd, b, RestoreOptions(only_substrate=["concepts"], force=True))
-    assert res.subsystems["concepts"]["copied"] == 2
+    assert sub(res, "concepts")["copied"] == 2
     assert (dd.concepts_dir / "nodes.jsonl").read_text() == '{"b":1}\n'
 
 
@@ -243,12 +244,12 @@ def test_kb_natural_key_divergence_refuses_before_any_write(dd: DataDir) -> None
     b = write_bundle(dd.backup_root, kb=[vec("hash-new", metadata=meta, document=None)],
                      nodes=[node("A", "FILE")])
     plan = build_plan(scan_bundle(dd, b))
-    assert plan.kb.extra["naturalKeyDivergent"] == 1
+    assert plan.kb.natural_key_divergent == 1
     with pytest.raises(ConsoleError, match="KB_MERGE_NATURAL_KEY_DIVERGENCE"):
         run_restore(dd, b, RestoreOptions())
     assert not dd.graph_db.exists() and set(chroma_state(dd, "kb")) == {"hash-old"}
     res = run_restore(dd, b, RestoreOptions(only_substrate=["graph"]))  # without kb it goes ahead
-    assert res.subsystems["graph"]["counts"]["graph"]["nodes"]["inserted"] == 1
+    assert sub(res, "graph")["counts"]["graph"]["nodes"]["inserted"] == 1
 
 
 def test_kb_merge_counts_id_already_present(dd: DataDir) -> None:
@@ -256,7 +257,7 @@ def test_kb_merge_counts_id_already_present(dd: DataDir) -> None:
     live_vectors(dd, "kb", rows[:2])
     b = write_bundle(dd.backup_root, kb=rows)
     res = run_restore(dd, b, RestoreOptions())
-    kb = res.subsystems["kb"]
+    kb = sub(res, "kb")
     assert (kb["inserted"], kb["idAlreadyPresent"], kb["divergenceScan"]) == (3, 2, "performed")
 
 
@@ -264,11 +265,11 @@ def test_failed_rows_are_counted_and_listed_with_file_and_line(dd: DataDir) -> N
     rows = [vec("m1"), vec("m2", metadata={"nested": {"not": "scalar"}}), vec("m3")]
     b = write_bundle(dd.backup_root, memories=rows)
     res = run_restore(dd, b, RestoreOptions())
-    c = res.subsystems["mc"]["counts"]["memories"]
+    c = sub(res, "mc")["counts"]["memories"]
     assert (c["inserted"], c["failed"]) == (2, 1)
-    assert res.failuresTotal == 1
+    assert res.failures_total == 1
     f = res.failures[0]
-    assert f["file"].startswith("mc/memory-backup") and f["line"] == 2 and "refused" in f["reason"]
+    assert f.file and f.file.startswith("mc/memory-backup") and f.line == 2 and "refused" in f.reason
 
 
 def test_replace_is_gated_and_takes_a_safety_bundle_first(dd: DataDir) -> None:
@@ -281,8 +282,8 @@ def test_replace_is_gated_and_takes_a_safety_bundle_first(dd: DataDir) -> None:
         run_restore(dd, b, RestoreOptions(mode="replace", yes=True, only_substrate=["graph"]))
     assert graph_state(dd)[0] == live_before and not dd.runs_dir.exists()
     res = run_restore(dd, b, RestoreOptions(mode="replace", yes=True, force=True, only_substrate=["graph"]))
-    assert res.safetyBundle is not None
-    safety = Path(res.safetyBundle)
+    assert res.safety_bundle is not None
+    safety = Path(res.safety_bundle)
     state, meta, _ = read_meta(safety)
     assert state == "valid" and meta and meta["reason"] == "pre-restore" and meta["substrates"] == ["graph"]
     saved = b"".join(p.read_bytes() for p in (safety / "graph").glob("*.jsonl"))
@@ -291,7 +292,7 @@ def test_replace_is_gated_and_takes_a_safety_bundle_first(dd: DataDir) -> None:
     assert set(nodes) == {"A", "B", "C"} and set(edges) == {"e1", "e2"}  # eL's endpoint X is gone: orphan
     assert orjson.loads(nodes["A"][1])["properties"]["v"] == "backup"
     with pytest.raises(ConsoleError, match="safety bundle"):
-        undo_run(dd, res.runId or "")
+        undo_run(dd, res.run_id or "")
     # the safety bundle restores the pre-replace state
     run_restore(dd, safety, RestoreOptions(mode="replace", yes=True, force=True, only_substrate=["graph"]))
     assert graph_state(dd)[0] == live_before
@@ -299,7 +300,7 @@ def test_replace_is_gated_and_takes_a_safety_bundle_first(dd: DataDir) -> None:
 
 def test_cancel_between_batches_then_rerun_resumes(dd: DataDir, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(restore_mod, "GRAPH_WRITE_BATCH", 3)
+    monkeypatch.setattr(restore_graph, "GRAPH_WRITE_BATCH", 3)
     nodes = [node(f"n{i}", "CONCEPT") for i in range(20)]
     edges = [edge(f"e{i}", f"n{i}", f"n{(i + 1) % 20}", "RELATES_TO") for i in range(20)]
     b = write_bundle(dd.backup_root, nodes=nodes, edges=edges)
@@ -319,11 +320,11 @@ def test_cancel_between_batches_then_rerun_resumes(dd: DataDir, tmp_path: Path,
     assert partial.status == "cancelled" and list_runs(dd)[0].status == "cancelled"
     assert 0 < len(graph_state(dd)[0]) < 20
     # the partial result says exactly what was committed
-    assert partial.subsystems["graph"]["counts"]["graph"]["nodes"]["inserted"] == len(graph_state(dd)[0])
+    assert sub(partial, "graph")["counts"]["graph"]["nodes"]["inserted"] == len(graph_state(dd)[0])
     res = run_restore(dd, b, RestoreOptions())
     assert graph_state(dd) == graph_state(reference)
-    assert res.subsystems["graph"]["counts"]["graph"]["nodes"]["skippedExisting"] == len(graph_state(dd)[0]) - \
-        res.subsystems["graph"]["counts"]["graph"]["nodes"]["inserted"]
+    assert sub(res, "graph")["counts"]["graph"]["nodes"]["skippedExisting"] == len(graph_state(dd)[0]) - \
+        sub(res, "graph")["counts"]["graph"]["nodes"]["inserted"]
     counters = [p.counters for p in seen if p.task == "graph" and p.counters]
     assert counters and counters[-1]["nodes"]["CONCEPT"]["inserted"] > 0
 
@@ -343,9 +344,9 @@ def test_journal_records_runs(dd: DataDir) -> None:
     b = graph_fixture(dd)
     res = run_restore(dd, b, RestoreOptions(filters=Filters.of(["ISSUE"])))
     (rec,) = list_runs(dd)
-    assert rec.runId == res.runId and rec.status == "completed" and rec.resolved
+    assert rec.run_id == res.run_id and rec.status == "completed" and rec.resolved
     assert rec.options["filters"] == {"labels": ["ISSUE"], "edgeTypes": []}
-    assert rec.counts["graph"]["nodes"]["inserted"] == 1 and rec.startedAt <= (rec.endedAt or "")
+    assert rec.counts["graph"]["nodes"]["inserted"] == 1 and rec.started_at <= (rec.ended_at or "")
 
 
 def test_a_graph_row_the_db_refuses_fails_alone_with_file_and_line(dd: DataDir) -> None:
@@ -359,9 +360,9 @@ def test_a_graph_row_the_db_refuses_fails_alone_with_file_and_line(dd: DataDir) 
     res = run_restore(dd, b, RestoreOptions())
     nodes, edges = graph_state(dd)
     assert set(nodes) == {"A", "n1", "n2"} and set(edges) == {"e1"}
-    assert res.subsystems["graph"]["counts"]["graph"]["nodes"] == {"inserted": 2, "skippedExisting": 0, "failed": 1}
-    assert res.failures == [{"file": "graph/graph-backup-2026-05-10T01-11-40.002Z.jsonl", "line": 2,
-                             "reason": "IntegrityError: refused by a live trigger"}]
-    assert res.subsystems["graph"]["filterStats"]["orphanEdges"] == 1  # e2: its endpoint never landed
+    assert sub(res, "graph")["counts"]["graph"]["nodes"] == {"inserted": 2, "skippedExisting": 0, "failed": 1}
+    assert res.failures == (RowFailure(file="graph/graph-backup-2026-05-10T01-11-40.002Z.jsonl", line=2,
+                                       reason="IntegrityError: refused by a live trigger"),)
+    assert sub(res, "graph")["filterStats"]["orphanEdges"] == 1  # e2: its endpoint never landed
     (rec,) = list_runs(dd)
     assert rec.counts["failures"] == 1

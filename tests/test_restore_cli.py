@@ -9,7 +9,7 @@ import pytest
 
 from console.cli import main
 from core.datadir import DataDir, resolve
-from tests.test_restore_support import edge, graph_state, live_graph, node, write_bundle
+from tests.builders import edge, graph_state, live_graph, node, write_bundle
 
 
 @pytest.fixture
@@ -90,3 +90,16 @@ def test_dry_run_of_a_replace_reports_the_refusal(dd: DataDir, capsys: pytest.Ca
     assert code == 0 and "Refusing replace mode without --force" in res["validation"]["wouldRefuse"]
     assert res["subsystems"]["graph"]["counts"]["graph"]["nodes"] == {"inserted": 3, "skippedExisting": 0,
                                                                        "failed": 0}
+
+
+def test_restore_prints_the_result_beside_its_plan(dd: DataDir, capsys: pytest.CaptureFixture[str]) -> None:
+    """A person reads what happened against what was predicted; --json stays the result alone."""
+    code, out, _ = run(capsys, dd, "restore", "latest", "--filter-labels=KB_GAP")
+    assert code == 0
+    rows = {cells[0]: cells[1:] for line in out.splitlines()
+            if len(cells := [c.strip() for c in line.split("│")]) == 4}
+    assert rows["graph inserted"] == ["2", "2", "= same"]
+    assert rows["graph left out"] == ["2", "2", "= same"]  # KB_GAP filtered, and e2 from K orphaned
+    assert rows["memories inserted"] == ["0", "0", "= same"] and "≠" not in out
+    code, out, _ = run(capsys, dd, "restore", "latest", "--filter-labels=KB_GAP", "--json")
+    assert code == 0 and orjson.loads(out)["plan"] is None

@@ -11,7 +11,7 @@ import pytest
 from console.cli import main
 from core.datadir import resolve
 from core.demo import MAY10_FIGURES, build_demo
-from tests.test_restore_support import chroma_state, graph_state, same_chroma
+from tests.builders import chroma_state, graph_state, same_chroma
 
 FLAGS = ["--filter-labels=FILE,DIRECTORY,KB_GAP,TOOLING_GAP", "--filter-edge-types=CONTAINS,DISCOVERED_IN,EVALUATED_BY"]
 

@@ -20,8 +20,9 @@ import orjson
 import pytest
 
 from core.datadir import DataDir, resolve
-from core.journal import list_runs, undo_run
-from tests.test_restore_support import (
+from core.journal import list_runs
+from core.undo import undo_run
+from tests.builders import (
     chroma_state,
     edge,
     graph_state,
@@ -126,5 +127,5 @@ def test_kill_9_and_rerun_ends_in_the_uninterrupted_state(tmp_path: Path) -> Non
     assert len(runs) == 3 and runs[0].status == "completed"
     assert {r.status for r in runs[1:]} <= {"interrupted", "completed"}, f"seed {seed}"
     for r in runs:
-        undo_run(b, r.runId)
+        undo_run(b, r.run_id)
     assert same(snapshot(b), base_state), f"seed {seed}, kills {kills}"

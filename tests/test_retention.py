@@ -7,6 +7,7 @@ text (neo-bundle-format.md 5.3 and issue 4), not from core.retention.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tempfile
@@ -19,19 +20,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from console.cli import main
-from core.bundle import TRASH_PREFIX, bundle_name, iso_ms, list_bundles
+from core.bundle import TRASH_PREFIX, bundle_name, list_bundles
 from core.datadir import DataDir, resolve
 from core.errors import ConsoleError, GuardRefused, UsageError
 from core.lock import exclusive
 from core.progress import Cancelled
-from core.retention import (
-    evaluate,
-    judge_bundles,
-    load_policy,
-    move_to_trash,
-    prune,
-    sweep_after_backup,
-)
+from core.prune import PruneResult, SweepFailed, move_to_trash, prune, sweep_after_backup
+from core.retention import evaluate, judge_bundles, load_policy
+from core.units import iso_ms
+from core.wire import encode
 
 NOW = datetime(2026, 8, 7, 12, 0, tzinfo=UTC)
 SUBS = ("kb", "mc", "graph")
@@ -240,7 +237,7 @@ def test_shipped_defaults(tmp_path: Path) -> None:
     got = {s: (p.keep_last, p.max_age_days, p.cadence_hint) for s, p in pol.substrates.items()}
     assert got == {"kb": (2, 14, "weekly"), "mc": (7, 30, "daily"), "graph": (7, 30, "daily")}
     assert (pol.defrag_snapshot.keep_last, pol.defrag_snapshot.max_age_days) == (3, 7)
-    assert pol.to_json()["kb"] == {"keepLast": 2, "maxAgeDays": 14, "cadenceHint": "weekly"}
+    assert encode(pol)["kb"] == {"keepLast": 2, "maxAgeDays": 14, "cadenceHint": "weekly"}  # type: ignore[index]
 
 
 def test_graph_follows_mc_and_bundle_level_keys_are_the_base(tmp_path: Path) -> None:
@@ -296,11 +293,11 @@ def test_august_incident_keeps_the_last_complete_kb_and_says_why(tmp_path: Path)
     assert "kb: newest restorable, kept whatever its age" in last_good.reasons
     assert "kb: among newest 2 restorable" in last_good.reasons
     second = by_name[bundle_name(complete[1])]
-    assert second.verdict == "keep" and second.reasons == ["kb: among newest 2 restorable"]
+    assert second.verdict == "keep" and second.reasons == ("kb: among newest 2 restorable",)
     for age, t in zip((42, 43, 44), complete[2:], strict=True):
         doomed = by_name[bundle_name(t)]
         assert doomed.verdict == "delete"
-        assert doomed.reasons == [f"no policy keeps it (kb {age}d > 14d, mc {age}d > 30d, graph {age}d > 30d)"]
+        assert doomed.reasons == (f"no policy keeps it (kb {age}d > 14d, mc {age}d > 30d, graph {age}d > 30d)",)
     assert all(by_name[bundle_name(NOW - days(d + 0.1))].keep for d in range(6))
     cov = report.substrates["kb"]
     assert cov.newest_restorable == last_good.name and cov.age_hours == pytest.approx(40 * 24)
@@ -319,9 +316,9 @@ def test_august_incident_under_an_empty_policy(tmp_path: Path) -> None:
     assert bundle_dirs(dd.backup_root) == {bundle_name(NOW - days(0.1)), bundle_name(NOW - days(40))}
     assert len(result.deleted) == 6
     kept = {b.name: b for b in evaluate(dd, now=NOW).bundles}
-    assert kept[bundle_name(NOW - days(40))].reasons == ["kb: newest restorable, kept whatever its age"]
-    assert kept[bundle_name(NOW - days(0.1))].reasons == ["mc: newest restorable, kept whatever its age",
-                                                          "graph: newest restorable, kept whatever its age"]
+    assert kept[bundle_name(NOW - days(40))].reasons == ("kb: newest restorable, kept whatever its age",)
+    assert kept[bundle_name(NOW - days(0.1))].reasons == ("mc: newest restorable, kept whatever its age",
+                                                          "graph: newest restorable, kept whatever its age")
 
 
 def neo_classic_keep(names_times: list[tuple[str, datetime]], now: datetime) -> set[str]:
@@ -377,14 +374,15 @@ def test_unreadable_bundle_is_kept(tmp_path: Path) -> None:
     dd = make_dd(tmp_path, "[retention]\nkeep_minimum = 0\nmax_days = 0\n")  # only rule 1 can keep it
     write_bundle(dd.backup_root, NOW - days(1))
     write_bundle(dd.backup_root, NOW - days(400))
-    bundles = list_bundles(dd.backup_root).bundles
+    bundles = list(list_bundles(dd.backup_root).bundles)
     assert judge_bundles(bundles, load_policy(dd), NOW)[1].verdict == "delete"
-    bundles[1].substrates["mc"].error = "Permission denied: mc"
+    old_info = bundles[1]
+    mc = dataclasses.replace(old_info.substrates["mc"], error="Permission denied: mc")
+    bundles[1] = dataclasses.replace(old_info, substrates={**old_info.substrates, "mc": mc})
     old = judge_bundles(bundles, load_policy(dd), NOW)[1]
-    assert old.verdict == "keep" and old.reasons == ["unreadable: kept (mc: Permission denied: mc)"]
-    bundles[1].substrates["mc"].error = None
-    bundles[1].error = "Input/output error"
-    assert judge_bundles(bundles, load_policy(dd), NOW)[1].reasons == ["unreadable: kept (Input/output error)"]
+    assert old.verdict == "keep" and old.reasons == ("unreadable: kept (mc: Permission denied: mc)",)
+    bundles[1] = dataclasses.replace(old_info, error="Input/output error")
+    assert judge_bundles(bundles, load_policy(dd), NOW)[1].reasons == ("unreadable: kept (Input/output error)",)
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads a mode-000 directory")
@@ -404,7 +402,8 @@ def test_report_json_has_the_issue_shape(tmp_path: Path) -> None:
     dd = make_dd(tmp_path)
     write_bundle(dd.backup_root, NOW - days(1))
     write_bundle(dd.backup_root, NOW - days(2), states={"kb": "empty"})
-    out = evaluate(dd, now=NOW).to_json()
+    out = encode(evaluate(dd, now=NOW))
+    assert isinstance(out, dict)
     assert set(out) >= {"policy", "bundles", "substrates", "residue", "defragSnapshots"}
     b = out["bundles"][0]
     assert set(b) >= {"name", "verdict", "reasons", "substrates"}
@@ -536,7 +535,7 @@ def test_defrag_snapshots_follow_their_own_policy(tmp_path: Path) -> None:
         ("knowledge-base", "backup-latest"): "keep",
         ("memory-core", mc_old.name): "keep",  # the only snapshot of its target
     }
-    assert "defragSnapshots" in report.to_json()
+    assert "defragSnapshots" in encode(report)  # type: ignore[operator]
     result = prune(dd, now=NOW, skip_guard=True)
     assert sorted(d.name for d in result.deleted) == sorted(
         [f"knowledge-base/{made[10]}", f"knowledge-base/{made[20]}", f"{TRASH_PREFIX}123-abcdef"])
@@ -554,7 +553,7 @@ def test_prune_refuses_without_a_fresh_backup(tmp_path: Path) -> None:
     assert len(bundle_dirs(dd.backup_root)) == 2
     assert not (dd.state_dir / "guard-overrides.jsonl").exists()
     dry = prune(dd, dry_run=True, now=NOW)  # a preview is never refused
-    assert dry.guard is not None and dry.guard["ok"] is False and len(dry.deleted) == 1
+    assert dry.guard is not None and dry.guard.ok is False and len(dry.deleted) == 1
     done = prune(dd, now=NOW, skip_guard=True)
     assert len(done.deleted) == 1
     entry = json.loads((dd.state_dir / "guard-overrides.jsonl").read_text())
@@ -566,7 +565,7 @@ def test_prune_runs_after_a_fresh_backup(tmp_path: Path) -> None:
     write_bundle(dd.backup_root, NOW - timedelta(hours=2))
     write_bundle(dd.backup_root, NOW - days(100))
     result = prune(dd, now=NOW)
-    assert result.guard is not None and result.guard["ok"] is True
+    assert result.guard is not None and result.guard.ok is True
     assert [d.name for d in result.deleted] == [bundle_name(NOW - days(100))]
 
 
@@ -578,7 +577,7 @@ def test_prune_takes_the_data_dir_lock(tmp_path: Path) -> None:
             prune(dd, now=NOW, skip_guard=True)
         assert prune(dd, now=NOW, dry_run=True).dry_run  # a preview does not need the lock
         swept = sweep_after_backup(dd)  # never raises: the backup it follows is already published
-        assert swept["ok"] is False and "busy" in swept["error"]
+        assert isinstance(swept, SweepFailed) and "busy" in swept.error
     assert len(bundle_dirs(dd.backup_root)) == 1
 
 
@@ -588,7 +587,8 @@ def test_sweep_after_backup_prunes_without_the_guard(tmp_path: Path) -> None:
     write_bundle(dd.backup_root, now - days(3))  # stale: the guard would refuse a plain prune
     write_bundle(dd.backup_root, now - days(100))
     swept = sweep_after_backup(dd)
-    assert swept["ok"] is True and [d["name"] for d in swept["deleted"]] == [bundle_name(now - days(100))]
+    assert isinstance(swept, PruneResult) and swept.ok
+    assert [d.name for d in swept.deleted] == [bundle_name(now - days(100))]
     assert not (dd.state_dir / "guard-overrides.jsonl").exists(), "the sweep is not an operator override"
 
 

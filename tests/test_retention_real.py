@@ -6,13 +6,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core import chroma as ch
+from core import chroma_store as ch
 from core.backup import run_backup
 from core.bundle import bundle_name
-from core.datadir import KB_COLLECTION, DataDir
+from core.datadir import DataDir
 from core.errors import GuardRefused
-from core.retention import evaluate, guard, prune
-from tests.helpers import make_live
+from core.guard import guard
+from core.prune import prune
+from core.retention import evaluate
+from core.substrates import KB_COLLECTION
+from tests.builders import make_live
 
 NOW = datetime(2026, 8, 7, 12, 0, tzinfo=UTC)
 
@@ -25,7 +28,7 @@ def test_kb_lost_six_backups_ago_real_bundles(data_dir: DataDir) -> None:
     ch.open_client(data_dir).delete_collection(KB_COLLECTION)  # the KB collection is gone; backups go on
     recent = [NOW - timedelta(days=d, hours=1) for d in range(6)]
     for t in sorted(recent):
-        assert run_backup(data_dir, when=t).warnings == ["kb: source is empty"]
+        assert run_backup(data_dir, when=t).warnings == ("kb: source is empty",)
 
     report = evaluate(data_dir, now=NOW)
     by_name = {b.name: b for b in report.bundles}
@@ -33,7 +36,7 @@ def test_kb_lost_six_backups_ago_real_bundles(data_dir: DataDir) -> None:
     last_good = by_name[bundle_name(complete[0])]
     assert last_good.keep and "kb: newest restorable, kept whatever its age" in last_good.reasons
     assert last_good.substrates["kb"].rows == 10 and last_good.substrates["kb"].restorable
-    assert by_name[bundle_name(complete[1])].reasons == ["kb: among newest 2 restorable"]
+    assert by_name[bundle_name(complete[1])].reasons == ("kb: among newest 2 restorable",)
     assert [b.name for b in report.bundles if not b.keep] == [bundle_name(t) for t in complete[2:]]
     assert report.substrates["kb"].age_hours == pytest.approx(40 * 24)
     assert report.substrates["mc"].newest_restorable == bundle_name(recent[0])

@@ -23,8 +23,8 @@ import pytest
 
 from core.datadir import DataDir, resolve
 from core.journal import list_runs
+from tests.builders import edge, live_graph, live_vectors, node, vec, write_bundle
 from tests.test_restore_kill import same, snapshot
-from tests.test_restore_support import edge, live_graph, live_vectors, node, vec, write_bundle
 
 CLI = [sys.executable, "-m", "console"]
 TMUX = shutil.which("tmux")
@@ -259,23 +259,23 @@ def test_a_wedged_console_ends_only_after_its_engine_stopped(tmp_path: Path) -> 
 
 async def test_sigterm_during_a_tui_backup_publishes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The console's handler in this process: the backup worker stops, the staging dir goes, the app ends 130."""
-    import core.backup
+    import core.graph_store
     from console.scenes import settle, wait_for
     from console.tui import stop_on_signals
     from core.bundle import PARTIAL_PREFIX, list_bundles
-    from tests.helpers import chain_graph, insert_graph
+    from tests.builders import chain_graph, insert_graph
     from tests.tui_support import make
 
     dd = resolve(tmp_path / ".neo-ai-data", env={})
     insert_graph(dd, *chain_graph(5_000))
-    real_rows = core.backup.iter_rows
+    real_rows = core.graph_store.iter_rows
 
     def slow_disk(*args: object, **kwargs: object) -> Iterator[object]:
         for row in real_rows(*args, **kwargs):  # type: ignore[arg-type]
             time.sleep(0.001)
             yield row
 
-    monkeypatch.setattr(core.backup, "iter_rows", slow_disk)
+    monkeypatch.setattr(core.graph_store, "iter_rows", slow_disk)
 
     def staging() -> bool:
         return dd.backup_root.is_dir() and any(p.name.startswith(PARTIAL_PREFIX) for p in dd.backup_root.iterdir())
@@ -296,4 +296,4 @@ async def test_sigterm_during_a_tui_backup_publishes_nothing(tmp_path: Path, mon
         await asyncio.sleep(0.05)
     assert received == [signal.SIGTERM] and app.return_code == 130
     listing = list_bundles(dd.backup_root)
-    assert listing.bundles == [] and listing.residue == [], "a cancelled backup leaves nothing behind"
+    assert listing.bundles == () and listing.residue == (), "a cancelled backup leaves nothing behind"

@@ -22,6 +22,8 @@ from console.screens.help import HelpScreen
 from console.screens.restore import RestoreScreen
 from console.screens.retention import RetentionScreen
 from core.datadir import DataDir, resolve
+from core.plan import Plan
+from core.wire import encode
 from tests.tui_support import NOW, copy_demo, demo_cache, make
 from widgets.confirm import ConfirmScreen, MessageScreen
 from widgets.status_header import Freshness, HeaderState, StatusHeader
@@ -179,10 +181,10 @@ async def test_diff_incident_preset_recounts_to_may10_figures(shared_dd: DataDir
     app = make(shared_dd)
     async with app.run_test(size=(80, 24)) as pilot:
         diff = await open_diff(pilot)
-        assert diff.plan_json["graph"]["totals"]["wouldInsert"] > INCIDENT["wouldInsert"]
+        assert diff.plan is not None and diff.plan.totals.would_insert > INCIDENT["wouldInsert"]
         await pilot.press("3")
         await pilot.pause()
-        assert diff.plan_json["graph"]["totals"] == INCIDENT
+        assert encode(diff.plan.totals) == INCIDENT
         totals = plain(diff.query_one("#totals", Static))
         assert "would insert 11,589" in totals and "already present 3,580" in totals
         assert "filtered out 22,756" in totals
@@ -190,7 +192,7 @@ async def test_diff_incident_preset_recounts_to_may10_figures(shared_dd: DataDir
         labels = diff.query_one("#filter-labels", SelectionList)
         labels.deselect("FILE")
         await pilot.pause()
-        assert diff.plan_json["graph"]["totals"]["wouldInsert"] > INCIDENT["wouldInsert"]
+        assert diff.plan.totals.would_insert > INCIDENT["wouldInsert"]
         assert "FILE" not in diff.filters()[0]
         await pilot.press("0")
         await pilot.pause()
@@ -341,7 +343,7 @@ def plain_help(screen: HelpScreen) -> str:
 def hostile_data_dir(tmp_path: Path) -> DataDir:
     """A small data dir whose bundle carries markup-looking labels, edge types, meta fields and reasons."""
     from core.backup import run_backup
-    from tests.helpers import add_rows, edge, insert_graph, node
+    from tests.builders import add_rows, edge, insert_graph, node
 
     dd = resolve(tmp_path / "evil" / ".neo-ai-data", env={})
     nodes = [node("a", "odd[/]label", name="[bold]x"), node("b", "[link=x]boom", name="b"),
@@ -389,7 +391,7 @@ async def test_hostile_label_renders_exactly_and_does_not_crash(tmp_path: Path) 
         assert any(getattr(p, "plain", None) == "odd[/]label 1" for p in prompts), prompts
         fl.select("odd[/]label")
         await pilot.pause()
-        assert diff.plan_json["graph"]["labels"]["odd[/]label"]["filtered"] == 1
+        assert diff.plan is not None and diff.plan.graph.labels["odd[/]label"].filtered == 1
         for _ in range(5):
             await pilot.press("right_square_bracket")
             await pilot.pause()
@@ -463,10 +465,10 @@ def graph_counts(dd: DataDir) -> tuple[int, int]:
         conn.close()
 
 
-def planned_graph(plan_json: dict[str, Any]) -> tuple[int, int]:
-    g = plan_json["graph"]
-    return (sum(r["wouldInsert"] for r in g["labels"].values()),
-            sum(r["wouldInsert"] for r in g["edgeTypes"].values()))
+def planned_graph(plan: Plan | None) -> tuple[int, int]:
+    assert plan is not None
+    return (sum(r.would_insert for r in plan.graph.labels.values()),
+            sum(r.would_insert for r in plan.graph.edge_types.values()))
 
 
 async def confirm_restore(pilot: Any, expect: str) -> RestoreScreen:
@@ -495,32 +497,33 @@ async def test_guided_merge_restore_reports_what_the_plan_predicted(fresh_dd: Da
         await pilot.press("3")
         await pilot.pause()
         assert "would insert 11,589" in plain(diff.query_one("#totals", Static))
-        planned = planned_graph(diff.plan_json)
+        planned = planned_graph(diff.plan)
         home = app.screen_stack[0]
         assert census_line(*live_before) in plain(home.query_one("#detail-text", Static))
         screen = await confirm_restore(pilot, "insert 11,589 · skip 3,580 already present · leave out 22,756")
         assert app.busy == "restore" and "RESTORE" in screen.query_one(StatusHeader).render().plain
         await settle(pilot)
         assert screen.state == "done", plain(screen.query_one("#restore-status", Static))
-        rows = {what: (got, plan) for what, got, plan in screen.comparison()}
+        rows = {line.what: (line.result, line.plan) for line in screen.comparison()}
         assert rows["graph inserted"] == (11_589, 11_589)
         assert rows["graph skipped (present)"] == (3_580, 3_580)
         assert rows["graph left out"] == (22_756, 22_756)
         assert rows["graph failed"] == (0, 0)
         for key in ("memories", "summaries", "kb"):
             got, plan = rows[f"{key} inserted"]
-            assert got == plan == diff.plan_json[key]["wouldInsert"]
+            assert got == plan == diff.plan.collection(key).would_insert
         compare = screen.query_one("#compare", DataTable)
         assert all(compare.get_row_at(i)[3].plain == "= same" for i in range(compare.row_count))
         counters = screen.query_one("#counters", DataTable)
         assert counters.get_cell("nodes:CONCEPT", "inserted").plain == counters.get_cell("nodes:CONCEPT", "plan").plain
         assert counters.get_cell("nodes:CONCEPT", "match").plain == "="
-        run_id = screen.result_json["runId"]
+        assert screen.result is not None and screen.result.run_id
+        run_id = screen.result.run_id
         status = plain(screen.query_one("#restore-status", Static))
         assert status.startswith("Restore finished") and run_id in status
         assert app.busy == ""
         assert graph_counts(fresh_dd) == (live_before[0] + planned[0], live_before[1] + planned[1])
-        assert [r.runId for r in list_runs(fresh_dd) if r.runId == run_id]
+        assert [r.run_id for r in list_runs(fresh_dd) if r.run_id == run_id]
         assert screen.check_action("undo", ()) is True
         await pilot.press("escape")
         await pilot.pause()
@@ -532,23 +535,23 @@ async def test_guided_merge_restore_reports_what_the_plan_predicted(fresh_dd: Da
 
 async def test_cancel_stops_between_batches_and_resume_finishes_the_same_restore(
         fresh_dd: DataDir, monkeypatch: pytest.MonkeyPatch) -> None:
-    import core.restore
+    import core.restore_graph
 
     # small batches, and the engine held inside its 30th batch (of 46) until the operator's cancel arrives: the
     # cancel lands mid-graph whatever the machine's load (the engine checks it before the next batch)
-    monkeypatch.setattr(core.restore, "GRAPH_WRITE_BATCH", 500)
-    real = core.restore._Restore._node_batch
+    monkeypatch.setattr(core.restore_graph, "GRAPH_WRITE_BATCH", 500)
+    real = core.restore_graph.GraphRestore._batch
     calls = {"n": 0, "hold": True}
     holding = threading.Event()
 
     def held(self: Any, *args: Any) -> Any:
         calls["n"] += 1
-        if calls["n"] == 30 and calls["hold"] and self.cancel is not None:
+        if calls["n"] == 30 and calls["hold"] and self.s.cancel is not None:
             holding.set()
-            self.cancel.wait(60)
+            self.s.cancel.wait(60)
         return real(self, *args)
 
-    monkeypatch.setattr(core.restore._Restore, "_node_batch", held)
+    monkeypatch.setattr(core.restore_graph.GraphRestore, "_batch", held)
     live_before = graph_counts(fresh_dd)
     app = make(fresh_dd)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -559,7 +562,7 @@ async def test_cancel_stops_between_batches_and_resume_finishes_the_same_restore
             substrates.deselect(sub)
         await pilot.pause()
         assert diff.only_substrate() == ["graph"]
-        planned = planned_graph(diff.plan_json)
+        planned = planned_graph(diff.plan)
         screen = await confirm_restore(pilot, "only    graph")
         assert await asyncio.to_thread(holding.wait, 120), "the engine never reached its 30th batch"
         await pilot.pause()
@@ -582,7 +585,7 @@ async def test_cancel_stops_between_batches_and_resume_finishes_the_same_restore
         await pilot.press("r")
         await settle(pilot)
         assert screen.state == "done", plain(screen.query_one("#restore-status", Static))
-        rows = {what: (got, plan) for what, got, plan in screen.comparison()}
+        rows = {line.what: (line.result, line.plan) for line in screen.comparison()}
         # compared with the re-plan: what the first attempt inserted is now already present
         assert rows["graph inserted"][0] == rows["graph inserted"][1] < 11_589
         assert rows["graph skipped (present)"][0] == rows["graph skipped (present)"][1] > 3_580
@@ -590,7 +593,8 @@ async def test_cancel_stops_between_batches_and_resume_finishes_the_same_restore
         # exactly the state of an uninterrupted run
         assert graph_counts(fresh_dd) == final
         # undo, from the end view: exactly what this (resumed) run inserted goes, the first attempt's stays
-        run_id = screen.result_json["runId"]
+        assert screen.result is not None and screen.result.run_id
+        run_id = screen.result.run_id
         await pilot.press("u")
         await pilot.pause()
         assert isinstance(app.screen, ConfirmScreen) and run_id in plain(app.screen.query_one("#body", Static))
@@ -627,7 +631,8 @@ async def test_prune_previews_then_deletes_exactly_what_retention_marks(fresh_dd
     app = make(fresh_dd)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        doomed = [b["name"] for b in app.retention["bundles"] if b["verdict"] == "delete"]
+        assert app.retention is not None
+        doomed = [b.name for b in app.retention.bundles if not b.keep]
         assert doomed  # the demo has one bundle no policy keeps
         await pilot.press("t")
         await settle(pilot)
@@ -642,7 +647,7 @@ async def test_prune_previews_then_deletes_exactly_what_retention_marks(fresh_dd
         await settle(pilot)
         assert isinstance(app.screen, MessageScreen)
         assert not any((fresh_dd.backup_root / name).exists() for name in doomed)
-        kept = [b["name"] for b in app.retention["bundles"]]
+        kept = [b.name for b in app.retention.bundles]
         assert all((fresh_dd.backup_root / name).exists() for name in kept)
 
 

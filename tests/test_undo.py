@@ -10,19 +10,12 @@ import pytest
 from core import journal as journal_mod
 from core.datadir import DataDir, resolve
 from core.errors import ConsoleError, UsageError
-from core.graph import connect
-from core.journal import RunJournal, list_runs, recover_interrupted, undo_run
-from core.restore import RestoreOptions, run_restore
-from tests.test_restore_support import (
-    chroma_state,
-    edge,
-    graph_state,
-    live_graph,
-    live_vectors,
-    node,
-    vec,
-    write_bundle,
-)
+from core.graph_store import connect
+from core.journal import RunJournal, list_runs, recover_interrupted
+from core.restore import run_restore
+from core.restore_model import RestoreOptions
+from core.undo import undo_run
+from tests.builders import chroma_state, edge, graph_state, live_graph, live_vectors, node, vec, write_bundle
 
 
 @pytest.fixture
@@ -46,27 +39,27 @@ def test_undo_after_merge_and_new_live_writes(dd: DataDir) -> None:
     conn.execute("UPDATE Nodes SET data = ? WHERE id = 'C'", (orjson.dumps(node("C", "ISSUE", edited=True)).decode(),))
     conn.close()
     live_vectors(dd, "memories", [vec("m-new")])
-    from core import chroma as ch
+    from core import chroma_store as ch
 
     col = ch.get_collection(ch.open_client(dd), "neo-agent-memory")
     col.update(ids=["m2"], metadatas=[{"edited": True}])
     after_live_nodes, after_live_edges = graph_state(dd)
 
-    u = undo_run(dd, res.runId or "")
+    u = undo_run(dd, res.run_id or "")
     nodes, edges = graph_state(dd)
     assert set(edges) == set(before_edges) | {"eN", "eNA"}  # e1, e2 removed; live edges kept untouched
     assert edges["eN"] == after_live_edges["eN"]
     assert set(nodes) == set(before_nodes) | {"N", "C", "D"}  # B removed
     assert nodes["C"] == after_live_nodes["C"]  # modified since: kept
-    assert u.keptModified["nodes"] == ["C"]
-    assert u.keptReferenced == ["D"]  # a live edge written since points at it: no silent cascade
+    assert u.kept_modified["nodes"] == ["C"]
+    assert u.kept_referenced == ["D"]  # a live edge written since points at it: no silent cascade
     assert u.removed["nodes"] == 1 and u.removed["edges"] == 2
     assert set(chroma_state(dd, "memories")) == {"m-live", "m-new", "m2"}
-    assert u.keptModified["memories"] == ["m2"] and u.removed["memories"] == 1
+    assert u.kept_modified["memories"] == ["m2"] and u.removed["memories"] == 1
     (rec,) = list_runs(dd)
     assert rec.undo and rec.undo["status"] == "completed"
     with pytest.raises(ConsoleError, match="already undone"):
-        undo_run(dd, res.runId or "")
+        undo_run(dd, res.run_id or "")
 
 
 def test_undo_unknown_run(dd: DataDir) -> None:
@@ -80,10 +73,10 @@ def test_undo_puts_back_a_flat_file_a_forced_merge_overwrote(dd: DataDir) -> Non
     b = write_bundle(dd.backup_root, trajectories='{"bundle":1}\n', concepts={"nodes.jsonl": "{}\n"})
     res = run_restore(dd, b, RestoreOptions(force=True, only_substrate=["trajectories", "concepts"]))
     assert dd.trajectories_file.read_text() == '{"bundle":1}\n'
-    u = undo_run(dd, res.runId or "")
+    u = undo_run(dd, res.run_id or "")
     assert dd.trajectories_file.read_text() == '{"live":1}\n'
     assert not (dd.concepts_dir / "nodes.jsonl").exists()  # it did not exist before the run
-    assert u.restoredFiles == [str(dd.trajectories_file)] and u.removed["files"] == 2
+    assert u.restored_files == [str(dd.trajectories_file)] and u.removed["files"] == 2
 
 
 def test_a_crash_after_commit_before_the_marker_is_recovered(dd: DataDir, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -102,10 +95,10 @@ def test_a_crash_after_commit_before_the_marker_is_recovered(dd: DataDir, monkey
     assert len(graph_state(dd)[0]) == 5
     (rec,) = list_runs(dd)
     assert rec.status == "running" and not rec.resolved  # its pid is this (living) test process
-    assert recover_interrupted(dd) == [rec.runId]
+    assert recover_interrupted(dd) == [rec.run_id]
     (rec,) = list_runs(dd)
     assert rec.resolved and rec.status == "interrupted"
-    u = undo_run(dd, rec.runId)
+    u = undo_run(dd, rec.run_id)
     assert u.removed["nodes"] == 5 and graph_state(dd)[0] == {}
 
 
@@ -125,19 +118,18 @@ def test_a_rolled_back_batch_is_not_attributed(dd: DataDir, monkeypatch: pytest.
         run_restore(dd, b, RestoreOptions())
     monkeypatch.undo()
     assert graph_state(dd)[0] == {}
-    killed = list_runs(dd)[0].runId
+    killed = list_runs(dd)[0].run_id
     # the re-run inserts the same rows: recovery at its start attributes them to the re-run, not the killed run
     rerun = run_restore(dd, b, RestoreOptions())
     assert len(graph_state(dd)[0]) == 5
     assert undo_run(dd, killed).removed == {}
     assert len(graph_state(dd)[0]) == 5
-    assert undo_run(dd, rerun.runId or "").removed["nodes"] == 5
+    assert undo_run(dd, rerun.run_id or "").removed["nodes"] == 5
 
 
 def test_list_runs_marks_a_dead_running_record_interrupted(dd: DataDir) -> None:
     j = RunJournal.start(dd, bundle=dd.backup_root / "b", mode="merge", options={})
-    j.record.pid = 2 ** 22 + 12345  # no such process
-    j.save()
+    j.update(pid=2 ** 22 + 12345)  # no such process
     (rec,) = list_runs(dd)
     assert rec.status == "interrupted"
 

@@ -1,8 +1,10 @@
-"""Undo touches only its own data dir: journal paths are relative, and anything resolving outside is refused.
+"""Undo touches only its own data dir: the journal names flat files by substrate and name, resolved against the
+data dir undo is given, and anything that would resolve elsewhere is refused.
 
 The scenario an operator meets: a restore (a forced merge that overwrites concepts and trajectories and
 creates the mailbox), then the data dir is copied or moved, and `undo` runs in the copy. The original must
-stay byte-identical and the copy must end exactly where it was before the restore.
+stay byte-identical and the copy must end exactly where it was before the restore. And a mailbox configured
+outside the data dir (beside a graph DB set by NEO_MEMORY_DB_PATH) is undone where it is.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import os
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -19,9 +22,11 @@ import pytest
 from console.cli import main
 from core.datadir import DataDir, resolve
 from core.errors import ConsoleError
-from core.journal import IDS_FILE, list_runs, undo_run
-from core.restore import RestoreOptions, run_restore
-from tests.test_restore_support import edge, graph_state, live_graph, node, write_bundle
+from core.journal import IDS_FILE, list_runs
+from core.restore import run_restore
+from core.restore_model import RestoreOptions
+from core.undo import undo_run
+from tests.builders import edge, graph_state, live_graph, node, write_bundle
 
 LIVE_NODES = '{"id":"neo-mjs","live":1}\n'
 LIVE_TRAJ = '{"sessionId":"live"}\n'
@@ -65,22 +70,35 @@ def restored(tmp_path: Path) -> tuple[DataDir, str, tuple[object, object], dict[
                      concepts={"nodes.jsonl": '{"bundle":"nodes"}\n', "edges.jsonl": '{"bundle":"edges"}\n'},
                      trajectories='{"bundle":"traj"}\n', mailbox='{"bundle":"mail"}\n')
     res = run_restore(dd, b, RestoreOptions(force=True))
-    assert res.status == "completed" and res.runId
+    assert res.status == "completed" and res.run_id
     after = flat_state(dd)
     assert after["trajectories"] == b'{"bundle":"traj"}\n' and after["mailbox"] == b'{"bundle":"mail"}\n'
     assert after["concepts/nodes.jsonl"] == b'{"bundle":"nodes"}\n'
-    return dd, res.runId, before_graph, before_flat
+    return dd, res.run_id, before_graph, before_flat
 
 
-def test_the_journal_holds_no_absolute_path(tmp_path: Path) -> None:
+def test_the_journal_names_flat_files_by_substrate_and_name(tmp_path: Path) -> None:
     dd, run_id, _, _ = restored(tmp_path)
     raw = (dd.runs_dir / run_id / IDS_FILE).read_bytes()
     flat = [orjson.loads(line) for line in raw.splitlines() if b'"s":"flat"' in line]
-    assert len(flat) == 4
+    assert sorted((rec["target"]["substrate"], rec["target"]["name"]) for rec in flat) == [
+        ("concepts", "edges.jsonl"), ("concepts", "nodes.jsonl"), ("mailbox", "sent-to-cull.jsonl"),
+        ("trajectories", "trajectories.jsonl")]
     for rec in flat:
-        assert not Path(rec["target"]).is_absolute() and ".." not in Path(rec["target"]).parts
         assert rec["previous"] is None or not Path(rec["previous"]).is_absolute()
     assert str(tmp_path).encode() not in raw
+
+
+# where the default layout puts each flat target, relative to the data dir: what journals held before targets
+# were named by substrate and name
+LEGACY_PATHS = {"concepts": "concepts/{name}", "trajectories": "datasets/rlaif/trajectories.jsonl",
+                "mailbox": "sqlite/sent-to-cull.jsonl"}
+
+
+def legacy(rec: dict[str, Any]) -> str:
+    """A flat record's target as a data-dir-relative path (the journal format before this one)."""
+    t = rec["target"]
+    return LEGACY_PATHS[t["substrate"]].format(name=t["name"])
 
 
 @pytest.mark.parametrize("how", ["copy", "move"])
@@ -104,7 +122,7 @@ def test_undo_in_a_copied_or_moved_data_dir_leaves_the_original_alone(tmp_path: 
     assert graph_state(other) == before_graph
     assert flat_state(other) == before_flat
     assert u.removed == {"edges": 1, "nodes": 1, "files": 4}
-    assert sorted(u.restoredFiles) == sorted([str(other.concepts_dir / "nodes.jsonl"), str(other.trajectories_file)])
+    assert sorted(u.restored_files) == sorted([str(other.concepts_dir / "nodes.jsonl"), str(other.trajectories_file)])
     (rec,) = list_runs(other)
     assert rec.undo and rec.undo["status"] == "completed"
 
@@ -142,7 +160,7 @@ def test_an_old_journal_with_absolute_paths_of_another_dir_is_refused_and_named(
     shutil.copytree(orig.root, dest, symlinks=True)
     copy = resolve(dest, env={})
     # what today's journals hold: absolute paths into the original data dir
-    _rewrite_flat(copy, run_id, target=lambda r: str(orig.root / r["target"]),
+    _rewrite_flat(copy, run_id, target=lambda r: str(orig.root / legacy(r)),
                   previous=lambda r: r["previous"] and str(orig.runs_dir / run_id / r["previous"]))
     victim = orig.mailbox_file
     _assert_refused_untouched(copy, run_id, f"outside the data dir.*{re.escape(str(victim))}", orig.root)
@@ -150,7 +168,7 @@ def test_an_old_journal_with_absolute_paths_of_another_dir_is_refused_and_named(
 
 def test_an_old_journal_with_absolute_paths_inside_the_data_dir_is_undone(tmp_path: Path) -> None:
     dd, run_id, before_graph, before_flat = restored(tmp_path)
-    _rewrite_flat(dd, run_id, target=lambda r: str(dd.root / r["target"]),
+    _rewrite_flat(dd, run_id, target=lambda r: str(dd.root / legacy(r)),
                   previous=lambda r: r["previous"] and str(dd.runs_dir / run_id / r["previous"]))
     undo_run(dd, run_id)
     assert graph_state(dd) == before_graph and flat_state(dd) == before_flat
@@ -200,6 +218,52 @@ def test_a_lost_saved_copy_keeps_the_restored_file_instead_of_deleting_it(tmp_pa
     (dd.runs_dir / run_id / "flat" / "trajectories" / "trajectories.jsonl").unlink()
     u = undo_run(dd, run_id)
     assert dd.trajectories_file.read_bytes() == b'{"bundle":"traj"}\n'  # kept as restored
-    assert u.notReverted == {"files": 1} and "trajectories.jsonl" in u.warnings[0]
+    assert u.not_reverted == {"files": 1} and "trajectories.jsonl" in u.warnings[0]
     after = flat_state(dd)
     assert after["concepts/nodes.jsonl"] == before_flat["concepts/nodes.jsonl"] and after["mailbox"] is None
+
+
+def test_an_older_journal_with_data_dir_relative_paths_is_undone(tmp_path: Path) -> None:
+    """The format before substrate and name: paths relative to the data dir, still read."""
+    dd, run_id, before_graph, before_flat = restored(tmp_path)
+    _rewrite_flat(dd, run_id, target=legacy)
+    undo_run(dd, run_id)
+    assert graph_state(dd) == before_graph and flat_state(dd) == before_flat
+
+
+@pytest.mark.parametrize("target,shown", [
+    ({"substrate": "concepts", "name": "../../outside/victim.jsonl"}, "concepts/../../outside/victim.jsonl"),
+    ({"substrate": "concepts", "name": ".."}, "concepts/.."),
+    ({"substrate": "concepts", "name": "sub/nodes.jsonl"}, "concepts/sub/nodes.jsonl"),
+    ({"substrate": "ledgers", "name": "heal-attempts.json"}, "ledgers/heal-attempts.json"),
+    ({"substrate": "graph", "name": "memory-core-graph.sqlite"}, "graph/memory-core-graph.sqlite"),
+    ({"substrate": "mailbox", "name": "victim.jsonl"}, "mailbox/victim.jsonl (this data dir's mailbox file is "
+                                                       "sent-to-cull.jsonl)"),
+    ({"name": "nodes.jsonl"}, "None/nodes.jsonl"),
+])
+def test_a_flat_target_this_data_dir_does_not_have_is_refused(tmp_path: Path, target: dict[str, str],
+                                                              shown: str) -> None:
+    dd, run_id, _, _ = restored(tmp_path)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "victim.jsonl").write_text("not yours\n")
+    _rewrite_flat(dd, run_id, target=target)
+    _assert_refused_untouched(dd, run_id, f"flat targets this data dir does not have: .*{re.escape(shown)}", outside)
+
+
+def test_a_mailbox_configured_outside_the_data_dir_is_undone_where_it_is(tmp_path: Path) -> None:
+    """The graph DB set by NEO_MEMORY_DB_PATH puts the mailbox beside it, outside the data dir: undo follows it."""
+    env = {"NEO_MEMORY_DB_PATH": str(tmp_path / "elsewhere" / "graph.sqlite")}
+    dd = resolve(tmp_path / ".neo-ai-data", env=env)
+    assert not dd.mailbox_file.is_relative_to(dd.root)
+    dd.mailbox_file.parent.mkdir(parents=True)
+    dd.mailbox_file.write_text('{"live":"mail"}\n')
+    live_graph(dd, [node("L", "CONCEPT")], [])
+    before_graph = graph_state(dd)
+    b = write_bundle(dd.backup_root, nodes=[node("B", "FILE")], mailbox='{"bundle":"mail"}\n')
+    res = run_restore(dd, b, RestoreOptions(force=True, only_substrate=["graph", "mailbox"]))
+    assert res.run_id and dd.mailbox_file.read_text() == '{"bundle":"mail"}\n'
+    u = undo_run(resolve(tmp_path / ".neo-ai-data", env=env), res.run_id)
+    assert dd.mailbox_file.read_text() == '{"live":"mail"}\n'  # the mailbox's earlier content is back
+    assert u.restored_files == [str(dd.mailbox_file)] and u.removed == {"nodes": 1, "files": 1}
+    assert graph_state(dd) == before_graph

@@ -11,9 +11,11 @@ import pytest
 from console.cli import main
 from core.datadir import DataDir, resolve
 from core.errors import UsageError
-from core.journal import get_run, undo_run
-from core.restore import RestoreOptions, run_restore
-from tests.test_restore_support import graph_state, node, write_bundle
+from core.journal import get_run
+from core.restore import run_restore
+from core.restore_model import RestoreOptions
+from core.undo import undo_run
+from tests.builders import graph_state, node, write_bundle
 
 
 def two_runs(tmp_path: Path) -> tuple[DataDir, str, str]:
@@ -21,7 +23,7 @@ def two_runs(tmp_path: Path) -> tuple[DataDir, str, str]:
     ids = []
     for name, nid in (("backup-2026-05-10T01-11-23.456Z", "A"), ("backup-2026-05-11T01-11-23.456Z", "B")):
         b = write_bundle(dd.backup_root, nodes=[node(nid, "CONCEPT")], name=name)
-        ids.append(run_restore(dd, b, RestoreOptions()).runId or "")
+        ids.append(run_restore(dd, b, RestoreOptions()).run_id or "")
     return dd, ids[0], ids[1]
 
 
@@ -32,9 +34,9 @@ def unique_prefix(run_id: str, other: str) -> str:
 def test_a_unique_prefix_names_the_run(tmp_path: Path) -> None:
     dd, first, second = two_runs(tmp_path)
     prefix = unique_prefix(first, second)
-    assert get_run(dd, prefix).runId == first
+    assert get_run(dd, prefix).run_id == first
     u = undo_run(dd, prefix)
-    assert u.runId == first and u.removed == {"nodes": 1}
+    assert u.run_id == first and u.removed == {"nodes": 1}
     assert set(graph_state(dd)[0]) == {"B"}
     assert get_run(dd, first).undo["status"] == "completed"  # type: ignore[index]
 

@@ -20,7 +20,7 @@ from core.verify import (
     find_restorable,
     verify_bundle,
 )
-from tests.helpers import make_live
+from tests.builders import make_live
 
 
 @pytest.fixture(scope="module")
@@ -160,7 +160,7 @@ def test_walk_skips_invalid_to_restorable(bundle: Path, tmp_path: Path) -> None:
     rewrite_line(memory_file(newer), 1, lambda line: "{oops\n")
     walk = find_restorable(root)
     assert walk.code == RESTORABLE and walk.bundle == bundle.name and walk.examined == 2
-    assert walk.skipped[0]["bundle"] == newer.name and walk.skipped[0]["verdict"] == BUNDLE_INVALID
+    assert walk.skipped[0].bundle == newer.name and walk.skipped[0].verdict == BUNDLE_INVALID
 
 
 def test_walk_codes_for_empty_roots(data_dir: DataDir) -> None:

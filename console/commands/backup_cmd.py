@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 from console.commands.common import Context, add_json, cancel_on_signals, refuse_readonly
 from core.backup import run_backup
+from core.prune import SweepFailed, sweep_after_backup
+from core.wire import encode
 
 NAME = "backup"
 HELP = "take a bundle of every substrate (staged, checksummed, published with one rename)"
@@ -26,25 +29,23 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         result = run_backup(ctx.dd, on_progress=on_progress, cancel=cancel, allow_empty=args.allow_empty)
     if not args.no_prune:
         try:
-            from core.retention import sweep_after_backup
-
-            result.retention = sweep_after_backup(ctx.dd)
+            result = dataclasses.replace(result, retention=sweep_after_backup(ctx.dd))
         except Exception as exc:  # the sweep never fails a published backup
-            result.warnings.append(f"retention sweep failed: {exc}")
+            result = dataclasses.replace(result, warnings=(*result.warnings, f"retention sweep failed: {exc}"))
     if ctx.json:
-        ctx.emit_json(result.to_json())
+        ctx.emit_json(encode(result))
         return 0
     from console.commands.render import say
 
     con = ctx.console()
-    say(con, f"Published {result.bundle} ({result.bytes:,} bytes in {result.durationMs} ms)")
+    say(con, f"Published {result.bundle} ({result.bytes:,} bytes in {result.duration_ms} ms)")
     for e in result.integrity:
         say(con, f"  {e['subsystem']:<6} {e['status']:<8} {e['bundleCount']:,} rows")
     for w in result.warnings:
         say(con, f"  warning: {w}")
-    sweep = result.retention or {}
-    if sweep.get("error"):
-        say(con, f"  retention sweep failed (the bundle is published): {sweep['error']}")
-    elif sweep.get("deleted"):
-        say(con, f"  retention sweep deleted {len(sweep['deleted'])} folder(s)")
+    sweep = result.retention
+    if isinstance(sweep, SweepFailed):
+        say(con, f"  retention sweep failed (the bundle is published): {sweep.error}")
+    elif sweep is not None and sweep.deleted:
+        say(con, f"  retention sweep deleted {len(sweep.deleted)} folder(s)")
     return 0

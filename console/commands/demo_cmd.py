@@ -8,6 +8,8 @@ from pathlib import Path
 from console.commands.common import Context, add_json
 from core.datadir import resolve
 from core.demo import build_demo
+from core.presets import INCIDENT_DEFAULT
+from core.wire import encode
 
 NAME = "demo"
 HELP = "generate an incident data dir (the May 10 graph wipe) and open the console on it"
@@ -30,7 +32,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         result = build_demo(root, seed=args.seed, scale=args.scale, dimension=args.dimension,
                             on_progress=on_progress, overwrite=True)
     if ctx.json:
-        ctx.emit_json(result.to_json())
+        ctx.emit_json(encode(result))
     elif args.no_tui:
         from console.commands.render import command, say
 
@@ -42,11 +44,10 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             say(con, f"  {note}")
         say(con, "Try the incident's plan:")
         command(con, ["--data-dir", str(result.root), "diff", "latest",
-                      "--filter-labels=FILE,DIRECTORY,KB_GAP,TOOLING_GAP",
-                      "--filter-edge-types=CONTAINS,DISCOVERED_IN,EVALUATED_BY"])
+                      f"--filter-labels={','.join(INCIDENT_DEFAULT.labels)}",
+                      f"--filter-edge-types={','.join(INCIDENT_DEFAULT.edge_types)}"])
     if args.no_tui or ctx.json:
         return 0
-    ctx._dd = resolve(root, env={}, config=getattr(args, "config", None))
-    from console.tui import run_tui
+    from console.tui import run_tui  # Textual loads only when the console opens
 
-    return run_tui(ctx)
+    return run_tui(resolve(root, env={}, config=getattr(args, "config", None)), ctx.readonly)

@@ -7,7 +7,10 @@ from typing import Any
 
 from console.commands.common import Context, add_json, csv_list
 from core.bundle import resolve_bundle
-from core.plan import Filters, Plan, build_plan, check_mode, check_only_substrate, scan_bundle
+from core.live_scan import scan_bundle
+from core.plan import Filters, Plan, build_plan
+from core.substrates import PLAN_COLLECTIONS, SUBSTRATES, check_mode, check_only_substrate
+from core.wire import encode
 
 NAME = "diff"
 HELP = "show what restoring a bundle would do (per label, edge type, collection, file); writes nothing"
@@ -21,8 +24,7 @@ def add_filter_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--filter-edge-types", type=csv_list, default=[], metavar="CSV",
                    help="leave out graph edges of these types")
     p.add_argument("--only-substrate", type=csv_list, default=None, metavar="CSV",
-                   help="restore only these (kb,mc,graph,concepts,trajectories,mailbox,ledgers); "
-                        "`--only-substrate=` restores nothing")
+                   help=f"restore only these ({','.join(SUBSTRATES)}); `--only-substrate=` restores nothing")
     p.add_argument("--mode", default="merge", metavar="merge|replace",
                    help="merge keeps every live row (default); replace truncates first")
     p.add_argument("--force", action="store_true",
@@ -42,7 +44,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         scan = scan_bundle(ctx.dd, path, on_progress=on_progress)
     plan = build_plan(scan, Filters.of(args.filter_labels, args.filter_edge_types), only, args.mode, args.force)
     if ctx.json:
-        ctx.emit_json(plan.to_json())
+        ctx.emit_json(encode(plan))
     else:
         print_plan(ctx, plan)
     return 0
@@ -79,36 +81,37 @@ def print_plan(ctx: Context, plan: Plan) -> None:
         cols = ["label", "backup", "live", "already present", "would insert", "filtered"]
         t = _table("Graph nodes", cols)
         for label, r in g.labels.items():
-            t.add_row(text(label), _n(r.backup), _n(r.live), _n(r.alreadyPresent), _n(r.wouldInsert),
+            t.add_row(text(label), _n(r.backup), _n(r.live), _n(r.already_present), _n(r.would_insert),
                       _n(r.filtered))
         con.print(t)
         t = _table("Graph edges", [*cols[:1], *cols[1:], "orphaned"])
         t.columns[0].header = "edge type"
         for etype, r in g.edge_types.items():
-            t.add_row(text(etype), _n(r.backup), _n(r.live), _n(r.alreadyPresent), _n(r.wouldInsert),
+            t.add_row(text(etype), _n(r.backup), _n(r.live), _n(r.already_present), _n(r.would_insert),
                       _n(r.filtered), _n(r.orphaned))
         con.print(t)
         tot = g.totals
-        say(con, f"  filtered out {tot['filteredOut']:,}   already present {tot['alreadyPresent']:,}   "
-                 f"would insert {tot['wouldInsert']:,}")
+        say(con, f"  filtered out {tot.filtered_out:,}   already present {tot.already_present:,}   "
+                 f"would insert {tot.would_insert:,}")
     else:
         say(con, "  graph: not selected")
     t = _table("Collections", ["collection", "backup", "live", "already present", "would insert"])
-    for key, c in (("memories", plan.memories), ("summaries", plan.summaries), ("kb", plan.kb)):
+    for pc in PLAN_COLLECTIONS:
+        c = plan.collection(pc.key)
         if c.selected:
-            t.add_row(key, _n(c.backup), _n(c.live), _n(c.alreadyPresent), _n(c.wouldInsert))
+            t.add_row(pc.key, _n(c.backup), _n(c.live), _n(c.already_present), _n(c.would_insert))
         else:
-            t.add_row(key, _n(c.backup), _n(c.live), "not selected", "")
+            t.add_row(pc.key, _n(c.backup), _n(c.live), "not selected", "")
     con.print(t)
-    if plan.kb.extra.get("naturalKeyDivergent"):
-        say(con, f"  kb: {plan.kb.extra['naturalKeyDivergent']:,} rows diverge from live rows by natural key: "
+    if plan.kb.natural_key_divergent:
+        say(con, f"  kb: {plan.kb.natural_key_divergent:,} rows diverge from live rows by natural key: "
                  "a merge of kb would be refused", style="bold red")
     t = _table("Flat files", ["substrate", "file", "action"], text_columns=3)
     for sub, fp in plan.flat.items():
-        if not fp["files"]:
-            t.add_row(text(sub), "-", text(fp.get("note", "") if fp["selected"] else "not selected"))
-        for f in fp["files"]:
-            t.add_row(text(sub), text(f["file"]), text(f["action"]))
+        if not fp.files:
+            t.add_row(text(sub), "-", text((fp.note or "") if fp.selected else "not selected"))
+        for f in fp.files:
+            t.add_row(text(sub), text(f.file), text(f.action))
     con.print(t)
     for w in plan.warnings:
         say(con, f"  warning: {w}")

@@ -9,8 +9,10 @@ import argparse
 import sys
 
 from console.commands.common import Context, add_json, csv_list, refuse_readonly
-from core.retention import guard, parse_duration
+from core.guard import guard
 from core.safetext import visible
+from core.units import parse_duration
+from core.wire import encode
 
 NAME = "guard"
 HELP = "exit 0 if each required substrate has a restorable bundle younger than --max-age, else exit 3"
@@ -39,7 +41,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     # names in the message are data, so their control characters are made visible
     message = visible(result.message, newlines=True) + "\n"
     if ctx.json:
-        ctx.emit_json(result.to_json())
+        ctx.emit_json(encode(result))
     elif result.ok:
         sys.stdout.write(message)
     if not result.ok:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 from datetime import UTC, datetime
-from typing import Any
 
 from console.commands.common import Context, add_json
-from core.bundle import BundleInfo, Listing, list_bundles
+from core import units
+from core.bundle import list_bundles
+from core.substrates import RECOVERY_SUBSTRATES
+from core.wire import encode
 
 NAME = "list"
 HELP = "list bundles newest first, with per-substrate bytes and rows, and staging residue"
@@ -18,59 +20,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-rows", action="store_true", help="skip counting rows (faster on huge bundles)")
 
 
-def bundle_json(b: BundleInfo, now: datetime) -> dict[str, Any]:
-    return {
-        "name": b.name,
-        "path": str(b.path),
-        "time": b.time.isoformat().replace("+00:00", "Z"),
-        "ageHours": round((now - b.time).total_seconds() / 3600, 2),
-        "metaState": b.meta_state,
-        "metaError": b.meta_error,
-        "reason": b.reason,
-        "bytes": b.total_bytes,
-        "checksums": b.has_checksums,
-        "substrates": {
-            k: {"present": s.present, "files": s.files, "bytes": s.bytes, "rows": s.rows,
-                "integrity": s.integrity, "restorable": s.restorable if k in ("kb", "mc", "graph") else None,
-                "error": s.error}
-            for k, s in b.substrates.items()
-        },
-    }
-
-
-def listing_json(listing: Listing, now: datetime) -> dict[str, Any]:
-    return {
-        "backupRoot": str(listing.root),
-        "exists": listing.exists,
-        "bundles": [bundle_json(b, now) for b in listing.bundles],
-        "residue": [{"name": r.name, "kind": r.kind, "bytes": r.bytes,
-                     "mtime": r.mtime.isoformat().replace("+00:00", "Z")} for r in listing.residue],
-        "legacyFiles": listing.legacy_files,
-    }
-
-
-def human_bytes(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
-
-
-def human_age(hours: float) -> str:
-    if hours < 1:
-        return f"{max(0, int(hours * 60))}m"
-    if hours < 48:
-        return f"{hours:.0f}h"
-    return f"{hours / 24:.0f}d"
-
-
 def run(args: argparse.Namespace, ctx: Context) -> int:
-    listing = list_bundles(ctx.dd.backup_root, count_rows=not args.no_rows)
-    now = datetime.now(UTC)
+    listing = list_bundles(ctx.dd.backup_root, count_rows=not args.no_rows, now=datetime.now(UTC))
     if ctx.json:
-        ctx.emit_json(listing_json(listing, now))
+        ctx.emit_json(encode(listing))
         return 0
     from rich.table import Table
 
@@ -84,17 +37,17 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     table = Table(title=text(f"Bundles in {listing.root}"), title_justify="left", box=None, show_edge=False,
                   pad_edge=False, padding=(0, 1))
     table.add_column("bundle", no_wrap=True, min_width=31)
-    for col in ("age", "size", "kb", "mc", "graph"):
+    for col in ("age", "size", *RECOVERY_SUBSTRATES):
         table.add_column(col, justify="right", no_wrap=True)
     notes: list[str] = []
     for b in listing.bundles:
         cells = []
-        for sub in ("kb", "mc", "graph"):
+        for sub in RECOVERY_SUBSTRATES:
             s = b.substrates[sub]
             rows = "-" if s.rows is None else f"{s.rows:,}"
             mark = "ok" if s.restorable else (s.integrity or "?")
             cells.append(text(f"{rows} {mark}"))
-        table.add_row(text(b.name), human_age((now - b.time).total_seconds() / 3600), human_bytes(b.total_bytes),
+        table.add_row(text(b.name), units.human_age(b.age_hours), units.human_bytes(b.total_bytes),
                       *cells)
         if b.meta_state != "valid":
             notes.append(f"{b.name}: {b.meta_state} meta" + (f" ({b.meta_error})" if b.meta_error else ""))
@@ -105,7 +58,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     for note in notes:
         say(con, note)
     for r in listing.residue:
-        say(con, f"residue ({r.kind}): {r.name}  {human_bytes(r.bytes)}  never counted as a bundle")
+        say(con, f"residue ({r.kind}): {r.name}  {units.human_bytes(r.bytes)}  never counted as a bundle")
     if listing.legacy_files:
         say(con, f"{len(listing.legacy_files)} legacy flat backup file(s) at the root: listed, never restored")
     return 0

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 
 from console.commands.common import Context, add_json, refuse_readonly
-from console.commands.list_cmd import human_bytes
-from core.retention import prune
+from core.prune import prune
+from core.units import human_bytes
+from core.wire import encode
 
 NAME = "prune"
 HELP = "delete what `retention` marks delete (renamed to hidden trash first); refuses without a fresh backup"
@@ -25,7 +26,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     with ctx.progress("prune") as on_progress:
         result = prune(ctx.dd, dry_run=args.dry_run, skip_guard=args.skip_backup_check, on_progress=on_progress)
     if ctx.json:
-        ctx.emit_json(result.to_json())
+        ctx.emit_json(encode(result))
         return 0 if result.ok else 1
     from console.commands.render import say
 
@@ -37,9 +38,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         say(con, f"FAILED to delete {d.kind} {d.name}: {d.error}", style="bold red")
     say(con, f"{len(result.deleted)} item(s) {verb}, {human_bytes(result.freed_bytes)}; "
              f"{len(result.kept)} bundle(s) kept.")
-    if result.dry_run and result.guard and not result.guard["ok"]:
+    if result.dry_run and result.guard and not result.guard.ok:
         say(con, "note: a real prune would be refused by the backup guard:")
-        for line in str(result.guard["message"]).split("\n"):
+        for line in result.guard.message.split("\n"):
             say(con, line)  # one line each: a line with a command is never wrapped
     if result.failed:
         say(con, "Leftover trash is removed by the next prune.")

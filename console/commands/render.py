@@ -15,6 +15,7 @@ from typing import Any
 from rich.text import Text
 
 from core.datadir import DataDir
+from core.guard import backup_command
 from core.safetext import visible
 
 COMMAND_MARK = "recovery-console "
@@ -42,7 +43,5 @@ def command(con: Any, argv: Sequence[str], *, prefix: str = "  ") -> None:
 
 def command_for(dd: DataDir, *argv: str) -> list[str]:
     """``argv`` for this data dir: the same location flags the guard's backup command carries."""
-    from core.retention import backup_command
-
     parts = shlex.split(backup_command(dd))  # recovery-console backup --data-dir … [--backup-root …] …
     return [*argv, *parts[2:]]

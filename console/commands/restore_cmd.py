@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shlex
 import sys
 from pathlib import Path
-from typing import Any
 
 from console.commands.common import EXIT_CANCELLED, Context, add_json, cancel_on_signals, refuse_readonly
 from console.commands.diff_cmd import add_filter_arguments
+from core.compare import compare
 from core.errors import ConsoleError
 from core.plan import Filters
 from core.progress import Cancelled
-from core.restore import RestoreCancelled, RestoreOptions, RestoreResult, run_restore
+from core.restore import run_restore
+from core.restore_model import FileOutcome, FilesOutcome, RestoreCancelled, RestoreOptions, RestoreResult
 from core.safetext import visible
+from core.substrates import FLAT_TARGETS, MC_COLLECTIONS
+from core.wire import encode
 
 NAME = "restore"
 HELP = "restore a bundle: merge (default) never touches a live row; replace truncates first (gated)"
@@ -53,18 +57,20 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     if opts.mode == "replace" and not opts.yes and not opts.dry_run:
         if not _confirm_replace(ctx):
             raise ConsoleError("replace not confirmed; nothing was written")
-        opts.yes = True
+        opts = dataclasses.replace(opts, yes=True)
     with cancel_on_signals() as cancel, ctx.progress("restore") as on_progress:
         try:
-            result = run_restore(ctx.dd, args.bundle, opts, on_progress=on_progress, cancel=cancel)
+            # a person reads the result beside the plan (--json stays the result alone)
+            result = run_restore(ctx.dd, args.bundle, opts, on_progress=on_progress, cancel=cancel,
+                                 predict=not ctx.json)
         except Cancelled as exc:
             partial = exc.result if isinstance(exc, RestoreCancelled) else None
             if ctx.json and partial is not None:
-                ctx.emit_json(partial.to_json())
+                ctx.emit_json(encode(partial))
             elif ctx.json:  # cancelled before the run journaled anything: nothing was written
                 ctx.emit_error({"code": "CANCELLED", "message": "restore cancelled before it wrote anything",
                                 "file": None, "line": None}, EXIT_CANCELLED)
-            run_id = partial.runId if partial else None
+            run_id = partial.run_id if partial else None
             # plain writes: the resume command stays one line whatever the terminal's width
             sys.stderr.write(visible(
                 f"recovery-console: restore cancelled{f' (run {run_id})' if run_id else ''}; every committed batch "
@@ -72,20 +78,18 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
                 + "\n  " + visible(shlex.join(['recovery-console', *sys.argv[1:]])) + "\n")
             return EXIT_CANCELLED
     if ctx.json:
-        ctx.emit_json(result.to_json())
+        ctx.emit_json(encode(result))
     else:
         print_result(ctx, result)
-    return 0 if result.failuresTotal == 0 else 1
+    return 0 if result.failures_total == 0 else 1
 
 
-def _flat_word(value: Any, word: str, dry_run: bool) -> str:
+def _flat_word(value: int | bool, word: str, dry_run: bool) -> str:
     """``copied``/``skipped`` for a file (true/false in the JSON), ``copied 2`` for a count of files."""
     verb = {"copied": "would copy", "skipped": "would skip"}[word] if dry_run else word
     if isinstance(value, bool):
         return verb if value else ""
-    if isinstance(value, int):
-        return f"{verb} {value:,}" if value else ""
-    return ""
+    return f"{verb} {value:,}" if value else ""
 
 
 def print_result(ctx: Context, r: RestoreResult) -> None:
@@ -94,10 +98,10 @@ def print_result(ctx: Context, r: RestoreResult) -> None:
     from console.commands.render import say, text
 
     con = ctx.console()
-    head = "Dry run of" if r.dryRun else f"Run {r.runId}:"
-    say(con, f"{head} {r.mode} restore of {Path(r.bundleRoot).name} — {r.status}")
-    if r.safetyBundle:
-        say(con, f"  pre-restore safety bundle: {r.safetyBundle}")
+    head = "Dry run of" if r.dry_run else f"Run {r.run_id}:"
+    say(con, f"{head} {r.mode} restore of {Path(r.bundle_root).name} — {r.status}")
+    if r.safety_bundle:
+        say(con, f"  pre-restore safety bundle: {r.safety_bundle}")
     t = Table(show_edge=False, pad_edge=False)
     for c in ("substrate", "inserted", "already present", "failed", "other"):
         if c == "substrate":
@@ -106,37 +110,59 @@ def print_result(ctx: Context, r: RestoreResult) -> None:
             t.add_column(c, overflow="fold")
         else:
             t.add_column(c, justify="right", no_wrap=True)
-    s = r.subsystems
-    if "kb" in s:
-        t.add_row("kb", f"{s['kb']['inserted']:,}", f"{s['kb']['idAlreadyPresent']:,}", f"{s['kb']['failed']:,}", "")
-    if "mc" in s:
-        for key in ("memories", "summaries"):
-            c = s["mc"]["counts"][key]
-            t.add_row(key, f"{c['inserted']:,}", f"{c['skippedExisting']:,}", f"{c['failed']:,}", "")
-    if "graph" in s:
-        fs = s["graph"]["filterStats"]
-        for kind in ("nodes", "edges"):
-            c = s["graph"]["counts"]["graph"][kind]
-            other = (f"filtered {fs['filteredNodes']:,}" if kind == "nodes"
-                     else f"filtered {fs['filteredEdges']:,}, orphaned {fs['orphanEdges']:,}")
-            t.add_row(f"graph {kind}", f"{c['inserted']:,}", f"{c['skippedExisting']:,}", f"{c['failed']:,}", other)
-    for sub in ("concepts", "trajectories", "mailbox"):
-        if sub in s:
-            v = s[sub]
+    if r.kb is not None:
+        t.add_row("kb", f"{r.kb.inserted:,}", f"{r.kb.id_already_present:,}", f"{r.kb.failed:,}", "")
+    if r.mc is not None:
+        for collection in MC_COLLECTIONS:
+            mc = r.mc.counts.memories if collection.key == "memories" else r.mc.counts.summaries
+            t.add_row(collection.key, f"{mc.inserted:,}", f"{mc.skipped_existing:,}", f"{mc.failed:,}", "")
+    if r.graph is not None:
+        fs = r.graph.filter_stats
+        for kind, rows in (("nodes", r.graph.counts.nodes), ("edges", r.graph.counts.edges)):
+            other = (f"filtered {fs.filtered_nodes:,}" if kind == "nodes"
+                     else f"filtered {fs.filtered_edges:,}, orphaned {fs.orphan_edges:,}")
+            t.add_row(f"graph {kind}", f"{rows.inserted:,}", f"{rows.skipped_existing:,}", f"{rows.failed:,}", other)
+    for sub in FLAT_TARGETS:
+        v = r.subsystems.get(sub)
+        if isinstance(v, FilesOutcome | FileOutcome):
             # a flat file is copied or skipped as a whole: say which in words, in the columns that mean it
-            copied = _flat_word(v.get("copied"), "copied", r.dryRun)
-            skipped = _flat_word(v.get("skipped"), "skipped", r.dryRun)
-            note = v.get("note") or ("" if copied or skipped else "nothing to copy")
+            copied = _flat_word(v.copied, "copied", r.dry_run)
+            skipped = _flat_word(v.skipped, "skipped", r.dry_run)
+            note = v.note or ("" if copied or skipped else "nothing to copy")
             if skipped and not note and r.mode == "merge":
                 note = "present live (--force overwrites)"
             t.add_row(sub, copied, skipped, "", text(note))
     con.print(t)
-    if r.postRestoreHook:
-        res = r.postRestoreHook.get("result", {})
-        say(con, f"  hook {r.postRestoreHook['hook']}: {res.get('message')}")
-    if r.failuresTotal:
-        say(con, f"  {r.failuresTotal:,} row(s) failed:", style="bold red")
+    if r.post_restore_hook:
+        say(con, f"  hook {r.post_restore_hook.hook}: {r.post_restore_hook.result.message}")
+    if r.failures_total:
+        say(con, f"  {r.failures_total:,} row(s) failed:", style="bold red")
         for f in r.failures[:20]:
-            say(con, f"    {f['file']}:{f['line']}: {f['reason']}")
+            say(con, f"    {f.file}:{f.line}: {f.reason}")
     for w in r.warnings:
         say(con, f"  warning: {w}")
+    if r.plan is not None and not r.dry_run:
+        print_comparison(ctx, r)
+
+
+def print_comparison(ctx: Context, r: RestoreResult) -> None:
+    """The result's counters beside the plan built just before the first write."""
+    from rich.table import Table
+
+    from console.commands.render import say
+
+    assert r.plan is not None
+    cmp = compare(r.plan, r)
+    con = ctx.console()
+    t = Table(show_edge=False, pad_edge=False)
+    t.add_column("result vs plan", no_wrap=True)
+    t.add_column("result", justify="right", no_wrap=True)
+    t.add_column("plan", justify="right", no_wrap=True)
+    t.add_column("", no_wrap=True)
+    for line in cmp.lines:
+        t.add_row(line.what, "?" if line.result is None else f"{line.result:,}", f"{line.plan:,}",
+                  "= same" if line.same else "≠ DIFFERS")
+    con.print(t)
+    if not cmp.same:
+        say(con, "  some counters differ from the plan: live writes since it was made, or failed rows, explain a "
+                 "difference; the numbers are what the engine reports", style="yellow")

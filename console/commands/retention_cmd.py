@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from typing import Any
 
 from console.commands.common import Context, add_json
-from console.commands.list_cmd import human_age, human_bytes
 from core.datadir import DataDir
 from core.retention import RetentionReport, evaluate
+from core.substrates import RECOVERY_SUBSTRATES
+from core.units import human_age, human_bytes
+from core.wire import encode
 
 NAME = "retention"
 HELP = "show what the retention policy keeps and deletes, and why; per substrate, the amnesia window and coverage"
@@ -22,18 +25,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, ctx: Context) -> int:
     report = evaluate(ctx.dd, count_rows=not args.no_rows)
     if ctx.json:
-        ctx.emit_json(report.to_json())
+        ctx.emit_json(encode(report))
         return 0
     render(report, ctx.console(), ctx.dd)
     return 0
 
 
-def grouped(reasons: list[str]) -> list[str]:
+def grouped(reasons: Sequence[str]) -> list[str]:
     """`mc: within 30 days` + `graph: within 30 days` -> `mc, graph: within 30 days`, for a table that fits."""
     rules: dict[str, list[str]] = {}
     for r in reasons:
         sub, sep, rule = r.partition(": ")
-        if sep and sub in ("kb", "mc", "graph"):
+        if sep and sub in RECOVERY_SUBSTRATES:
             rules.setdefault(rule, []).append(sub)
         else:
             rules.setdefault(r, [])
@@ -54,7 +57,7 @@ def render(report: RetentionReport, con: Any, dd: DataDir) -> None:
             head.append(b.verdict.upper(), style="green" if b.keep else "bold red")
             con.print(head)
             cells = []
-            for s in ("kb", "mc", "graph"):
+            for s in RECOVERY_SUBSTRATES:
                 v = b.substrates[s]
                 rows = "-" if v.rows is None else f"{v.rows:,}"
                 cells.append(f"{s} {rows} {'ok' if v.restorable else (v.integrity or '?')}")

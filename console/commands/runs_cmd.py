@@ -6,7 +6,9 @@ import argparse
 from pathlib import Path
 
 from console.commands.common import Context, add_json
-from core.journal import list_runs
+from core.journal import RunRecord, list_runs
+from core.substrates import VECTOR_COLLECTIONS
+from core.wire import encode
 
 NAME = "runs"
 HELP = "list journaled restore runs newest first (status, counts, undo state)"
@@ -16,10 +18,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_json(p)
 
 
+def _inserted(r: RunRecord) -> int:
+    """Rows the run inserted, graph and Chroma (the record's counts are JSON as the run wrote them)."""
+
+    def count(block: object) -> int:
+        value = block.get("inserted") if isinstance(block, dict) else 0
+        return value if isinstance(value, int) else 0
+
+    graph = r.counts.get("graph")
+    total = sum(count(graph.get(k)) for k in ("nodes", "edges")) if isinstance(graph, dict) else 0
+    return total + sum(count(r.counts.get(c.key)) for c in VECTOR_COLLECTIONS)
+
+
 def run(args: argparse.Namespace, ctx: Context) -> int:
     runs = list_runs(ctx.dd)
     if ctx.json:
-        ctx.emit_json([r.to_json() for r in runs])
+        ctx.emit_json(encode(runs))
         return 0
     from rich.measure import Measurement
     from rich.table import Table
@@ -32,12 +46,9 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         return 0
     rows = []
     for r in runs:
-        g = r.counts.get("graph") or {}
-        inserted = sum((g.get(k) or {}).get("inserted", 0) for k in ("nodes", "edges"))
-        inserted += sum((r.counts.get(k) or {}).get("inserted", 0) for k in ("memories", "summaries", "kb"))
         undo = (r.undo or {}).get("status") or ("-" if r.mode == "merge" else "n/a (replace)")
-        rows.append({"run": r.runId, "status": r.status, "undo": undo, "bundle": Path(r.bundle).name.removeprefix(
-            "backup-"), "inserted": f"{inserted:,}", "mode": r.mode})
+        rows.append({"run": r.run_id, "status": r.status, "undo": str(undo), "bundle": Path(r.bundle).name.removeprefix(
+            "backup-"), "inserted": f"{_inserted(r):,}", "mode": r.mode})
 
     def table(columns: list[str]) -> Table:
         t = Table(box=None, show_edge=False, pad_edge=False, padding=(0, 1))

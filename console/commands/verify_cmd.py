@@ -7,6 +7,7 @@ import argparse
 from console.commands.common import Context, add_json
 from core.bundle import resolve_bundle
 from core.verify import RESTORABLE, find_restorable, verify_bundle
+from core.wire import encode
 
 NAME = "verify"
 HELP = "verify a bundle (path, name or `latest`); without one, find the newest restorable bundle"
@@ -24,25 +25,25 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         with ctx.progress("verify") as on_progress:
             walk = find_restorable(ctx.dd.backup_root, expected_dimension=dim, on_progress=on_progress)
         if ctx.json:
-            ctx.emit_json(walk.to_json())
+            ctx.emit_json(encode(walk))
         else:
             from console.commands.render import say
 
             con = ctx.console()
             say(con, f"{walk.code}: {walk.bundle or 'no restorable bundle'} ({walk.examined} examined)")
             for s in walk.skipped:
-                say(con, f"  skipped {s['bundle']}: {s['verdict']} {s['reason'] or ''}")
+                say(con, f"  skipped {s.bundle}: {s.verdict} {s.reason or ''}")
         return 0 if walk.code == RESTORABLE else 1
     path = resolve_bundle(ctx.dd.backup_root, args.bundle)
     with ctx.progress("verify") as on_progress:
         res = verify_bundle(path, expected_dimension=dim, on_progress=on_progress)
     if ctx.json:
-        ctx.emit_json(res.to_json())
+        ctx.emit_json(encode(res))
     else:
         from console.commands.render import say
 
         con = ctx.console()
-        say(con, f"{res.verdict}: {res.bundle}  rows={res.rowTotal:,}  checksums {res.checksums}")
+        say(con, f"{res.verdict}: {res.bundle}  rows={res.row_total:,}  checksums {res.checksums}")
         for k, v in sorted(res.counts.items()):
             say(con, f"  {k:<18} {v:,}")
         for f in res.errors:

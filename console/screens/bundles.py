@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable
 
 from rich.text import Text
 from textual import on, work
@@ -11,24 +10,23 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Footer, Label, Static
-from textual.worker import get_current_worker
+from textual.worker import Worker, get_current_worker
 
 from console.format import age_between, human_bytes, short_time
 from console.livegraph import GraphCensus
 from console.messages import JobCancelled, JobFailed, JobFinished, JobProgressed
 from console.screens.base import COMMON_BINDINGS, BaseScreen
-from core.backup import run_backup
+from core.backup import BackupResult, run_backup
 from core.bundle import BundleInfo, Residue
-from core.datadir import RECOVERY_SUBSTRATES
 from core.progress import Cancelled
+from core.retention import BundleVerdict
 from core.safetext import visible
-from core.verify import verify_bundle
+from core.substrates import FLAT_SUBSTRATES, RECOVERY_SUBSTRATES
+from core.verify import VerifyResult, verify_bundle
 from widgets.bars import compact
 from widgets.confirm import MessageScreen
 from widgets.job_progress import TaskProgress
 from widgets.table import DataTable
-
-FLAT = ("concepts", "trajectories", "mailbox", "ledgers")
 
 
 def substrate_cell(b: BundleInfo, sub: str) -> Text:
@@ -41,9 +39,9 @@ def substrate_cell(b: BundleInfo, sub: str) -> Text:
     return Text(f"{rows} ✗", style="bold red" if s.rows == 0 or s.bytes == 0 else "yellow")
 
 
-def bundle_notes(b: BundleInfo, verdict: Mapping[str, Any] | None, verified: Any) -> list[tuple[str, str]]:
+def bundle_notes(b: BundleInfo, verdict: BundleVerdict | None, verified: VerifyResult | None) -> list[tuple[str, str]]:
     notes: list[tuple[str, str]] = []
-    if verdict is not None and verdict.get("verdict") == "delete":
+    if verdict is not None and not verdict.keep:
         notes.append(("DELETE", "bold red"))  # "keep" is the normal case: the detail pane says why
     if b.error:
         notes.append(("UNREADABLE", "bold red"))
@@ -56,7 +54,7 @@ def bundle_notes(b: BundleInfo, verdict: Mapping[str, Any] | None, verified: Any
         if s is not None and b.meta_state == "valid" and not s.restorable:
             word = "empty" if (s.rows == 0 or s.bytes == 0 or s.integrity == "empty") else (s.integrity or "?")
             notes.append((f"{sub} {visible(word)}", "bold yellow"))
-    if b.reason:
+    if b.reason is not None:
         notes.append((visible(b.reason), "magenta"))
     if verified is not None:
         notes.append(("verified ✓", "green") if verified.ok else (f"verify: {visible(verified.verdict)}", "bold red"))
@@ -74,7 +72,7 @@ def census_text(census: GraphCensus | None) -> Text:
     return Text(f"graph {census.nodes + census.edges:,} rows: {census.nodes:,} nodes · {census.edges:,} edges")
 
 
-def condense_reasons(reasons: list[str]) -> list[str]:
+def condense_reasons(reasons: Iterable[str]) -> list[str]:
     """``kb: x``, ``mc: x``, ``graph: x`` -> ``kb, mc, graph: x`` (same words, fewer lines at 80 columns)."""
     groups: dict[str, list[str]] = {}
     other: list[str] = []
@@ -103,7 +101,7 @@ class BundlesScreen(BaseScreen):
     def __init__(self) -> None:
         super().__init__()
         self._job: str | None = None
-        self._job_worker: Any = None
+        self._job_worker: Worker[None] | None = None
         self._ready = False
 
     def compose(self) -> ComposeResult:
@@ -242,7 +240,7 @@ class BundlesScreen(BaseScreen):
         meta = b.meta or {}
         t = Text()
         t.append(visible(b.name), style="bold")
-        if b.reason:
+        if b.reason is not None:
             t.append(f"  ({visible(b.reason)})", style="magenta")
 
         def row(key: str) -> None:
@@ -280,9 +278,9 @@ class BundlesScreen(BaseScreen):
         if verdict is None:
             t.append("not evaluated", style="dim")
         else:
-            v = visible(verdict.get("verdict", "?"))
-            t.append(v.upper() if v == "delete" else v, style="bold red" if v == "delete" else "green")
-            reasons = condense_reasons([visible(r) for r in verdict.get("reasons") or []])
+            v = visible(verdict.verdict)
+            t.append(v.upper() if not verdict.keep else v, style="bold red" if not verdict.keep else "green")
+            reasons = condense_reasons(visible(r) for r in verdict.reasons)
             if reasons:
                 t.append(": " + "; ".join(reasons))
         row("checksums")
@@ -295,7 +293,7 @@ class BundlesScreen(BaseScreen):
                 t.append("MISMATCH ✗", style="bold red")
             else:
                 t.append(f"{state}, not verified", style="yellow")
-            t.append(f" · verify {visible(verified.verdict)}, {verified.rowTotal:,} rows",
+            t.append(f" · verify {visible(verified.verdict)}, {verified.row_total:,} rows",
                      style="green" if verified.ok else "bold red")
             for f in list(verified.errors)[:5]:
                 t.append("\n  ✗ ")
@@ -331,7 +329,7 @@ class BundlesScreen(BaseScreen):
         sha = meta.get("gitSha")
         t.append(f" · git {visible(str(sha)[:7]) if sha else '-'}")
         row("flat")
-        for i, sub in enumerate(FLAT):
+        for i, sub in enumerate(FLAT_SUBSTRATES):
             s = b.substrates.get(sub)
             if i:
                 t.append(" · ")
@@ -446,23 +444,23 @@ class BundlesScreen(BaseScreen):
     def on_job_finished(self, message: JobFinished) -> None:
         progress = self.query_one("#job-progress", TaskProgress)
         status = self.query_one("#job-status", Static)
-        if message.job == "backup":
-            r = message.result
+        if message.job == "backup" and isinstance(message.result, BackupResult):
+            backup = message.result
             progress.finish("done")
-            text = Text.assemble(("Published ", "green"), (visible(r.bundle), "bold"),
-                                 f"  {human_bytes(r.bytes)} · " + " · ".join(
-                                     visible(f"{e['subsystem']} {e['status']}") for e in r.integrity))
-            for w in r.warnings:
+            text = Text.assemble(("Published ", "green"), (visible(backup.bundle), "bold"),
+                                 f"  {human_bytes(backup.bytes)} · " + " · ".join(
+                                     visible(f"{e['subsystem']} {e['status']}") for e in backup.integrity))
+            for w in backup.warnings:
                 text.append(f"\nwarning: {visible(w)}", style="yellow")
             status.update(text)
             self.rc.refresh_bundles()
-        elif message.job == "verify":
+        elif message.job == "verify" and isinstance(message.result, VerifyResult):
             r = message.result
-            self.rc.verify_results[message.extra["bundle"]] = r
+            self.rc.verify_results[str(message.extra["bundle"])] = r
             progress.finish("done" if r.ok else "failed", note=visible(r.verdict))
             status.update(Text.assemble(
                 (visible(r.verdict), "green" if r.ok else "bold red"), visible(
-                    f"  {r.bundle}: {r.rowTotal:,} rows, checksums {r.checksums}, {len(r.errors)} error(s), "
+                    f"  {r.bundle}: {r.row_total:,} rows, checksums {r.checksums}, {len(r.errors)} error(s), "
                     f"{len(r.warnings)} warning(s)")))
             self.data_changed()
         self._end_job()

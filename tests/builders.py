@@ -1,22 +1,24 @@
-"""Builders shared by the restore / plan / undo tests: small hand-made bundles and live stores.
-
-A bundle written here is a real neo bundle (meta with matching counts and integrity), so the restore
-validates it exactly as it would an operator's bundle.
-"""
+"""The engine tests' builders, in one place: hand-made bundles (real neo bundles: a meta with matching counts and
+integrity, so a restore validates them as it would an operator's) and live data dirs with real SQLite and real
+Chroma rows, and readers of the stores' state to compare against."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import random
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 
-from core import chroma as ch
-from core.datadir import COLLECTIONS, DataDir
-from core.graph import connect, edge_id_of, user_id_of
+from core import chroma_store as cs
+from core import graph_store as gs
+from core.datadir import DataDir
+from core.records import user_id_of
+from core.substrates import COLLECTIONS
 
 BUNDLE_NAME = "backup-2026-05-10T01-11-23.456Z"
 
@@ -30,6 +32,19 @@ def edge(eid: str | None, source: str, target: str, etype: str, **props: Any) ->
     if eid is not None:
         d = {"id": eid, **d}
     return d
+
+
+def edge_id_of(data: dict[str, Any]) -> str:
+    """neo's id for a live edge written without one (what a restore computes for a bundle line)."""
+    return data.get("id") or f"{data.get('source')}->{data.get('target')}:{data.get('type')}"
+
+
+def chain_graph(n: int, *, prefix: str = "n", label: str = "CONCEPT") -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    nodes = [node(f"{prefix}{i}", label, name=f"{label} {i}", userId="@neo-gpt" if i % 2 else None)
+             for i in range(n)]
+    edges = [edge(f"{prefix}e{i}", f"{prefix}{i}", f"{prefix}{i + 1}", "RELATES_TO", weight=1)
+             for i in range(n - 1)]
+    return nodes, edges
 
 
 def vec(rid: str, dim: int = 8, *, seed: int | None = None, metadata: dict[str, Any] | None = None,
@@ -99,26 +114,30 @@ def write_bundle(backup_root: Path, *, nodes: Iterable[dict[str, Any]] = (), edg
     return b
 
 
-def live_graph(dd: DataDir, nodes: Iterable[dict[str, Any]] = (), edges: Iterable[dict[str, Any]] = ()) -> None:
-    conn = connect(dd.graph_db, create=True)
+def _load(dd: DataDir, nodes: Iterable[dict[str, Any]], edges: Iterable[dict[str, Any]], text: Any) -> None:
+    conn = gs.connect(dd.graph_db, create=True)
     try:
-        conn.execute("BEGIN")
-        for n in nodes:
-            conn.execute("INSERT INTO Nodes (id, user_id, data) VALUES (?,?,?)",
-                         (n["id"], user_id_of(n), orjson.dumps(n).decode()))
-        for e in edges:
-            conn.execute("INSERT INTO Edges (id, user_id, source, target, type, data) VALUES (?,?,?,?,?,?)",
-                         (edge_id_of(e), user_id_of(e), e["source"], e["target"], e["type"], orjson.dumps(e).decode()))
-        conn.execute("COMMIT")
+        gs.load(conn, [(n["id"], user_id_of(n), text(n)) for n in nodes],
+                [(edge_id_of(e), user_id_of(e), e["source"], e["target"], e["type"], text(e)) for e in edges])
     finally:
         conn.close()
+
+
+def live_graph(dd: DataDir, nodes: Iterable[dict[str, Any]] = (), edges: Iterable[dict[str, Any]] = ()) -> None:
+    """Live rows as neo writes them (compact JSON)."""
+    _load(dd, nodes, edges, lambda d: orjson.dumps(d).decode())
+
+
+def insert_graph(dd: DataDir, nodes: list[dict[str, Any]], edges: list[dict[str, Any]]) -> None:
+    """Live rows written with spaces after separators (another writer's JSON: backups must keep it verbatim)."""
+    _load(dd, nodes, edges, json.dumps)
 
 
 def graph_state(dd: DataDir) -> tuple[dict[str, tuple[Any, ...]], dict[str, tuple[Any, ...]]]:
     """Every node and edge row, byte for byte (GraphLog excluded: it is a log of writes, not state)."""
     if not dd.graph_db.exists():
         return {}, {}
-    conn = connect(dd.graph_db, readonly=True)
+    conn = gs.connect(dd.graph_db, readonly=True)
     try:
         nodes = {r[0]: tuple(r[1:]) for r in conn.execute("SELECT id, user_id, data FROM Nodes")}
         edges = {r[0]: tuple(r[1:]) for r in conn.execute("SELECT id, user_id, source, target, type, data FROM Edges")}
@@ -127,9 +146,22 @@ def graph_state(dd: DataDir) -> tuple[dict[str, tuple[Any, ...]], dict[str, tupl
     return nodes, edges
 
 
+def add_rows(dd: DataDir, key: str, n: int, *, dim: int = 8, start: int = 0, seed: int = 0,
+             documents: bool = True) -> list[str]:
+    client = cs.open_client(dd)
+    col = cs.get_collection(client, COLLECTIONS[key], create=True)
+    rng = np.random.default_rng(seed)
+    ids = [f"{key}-{i}" for i in range(start, start + n)]
+    if n:
+        col.add(ids=ids, embeddings=rng.random((n, dim)).astype(np.float32),
+                metadatas=[{"i": i, "userId": "neo-gpt"} for i in range(start, start + n)],
+                documents=[f"{key} document {i}" for i in range(start, start + n)] if documents else None)
+    return ids
+
+
 def live_vectors(dd: DataDir, key: str, rows: Iterable[dict[str, Any]]) -> None:
-    client = ch.open_client(dd, create=True)
-    col = ch.get_collection(client, COLLECTIONS[key], create=True)
+    client = cs.open_client(dd, create=True)
+    col = cs.get_collection(client, COLLECTIONS[key], create=True)
     rows = list(rows)
     if rows:
         col.add(ids=[r["id"] for r in rows], embeddings=[r["embedding"] for r in rows],
@@ -138,12 +170,12 @@ def live_vectors(dd: DataDir, key: str, rows: Iterable[dict[str, Any]]) -> None:
 
 def chroma_state(dd: DataDir, key: str) -> dict[str, tuple[Any, ...]]:
     """id -> (document, metadata, embedding). Compare two states with `same_chroma`: vectors drift by an ulp."""
-    client = ch.open_client(dd, create=False)
-    col = ch.get_collection(client, COLLECTIONS[key]) if client is not None else None
+    client = cs.open_client(dd, create=False)
+    col = cs.get_collection(client, COLLECTIONS[key]) if client is not None else None
     if col is None:
         return {}
     out: dict[str, tuple[Any, ...]] = {}
-    for page in ch.iter_records(col, page=500):
+    for page in cs.iter_records(col, page=500):
         for r in page:
             emb = tuple(float(x) for x in r.embedding) if r.embedding is not None else None
             out[r.id] = (r.document, orjson.dumps(r.metadata, option=orjson.OPT_SORT_KEYS), emb)
@@ -176,3 +208,20 @@ def reset_server_collections(url: str) -> None:
     for name in COLLECTIONS.values():
         with contextlib.suppress(Exception):  # absent is fine
             client.delete_collection(name)
+
+
+def make_live(dd: DataDir, *, nodes: int = 50, memories: int = 20, summaries: int = 5, kb: int = 10,
+              dim: int = 8) -> None:
+    ns, es = chain_graph(nodes)
+    insert_graph(dd, ns, es)
+    add_rows(dd, "memories", memories, dim=dim, seed=1)
+    add_rows(dd, "summaries", summaries, dim=dim, seed=2)
+    add_rows(dd, "kb", kb, dim=dim, seed=3, documents=False)
+    dd.concepts_dir.mkdir(parents=True, exist_ok=True)
+    (dd.concepts_dir / "nodes.jsonl").write_text('{"id":"neo-mjs","name":"Neo.mjs","tier":0}\n')
+    (dd.concepts_dir / "edges.jsonl").write_text('{"source":"neo-mjs","target":"x","type":"REQUIRES"}\n')
+    dd.trajectories_file.parent.mkdir(parents=True, exist_ok=True)
+    dd.trajectories_file.write_text("".join(
+        json.dumps({"metadata": {"sessionId": f"s{i}"}, "messages": []}) + "\n" for i in range(3)))
+    rnd = random.Random(0)
+    dd.mailbox_file.write_text(json.dumps({"msg": "cull", "n": rnd.randint(0, 9)}) + "\n")

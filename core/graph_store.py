@@ -1,0 +1,379 @@
+"""The SQLite property graph as neo's `ai/graph/storage/SQLite.mjs` lays it out: every SQL statement the console
+runs against it, and every transaction, is in this file.
+
+What each operation may write (the rest only reads):
+- restore, merge: ``INSERT OR IGNORE`` of rows whose ids the same transaction found absent; a live row is
+  never updated or deleted (``OR REPLACE`` would cascade-delete a node's edges, see ``insert_nodes``);
+- restore, replace: ``truncate`` (edges, then nodes), then the merge path into the empty tables;
+- the post-restore hook: ``INSERT OR IGNORE`` of its anchor, ``INSERT`` of absent FILE/DIRECTORY nodes,
+  ``UPDATE`` of the data of FILE/DIRECTORY nodes it wrote before, ``INSERT OR IGNORE`` of CONTAINS edges;
+- undo: ``DELETE`` by id of rows the run inserted, unmodified, and (nodes) referenced by no edge it keeps;
+- the demo and the test fixtures: ``load`` into a fresh database.
+
+Ids are bound as parameters of a VALUES table, never spliced into SQL or passed as JSON: SQLite's json_each cuts
+a string at U+0000, so an id with an embedded NUL was never found (or matched the live id before the NUL).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import Final
+
+SCHEMA_VERSION = 1
+NODES: Final = "Nodes"
+EDGES: Final = "Edges"
+TABLES = (NODES, EDGES)
+
+DDL = """
+CREATE TABLE IF NOT EXISTS Nodes (
+  id      TEXT PRIMARY KEY,
+  user_id TEXT,
+  data    TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS Edges (
+  id      TEXT PRIMARY KEY,
+  user_id TEXT,
+  source  TEXT NOT NULL,
+  target  TEXT NOT NULL,
+  type    TEXT NOT NULL,
+  data    TEXT NOT NULL,
+  FOREIGN KEY (source) REFERENCES Nodes(id) ON DELETE CASCADE,
+  FOREIGN KEY (target) REFERENCES Nodes(id) ON DELETE CASCADE
+);
+CREATE INDEX IF NOT EXISTS idx_edges_source ON Edges(source);
+CREATE INDEX IF NOT EXISTS idx_edges_target ON Edges(target);
+CREATE TABLE IF NOT EXISTS GraphLog (
+  log_id        INTEGER PRIMARY KEY AUTOINCREMENT,
+  entity_id     TEXT NOT NULL,
+  entity_type   TEXT NOT NULL,
+  event_id      TEXT,
+  event_payload TEXT
+);
+CREATE TRIGGER IF NOT EXISTS node_insert AFTER INSERT ON Nodes
+  BEGIN INSERT INTO GraphLog (entity_id, entity_type) VALUES (NEW.id, 'nodes'); END;
+CREATE TRIGGER IF NOT EXISTS node_update AFTER UPDATE ON Nodes
+  BEGIN INSERT INTO GraphLog (entity_id, entity_type) VALUES (NEW.id, 'nodes'); END;
+CREATE TRIGGER IF NOT EXISTS node_delete AFTER DELETE ON Nodes
+  BEGIN INSERT INTO GraphLog (entity_id, entity_type) VALUES (OLD.id, 'nodes'); END;
+CREATE TRIGGER IF NOT EXISTS edge_insert AFTER INSERT ON Edges
+  BEGIN INSERT INTO GraphLog (entity_id, entity_type) VALUES (NEW.id, 'edges'); END;
+CREATE TRIGGER IF NOT EXISTS edge_update AFTER UPDATE ON Edges
+  BEGIN INSERT INTO GraphLog (entity_id, entity_type) VALUES (NEW.id, 'edges'); END;
+CREATE TRIGGER IF NOT EXISTS edge_delete AFTER DELETE ON Edges
+  BEGIN INSERT INTO GraphLog (entity_id, entity_type) VALUES (OLD.id, 'edges'); END;
+CREATE TABLE IF NOT EXISTS SummarizationJobs (
+  session_id      TEXT PRIMARY KEY,
+  status          TEXT NOT NULL CHECK(status IN ('pending','in_progress','completed','failed')),
+  lease_token     TEXT,
+  expires_at      INTEGER,
+  retry_count     INTEGER DEFAULT 0,
+  result_envelope TEXT
+);
+CREATE TABLE IF NOT EXISTS SchemaVersion (
+  id         TEXT PRIMARY KEY,
+  version    INTEGER NOT NULL,
+  updated_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP
+);
+INSERT OR IGNORE INTO SchemaVersion (id, version) VALUES ('graph', 1);
+"""
+
+NODE_SQL = "INSERT OR IGNORE INTO Nodes (id, user_id, data) VALUES (?, ?, ?)"
+EDGE_SQL = "INSERT OR IGNORE INTO Edges (id, user_id, source, target, type, data) VALUES (?, ?, ?, ?, ?, ?)"
+# A node row (id, user_id, data) and an edge row (id, user_id, source, target, type, data), as parsed from a
+# bundle line: user_id is whatever the data holds (neo stores it as it is); the ids are typed as the parser
+# types them, and a restore passes only rows that have them.
+NodeRow = tuple[str | None, object, str]
+EdgeRow = tuple[str | None, object, str | None, str | None, str, str]
+
+# The page cache of a restore is bounded so peak memory does not grow with the graph (a 256 MiB cache would
+# fill up on a large restore and dominate RSS); the OS page cache keeps the rest of the B-tree warm.
+RESTORE_CACHE_KIB = 16_384
+
+
+def connect(path: Path, *, create: bool = True, readonly: bool = False) -> sqlite3.Connection:
+    """A connection with neo's pragmas: foreign keys on (the cascade is real), WAL, busy timeout.
+
+    Autocommit mode (isolation_level=None): every transaction is explicit, through `transaction`.
+    """
+    if readonly:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
+    else:
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        elif not path.exists():
+            raise FileNotFoundError(path)
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA busy_timeout = 5000")
+    conn.execute("PRAGMA foreign_keys = ON")
+    if not readonly:
+        conn.execute("PRAGMA journal_mode = WAL")
+        if create:
+            ensure_schema(conn)
+    return conn
+
+
+def connect_for_restore(path: Path) -> sqlite3.Connection:
+    """A writer's connection with a bounded cache; WAL + NORMAL is crash-safe (a killed process loses nothing
+    committed; only power loss can drop the last commits, which a re-run restores)."""
+    conn = connect(path, create=True)
+    conn.execute(f"PRAGMA cache_size = -{RESTORE_CACHE_KIB}")
+    conn.execute("PRAGMA temp_store = MEMORY")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    return conn
+
+
+def open_live(path: Path) -> sqlite3.Connection | None:
+    """A read-only connection to the live graph, or None when there is no DB yet (everything is new)."""
+    return connect(path, readonly=True) if path.exists() else None
+
+
+def ensure_schema(conn: sqlite3.Connection) -> None:
+    have = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if {"Nodes", "Edges", "GraphLog", "SchemaVersion"} <= have and _has_user_id(conn):
+        return
+    if "Nodes" in have and not _has_user_id(conn):
+        # neo's April 2026 schema had no user_id columns; newer neo adds them in place.
+        conn.execute("ALTER TABLE Nodes ADD COLUMN user_id TEXT")
+        conn.execute("ALTER TABLE Edges ADD COLUMN user_id TEXT")
+    conn.executescript(DDL)
+
+
+def _has_user_id(conn: sqlite3.Connection) -> bool:
+    cols = {r[1] for r in conn.execute("PRAGMA table_info(Nodes)")}
+    return "user_id" in cols
+
+
+class Transaction:
+    """What a transaction's body may ask for: work to do if it is rolled back (e.g. journal it)."""
+
+    def __init__(self) -> None:
+        self.on_rollback: list[Callable[[], None]] = []
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[Transaction]:
+    """``BEGIN IMMEDIATE`` (the write lock up front: no reader-to-writer upgrade can fail mid-batch) ... ``COMMIT``;
+    on any exception, ``ROLLBACK``, the body's ``on_rollback`` callbacks, and the exception goes on."""
+    conn.execute("BEGIN IMMEDIATE")
+    tx = Transaction()
+    try:
+        yield tx
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+            for undo in tx.on_rollback:
+                undo()
+        raise
+
+
+@contextmanager
+def snapshot(path: Path) -> Iterator[sqlite3.Connection]:
+    """One read transaction on a plain connection (no pragma that writes, no schema change): every read inside
+    sees the same state, so a writer that keeps inserting cannot leave an edge whose endpoint is missing."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA busy_timeout = 5000")
+        conn.execute("BEGIN")
+        yield conn
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+
+# ------------------------------------------------------------------------------------------------ reading
+
+
+def counts(conn: sqlite3.Connection) -> tuple[int, int]:
+    n = conn.execute("SELECT count(*) FROM Nodes").fetchone()[0]
+    e = conn.execute("SELECT count(*) FROM Edges").fetchone()[0]
+    return int(n), int(e)
+
+
+def census(conn: sqlite3.Connection | None) -> tuple[int, int, dict[str, int], dict[str, int]]:
+    """(nodes, edges, nodes per label, edges per type) of the live graph; zeros without one."""
+    if conn is None:
+        return 0, 0, {}, {}
+    labels = {str(k): int(n) for k, n in conn.execute(
+        "SELECT json_extract(data, '$.label'), count(*) FROM Nodes GROUP BY 1") if k is not None}
+    types = {str(k): int(n) for k, n in conn.execute("SELECT type, count(*) FROM Edges GROUP BY type")}
+    n_nodes, n_edges = counts(conn)
+    return n_nodes, n_edges, labels, types
+
+
+def iter_rows(conn: sqlite3.Connection, table: str) -> Iterator[tuple[str, str | bytes]]:
+    """(id, data) of every row of a table, streamed."""
+    assert table in TABLES
+    cur = conn.execute(f"SELECT id, data FROM {table}")
+    while rows := cur.fetchmany(2000):
+        yield from rows
+
+
+# Chunks come in power-of-two sizes padded with NULLs (`= NULL` matches nothing), so a handful of statements
+# serve every batch from the connection's statement cache instead of one compile per batch size. Each row of
+# `v` carries its position as a literal, so a lookup can answer with one row (`present_ids`).
+IDS_CHUNK_MAX = 8_192
+IDS_CHUNK_MIN = 16
+
+
+@lru_cache(maxsize=64)
+def _ids_sql(query: str, n: int) -> str:
+    return "WITH v(i, id) AS (VALUES " + ",".join(f"({i},?)" for i in range(n)) + ") " + query
+
+
+def _id_chunks(conn: sqlite3.Connection, ids: Sequence[str]) -> Iterator[tuple[Sequence[str], int, Sequence[str | None]]]:
+    """(chunk, statement size, parameters) for every chunk of `ids`."""
+    cap = min(IDS_CHUNK_MAX, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
+    for start in range(0, len(ids), cap):
+        chunk = ids[start:start + cap]
+        n = IDS_CHUNK_MIN
+        while n < len(chunk):
+            n *= 2
+        n = min(n, cap)
+        yield chunk, n, (chunk if n == len(chunk) else [*chunk, *((None,) * (n - len(chunk)))])
+
+
+def _select_by_ids(conn: sqlite3.Connection, query: str, ids: Sequence[str]) -> list[tuple[str, ...]]:
+    """The rows of `query` run over the table `v(i, id)` of `ids`, exact for every string (NUL, bidi, 10 KB).
+
+    CROSS JOIN keeps `v` the outer loop: one primary-key probe per id. A NULL row of `v` selects nothing.
+    """
+    out: list[tuple[str, ...]] = []
+    for _chunk, n, params in _id_chunks(conn, ids):
+        out += conn.execute(_ids_sql(query, n), params).fetchall()
+    return out
+
+
+def rows_data(conn: sqlite3.Connection, table: str, ids: Sequence[str]) -> list[tuple[str, str]]:
+    """(id, data) of the rows of `table` with these ids."""
+    assert table in TABLES
+    return [(r[0], r[1]) for r in _select_by_ids(conn, f"SELECT t.id, t.data FROM v CROSS JOIN {table} t ON t.id = v.id",
+                                                  ids)]
+
+
+def present_ids(conn: sqlite3.Connection, table: str, ids: Sequence[str]) -> set[str]:
+    """The ids of `ids` that are rows of `table` (Nodes or Edges).
+
+    One result row per chunk (the positions found), not one per id: sqlite3 releases the GIL around every
+    step, and the plan runs its lookups on a thread beside the parser, where a GIL hand-off per row costs
+    far more than the lookup itself.
+    """
+    assert table in TABLES
+    query = f"SELECT group_concat(v.i) FROM v CROSS JOIN {table} t ON t.id = v.id"
+    found: set[str] = set()
+    for chunk, n, params in _id_chunks(conn, ids):
+        hits = conn.execute(_ids_sql(query, n), params).fetchone()[0]
+        if hits:
+            found.update(chunk[int(i)] for i in hits.split(","))
+    return found
+
+
+def referenced_nodes(conn: sqlite3.Connection, ids: Sequence[str]) -> set[str]:
+    """The node ids of `ids` that an edge starts or ends at."""
+    q = ("SELECT v.id FROM v WHERE EXISTS (SELECT 1 FROM Edges e WHERE e.source = v.id) "
+         "OR EXISTS (SELECT 1 FROM Edges e WHERE e.target = v.id)")
+    return {rid for (rid,) in _select_by_ids(conn, q, ids)}
+
+
+def has_contains_edge(conn: sqlite3.Connection, source: str, target: str) -> bool:
+    return conn.execute("SELECT 1 FROM Edges WHERE source = ? AND target = ? AND type = 'CONTAINS' LIMIT 1",
+                        (source, target)).fetchone() is not None
+
+
+class LiveIndex:
+    """Existence checks against the live graph, one query per batch (≈1 µs per id, no id set in memory)."""
+
+    def __init__(self, conn: sqlite3.Connection | None) -> None:
+        self.conn = conn
+
+    def _present(self, table: str, ids: Iterable[str]) -> set[str]:
+        if self.conn is None:
+            return set()
+        wanted = ids if isinstance(ids, list) else list(ids)
+        if not wanted:
+            return set()
+        return present_ids(self.conn, table, wanted)
+
+    def nodes(self, ids: Iterable[str]) -> set[str]:
+        return self._present(NODES, ids)
+
+    def edges(self, ids: Iterable[str]) -> set[str]:
+        return self._present(EDGES, ids)
+
+
+# ------------------------------------------------------------------------------------------------ writing
+
+
+def insert_nodes(conn: sqlite3.Connection, rows: Sequence[NodeRow]) -> int:
+    """Insert absent nodes; -> rows written. Never ``OR REPLACE``: replacing a node deletes it first, and the
+    delete cascades to every edge that touches it (the hazard of neo's pre-#11141 merge)."""
+    return conn.executemany(NODE_SQL, rows).rowcount
+
+
+def insert_edges(conn: sqlite3.Connection, rows: Sequence[EdgeRow]) -> int:
+    return conn.executemany(EDGE_SQL, rows).rowcount
+
+
+def insert_node(conn: sqlite3.Connection, row: NodeRow) -> bool:
+    """One node, alone (the careful path that isolates a row the database refuses); -> written?"""
+    return conn.execute(NODE_SQL, row).rowcount == 1
+
+
+def insert_edge(conn: sqlite3.Connection, row: EdgeRow) -> bool:
+    return conn.execute(EDGE_SQL, row).rowcount == 1
+
+
+def truncate(conn: sqlite3.Connection) -> None:
+    """Replace's first write: every edge, then every node (edges first: no cascade work when the nodes go)."""
+    with transaction(conn):
+        conn.execute("DELETE FROM Edges")
+        conn.execute("DELETE FROM Nodes")
+
+
+def delete_rows(conn: sqlite3.Connection, table: str, ids: Sequence[str]) -> None:
+    """Undo's delete; the caller checked, in the same transaction, that no node it deletes is referenced (so
+    ON DELETE CASCADE has nothing to remove)."""
+    assert table in TABLES
+    conn.executemany(f"DELETE FROM {table} WHERE id = ?", [(d,) for d in ids])
+
+
+def insert_node_if_absent(conn: sqlite3.Connection, node_id: str, data: str) -> bool:
+    """The hook's anchor node (no user id); -> inserted?"""
+    return conn.execute("INSERT OR IGNORE INTO Nodes (id, user_id, data) VALUES (?, NULL, ?)",
+                        (node_id, data)).rowcount == 1
+
+
+def insert_new_node(conn: sqlite3.Connection, node_id: str, data: str) -> None:
+    """A node the caller found absent in this transaction (the hook's FILE / DIRECTORY nodes)."""
+    conn.execute("INSERT INTO Nodes (id, user_id, data) VALUES (?, NULL, ?)", (node_id, data))
+
+
+def update_node_data(conn: sqlite3.Connection, node_id: str, data: str) -> None:
+    """The hook's rewrite of a changed FILE / DIRECTORY node: UPDATE keeps the row and its edges."""
+    conn.execute("UPDATE Nodes SET data = ? WHERE id = ?", (data, node_id))
+
+
+def insert_contains_edge(conn: sqlite3.Connection, edge_id: str, source: str, target: str, data: str) -> bool:
+    return conn.execute("INSERT OR IGNORE INTO Edges (id, user_id, source, target, type, data) "
+                        "VALUES (?, NULL, ?, ?, 'CONTAINS', ?)", (edge_id, source, target, data)).rowcount == 1
+
+
+def load(conn: sqlite3.Connection, nodes: Iterable[NodeRow], edges: Iterable[EdgeRow],
+         schema_time: str | None = None) -> None:
+    """Fill a fresh database in one transaction (the demo's live graph, test fixtures); ``schema_time`` pins
+    the schema row's timestamp, so a rebuild is byte-identical."""
+    with transaction(conn):
+        if schema_time is not None:
+            conn.execute("UPDATE SchemaVersion SET updated_at = ?", (schema_time,))
+        conn.executemany("INSERT INTO Nodes (id, user_id, data) VALUES (?, ?, ?)", nodes)
+        conn.executemany("INSERT INTO Edges (id, user_id, source, target, type, data) VALUES (?, ?, ?, ?, ?, ?)",
+                         edges)
+
+
+def checkpoint(conn: sqlite3.Connection) -> None:
+    """Fold the WAL into the database file (a data dir that is copied right after is then one file)."""
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

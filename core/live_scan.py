@@ -1,0 +1,459 @@
+"""The one expensive pass of a plan: a bundle against the live stores, kept as aggregates.
+
+`scan_bundle` streams the bundle's graph file(s) against the live DB, checks the bundle's Chroma ids against the
+live collections in chunks, and looks at the flat targets. It keeps only aggregate state (counts keyed by label
+/ edge type and endpoint presence, plus the backup node ids it must remember), so `core.plan.build_plan`
+re-derives every number for any filter set, substrate selection and mode without touching the bundle or the
+stores again: the TUI recounts on every checkbox tick.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+
+from core import chroma_store as cs
+from core import graph_store as gs
+from core.bundle import collection_files, resolve_bundle, substrate_files
+from core.datadir import DataDir
+from core.errors import UsageError
+from core.progress import ProgressFn, Ticker, check_cancel, no_progress
+from core.records import NaturalKey, chroma_line_id, natural_key
+from core.scan import iter_lines, open_payload
+from core.substrates import (
+    COLLECTION_BY_KEY,
+    FLAT_DIRECTORIES,
+    FLAT_TARGETS,
+    KB,
+    PLAN_COLLECTIONS,
+    TEMPORAL_SUMMARIES_KEY,
+)
+
+GRAPH_BATCH = 20_000  # lines per live-lookup batch in the scan
+CHROMA_CHECK = 10_000  # ids per existence check (chroma's get(ids) limit is ~32k)
+MAX_BAD_LINES = 50  # lines that are not graph records, listed; the warning says when there are more
+DIVERGENT_EXAMPLES = 10
+
+
+# An endpoint's state: (labels of the backup occurrences of that id seen so far, live?). Interned so the
+# node map holds one shared tuple per distinct state instead of one per node.
+State = tuple[frozenset[str], bool]
+NO_LABELS: frozenset[str] = frozenset()
+# (label, live, labels of earlier occurrences of the same id or None)
+NodeKey = tuple[str, bool, frozenset[str] | None]
+# (type, source state, target state, id live, earlier occurrences (type, src, tgt) or None)
+EdgeKey = tuple[str, State, State, bool, frozenset[tuple[str, State, State]] | None]
+NodeItem = tuple[str, str]  # (id, label)
+EdgeItem = tuple[str, str, str, str]  # (id, type, source, target)
+
+
+@dataclass(frozen=True)
+class BadLine:
+    file: str
+    line: int
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class DivergentExample:
+    """A bundle KB row whose natural key is live under another id (neo's KB_MERGE_NATURAL_KEY_DIVERGENCE)."""
+
+    file: str
+    line: str  # a string on the wire, as it always was
+    id: str
+    live_id: str
+    key: str
+
+
+@dataclass
+class GraphScan:
+    files: list[str] = field(default_factory=list)
+    lines: int = 0
+    bytes: int = 0
+    nodes: Counter[NodeKey] = field(default_factory=Counter)
+    edges: Counter[EdgeKey] = field(default_factory=Counter)
+    live_nodes: int = 0
+    live_edges: int = 0
+    live_labels: dict[str, int] = field(default_factory=dict)
+    live_types: dict[str, int] = field(default_factory=dict)
+    bad: list[BadLine] = field(default_factory=list)  # lines that are not graph records
+
+    @property
+    def labels(self) -> list[str]:
+        """Every node label in the bundle or live, most common in the bundle first (for checkboxes)."""
+        c: Counter[str] = Counter()
+        for (label, _live, _prior), n in self.nodes.items():
+            c[label] += n
+        return sorted(set(c) | set(self.live_labels), key=lambda k: (-c[k], k))
+
+    @property
+    def edge_types(self) -> list[str]:
+        c: Counter[str] = Counter()
+        for key, n in self.edges.items():
+            c[key[0]] += n
+        return sorted(set(c) | set(self.live_types), key=lambda k: (-c[k], k))
+
+
+@dataclass
+class CollectionScan:
+    key: str  # memories | summaries | kb
+    collection: str
+    files: list[str] = field(default_factory=list)
+    backup: int = 0  # rows in the bundle
+    distinct: int = 0  # distinct ids in the bundle
+    present: int = 0  # distinct bundle ids that exist live
+    live: int = 0  # rows in the live collection
+    natural_key_divergent: int | None = None  # kb only; None when the scan was skipped
+    divergent_examples: list[DivergentExample] = field(default_factory=list)
+
+
+@dataclass
+class FlatScan:
+    substrate: str
+    target: str | None
+    # (bundle file name, target path, target exists and is non-empty)
+    files: list[tuple[str, str, bool]] = field(default_factory=list)
+    note: str | None = None
+
+
+@dataclass
+class Scan:
+    bundle: Path
+    graph: GraphScan
+    collections: dict[str, CollectionScan]
+    flat: dict[str, FlatScan]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def labels(self) -> list[str]:
+        return self.graph.labels
+
+    @property
+    def edge_types(self) -> list[str]:
+        return self.graph.edge_types
+
+
+def scan_graph(dd: DataDir, bundle: Path, *, on_progress: ProgressFn = no_progress,
+               cancel: threading.Event | None = None, total_lines: int | None = None) -> GraphScan:
+    """Stream the bundle's graph files once against the live DB and aggregate.
+
+    This is the hot loop of the plan (1M lines must cost about one JSON parse), so it is written flat:
+    parse, pick four fields, append; classification happens per batch with one live lookup per batch.
+    """
+    files = substrate_files(bundle, "graph")
+    out = GraphScan(files=[str(f.relative_to(bundle)) for f in files])
+    conn = gs.open_live(dd.graph_db)
+    with ExitStack() as stack:
+        if conn is not None:
+            stack.callback(conn.close)
+        agg = _GraphAggregator(out, gs.LiveIndex(conn))
+        stack.callback(agg.close)
+        # the census (a json_extract over every live node) runs on the lookup thread while parsing starts
+        census = agg.pool.submit(gs.census, conn)
+        ticker = Ticker("graph", total_lines, on_progress, unit="lines")
+        loads = orjson.loads
+        nodes: list[NodeItem] = []
+        edges: list[EdgeItem] = []
+        add_node, add_edge = nodes.append, edges.append
+        n = 0  # lines in the current batch (a local: attribute and len() calls per line add up at 1M lines)
+        for path in files:
+            with open_payload(path) as fh:
+                for number, raw in enumerate(fh, start=1):
+                    try:
+                        obj = loads(raw)
+                        kind, data = obj["type"], obj["data"]
+                        if kind == "node":
+                            nid, label = data["id"], data.get("label")
+                        elif kind == "edge":
+                            s, t, et = data["source"], data["target"], data["type"]
+                            eid = data.get("id") or f"{s}->{t}:{et}"
+                        else:
+                            continue  # neo ignores records of another type
+                    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+                        if raw.strip():
+                            agg.bad(bundle, path, number, "not a graph record with the fields restore needs")
+                        continue
+                    if kind == "node":
+                        if edges:  # a batch holds one kind: flush the edges before the first node after them
+                            agg.submit_edges(edges)
+                            out.lines += n
+                            edges, n = [], 0
+                            add_edge = edges.append
+                        if type(nid) is not str or not nid:
+                            agg.bad(bundle, path, number, "node has no id")
+                            continue
+                        add_node((nid, label if type(label) is str else ""))
+                    else:
+                        if nodes:
+                            agg.submit_nodes(nodes)
+                            out.lines += n
+                            nodes, n = [], 0
+                            add_node = nodes.append
+                        if not (type(s) is str and type(t) is str and type(et) is str and s and t and et):
+                            agg.bad(bundle, path, number, "edge needs source, target and type")
+                            continue
+                        add_edge((eid if type(eid) is str else str(eid), et, s, t))
+                    n += 1
+                    if n >= GRAPH_BATCH:
+                        out.lines += n
+                        if nodes:
+                            agg.submit_nodes(nodes)
+                            nodes = []
+                            add_node = nodes.append
+                        else:
+                            agg.submit_edges(edges)
+                            edges = []
+                            add_edge = edges.append
+                        n = 0
+                        check_cancel(cancel)
+                        ticker.update(out.lines)
+        out.lines += n
+        agg.submit_nodes(nodes)
+        agg.submit_edges(edges)
+        agg.finish()
+        out.live_nodes, out.live_edges, out.live_labels, out.live_types = census.result()
+        ticker.update(out.lines, force=True)
+        out.bytes = sum(f.stat().st_size for f in files)
+    return out
+
+
+EdgeState = tuple[str, State, State, bool]  # (type, source state, target state, id live)
+
+
+class _GraphAggregator:
+    """The scan's per-batch classification and the id maps it must hold (backup node id -> state).
+
+    Live lookups run on one worker thread (sqlite releases the GIL while it steps) while the main thread
+    parses the next batch. The maps are only mutated in `finish`, after the worker's lookup for that batch
+    returned and before the next lookup is submitted, so the worker never reads a map being written.
+    """
+
+    def __init__(self, out: GraphScan, live: gs.LiveIndex) -> None:
+        self.out = out
+        self.live = live
+        self.node_map: dict[str, State] = {}
+        self.edge_map: dict[str, EdgeState] = {}
+        self.edge_dups: dict[str, frozenset[tuple[str, State, State]]] = {}
+        self.states: dict[State, State] = {}
+        self.edge_states: dict[EdgeState, EdgeState] = {}
+        self.single: dict[tuple[str, bool], State] = {}
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="plan-lookup")
+        self.pending_nodes: tuple[list[NodeItem], Future[set[str]]] | None = None
+        self.pending_edges: tuple[list[EdgeItem], Future[tuple[set[str], set[str]]]] | None = None
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def bad(self, bundle: Path, path: Path, number: int, reason: str) -> None:
+        if len(self.out.bad) < MAX_BAD_LINES:
+            self.out.bad.append(BadLine(str(path.relative_to(bundle)), number, reason))
+
+    def _state(self, labels: frozenset[str], is_live: bool) -> State:
+        key = (labels, is_live)
+        return self.states.setdefault(key, key)
+
+    def submit_nodes(self, batch: list[NodeItem]) -> None:
+        """Classify the batch in flight, then start the live lookup of this one (the caller drops `batch`)."""
+        if batch:
+            self.finish()
+            self.pending_nodes = (batch, self.pool.submit(self._lookup_nodes, batch))
+
+    def submit_edges(self, batch: list[EdgeItem]) -> None:
+        if batch:
+            self.finish()
+            self.pending_edges = (batch, self.pool.submit(self._lookup_edges, batch))
+
+    def finish(self) -> None:
+        if self.pending_nodes is not None:
+            nodes, node_fut = self.pending_nodes
+            self.pending_nodes = None
+            self._classify_nodes(nodes, node_fut.result())
+        if self.pending_edges is not None:
+            edges, edge_fut = self.pending_edges
+            self.pending_edges = None
+            self._classify_edges(edges, *edge_fut.result())
+
+    def _lookup_nodes(self, batch: list[NodeItem]) -> set[str]:
+        node_map = self.node_map
+        return self.live.nodes([nid for nid, _ in batch if nid not in node_map])
+
+    def _lookup_edges(self, batch: list[EdgeItem]) -> tuple[set[str], set[str]]:
+        node_map, edge_map = self.node_map, self.edge_map
+        outside = self.live.nodes([e for _, _, s, t in batch for e in (s, t) if e not in node_map])
+        return outside, self.live.edges([eid for eid, _, _, _ in batch if eid not in edge_map])
+
+    def _classify_nodes(self, batch: list[NodeItem], present: set[str]) -> None:
+        node_map, single = self.node_map, self.single
+        keys: list[NodeKey] = []
+        for nid, label in batch:
+            prev = node_map.get(nid)
+            if prev is None:
+                lv = nid in present
+                keys.append((label, lv, None))
+                st = single.get((label, lv))
+                if st is None:
+                    st = single[(label, lv)] = self._state(frozenset((label,)), lv)
+                node_map[nid] = st
+            else:  # a duplicate id: its fate depends on the labels of the earlier occurrences
+                keys.append((label, prev[1], prev[0]))
+                node_map[nid] = self._state(prev[0] | {label}, prev[1])
+        self.out.nodes.update(keys)
+
+    def _classify_edges(self, batch: list[EdgeItem], live_outside: set[str], live_ids: set[str]) -> None:
+        node_map, edge_map, interned = self.node_map, self.edge_map, self.edge_states
+        no_live, no_dead = self._state(NO_LABELS, True), self._state(NO_LABELS, False)
+        keys: list[EdgeKey] = []
+        for eid, et, s, t in batch:
+            src = node_map.get(s) or (no_live if s in live_outside else no_dead)
+            tgt = node_map.get(t) or (no_live if t in live_outside else no_dead)
+            first = edge_map.get(eid)
+            if first is None:
+                lv = eid in live_ids
+                keys.append((et, src, tgt, lv, None))
+                # interned: edges sharing a key share one tuple, so the map costs an id and a slot per edge
+                key = (et, src, tgt, lv)
+                edge_map[eid] = interned.setdefault(key, key)
+            else:  # a duplicate id (e.g. two id-less edges with one `source->target:type` fallback)
+                prior = self.edge_dups.get(eid, frozenset((first[:3],)))
+                keys.append((et, src, tgt, first[3], prior))
+                self.edge_dups[eid] = prior | {(et, src, tgt)}
+        self.out.edges.update(keys)
+
+
+def scan_collection(client: cs.ClientAPI | None, bundle: Path, key: str, *, cancel: threading.Event | None = None,
+                    ticker: Ticker | None = None) -> CollectionScan:
+    files = collection_files(bundle, key)
+    out = CollectionScan(key, COLLECTION_BY_KEY[key].name, [str(f.relative_to(bundle)) for f in files])
+    col = cs.get_collection(client, out.collection)
+    out.live = cs.count(col)
+    seen: set[str] = set()
+    pending: list[str] = []
+
+    def flush() -> None:
+        if pending and col is not None and out.live:
+            out.present += len(cs.existing_ids(col, pending))
+        pending.clear()
+
+    for _path, _number, raw in iter_lines(files):
+        out.backup += 1
+        rid = chroma_line_id(raw)
+        if rid is None or rid in seen:
+            continue
+        seen.add(rid)
+        pending.append(rid)
+        if len(pending) >= CHROMA_CHECK:
+            check_cancel(cancel)
+            flush()
+            if ticker is not None:
+                ticker.update(out.backup)
+    flush()
+    out.distinct = len(seen)
+    return out
+
+
+def kb_divergence(col: cs.Collection, files: list[Path], bundle: Path, *, cancel: threading.Event | None = None,
+                  limit: int = DIVERGENT_EXAMPLES) -> tuple[int, list[DivergentExample]]:
+    """Bundle KB rows whose natural key exists live under a different id (neo's KB_MERGE_NATURAL_KEY_DIVERGENCE)."""
+    live: dict[NaturalKey, set[str] | str] = {}
+    for i, (rid, meta) in enumerate(cs.iter_metadata(col, page=2000)):
+        if i % 2000 == 0:
+            check_cancel(cancel)
+        k = natural_key(meta)
+        if k is None:
+            continue
+        have = live.get(k)
+        if have is None:
+            live[k] = rid  # one id per key is the norm: keep a str, not a set
+        elif isinstance(have, str):
+            live[k] = {have, rid}
+        else:
+            have.add(rid)
+    count = 0
+    examples: list[DivergentExample] = []
+    for path, number, raw in iter_lines(files):
+        if number % 2000 == 0:
+            check_cancel(cancel)
+        try:
+            obj = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            continue
+        k = natural_key(obj.get("metadata")) if isinstance(obj, dict) else None
+        have = live.get(k) if k is not None else None
+        if k is None or have is None:
+            continue
+        rid = obj.get("id")
+        if rid == have or (isinstance(have, set) and rid in have):
+            continue
+        count += 1
+        if len(examples) < limit:
+            other = have if isinstance(have, str) else sorted(have)[0]
+            examples.append(DivergentExample(file=str(path.relative_to(bundle)), line=str(number), id=str(rid),
+                                             live_id=other, key="/".join("" if v is None else str(v) for v in k)))
+    return count, examples
+
+
+def scan_flat(dd: DataDir, bundle: Path) -> dict[str, FlatScan]:
+    out: dict[str, FlatScan] = {}
+    for sub in FLAT_TARGETS:
+        target = dd.flat_target(sub)
+        fs = FlatScan(sub, str(target))
+        files = substrate_files(bundle, sub)
+        if sub in FLAT_DIRECTORIES:
+            fs.files += [(f.name, str(target / f.name), (target / f.name).exists()) for f in files]
+            if not fs.files:
+                fs.note = f"bundle has no {sub}/*.jsonl"
+        elif not (bundle / sub).is_dir():
+            fs.note = f"bundle has no {sub}/ (optional in older bundles)"
+        elif not files:
+            fs.note = f"bundle has no {sub}/*.jsonl"
+        else:
+            exists = target.is_file() and target.stat().st_size > 0
+            fs.files.append((files[0].name, str(target), exists))
+        out[sub] = fs
+    out["ledgers"] = FlatScan("ledgers", None,
+                              note="this data dir layout has no ledger target; ledgers are never restored")
+    return out
+
+
+def scan_bundle(dd: DataDir, bundle: Path | str, *, on_progress: ProgressFn = no_progress,
+                cancel: threading.Event | None = None) -> Scan:
+    """The one expensive pass: graph stream + live lookups, Chroma existence checks, flat targets."""
+    path = bundle if isinstance(bundle, Path) else resolve_bundle(dd.backup_root, bundle)
+    if not path.is_dir():
+        raise UsageError("bundle directory not found", path=path)
+    graph = scan_graph(dd, path, on_progress=on_progress, cancel=cancel)
+    collections: dict[str, CollectionScan] = {}
+    warnings: list[str] = []
+    keys = [c.key for c in PLAN_COLLECTIONS if collection_files(path, c.key)]
+    client = cs.open_client(dd, create=False) if keys else None
+    for c in PLAN_COLLECTIONS:
+        check_cancel(cancel)
+        if c.key in keys:
+            ticker = Ticker(c.key, None, on_progress)
+            scanned = scan_collection(client, path, c.key, cancel=cancel, ticker=ticker)
+            ticker.update(scanned.backup, force=True)
+        else:
+            scanned = CollectionScan(c.key, c.name)
+            scanned.live = cs.count(cs.get_collection(client, c.name))
+        collections[c.key] = scanned
+    kb = collections[KB.key]
+    kb_col = cs.get_collection(client, kb.collection) if kb.backup and kb.live else None
+    if kb_col is not None:
+        kb.natural_key_divergent, kb.divergent_examples = kb_divergence(
+            kb_col, collection_files(path, KB.key), path, cancel=cancel)
+    if graph.bad:
+        first = graph.bad[0]
+        more = "+" if len(graph.bad) >= MAX_BAD_LINES else ""
+        warnings.append(f"{len(graph.bad)}{more} graph line(s) are not restorable "
+                        f"records and are left out of these numbers; a restore refuses the bundle or fails those "
+                        f"rows (first: {first.file}:{first.line}: {first.reason})")
+    if collection_files(path, TEMPORAL_SUMMARIES_KEY):
+        warnings.append("mc/temporal-summary-backup-*.jsonl is not restored: this layout has no temporal-summary "
+                        "collection")
+    return Scan(path, graph, collections, scan_flat(dd, path), warnings)

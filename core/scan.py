@@ -1,0 +1,116 @@
+"""Reading a bundle's payload: every line restore, plan, verify, backup's counts and the listing read comes
+through here, whatever the substrate.
+
+A payload file is opened by ``open_payload``, the one place that knows how its bytes are stored. Today that is
+plain ``*.jsonl``; a compressed payload (neo's ``.jsonl.br`` / ``.jsonl.gz``) is a decoder added here and a
+suffix added to ``PAYLOAD_SUFFIXES``, and every reader follows. Nothing here reads a file whole.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+import orjson
+
+from core.records import EDGE_PREFIX, NODE_PREFIX, GraphLine, graph_row, parse_graph_line
+
+BUFFER = 1 << 20
+PAYLOAD_SUFFIXES = (".jsonl",)
+PAYLOAD_GLOBS = tuple(f"*{s}" for s in PAYLOAD_SUFFIXES)
+
+
+def is_payload(path: Path) -> bool:
+    """A file of records (one JSON value per line), as opposed to a fixed member such as a ledger's JSON."""
+    return path.name.endswith(PAYLOAD_SUFFIXES)
+
+
+def payload_files(folder: Path) -> list[Path]:
+    """The payload files directly in ``folder``, sorted by name (neo's order)."""
+    return sorted(p for pattern in PAYLOAD_GLOBS for p in folder.glob(pattern) if p.is_file())
+
+
+@contextmanager
+def open_payload(path: Path) -> Iterator[BinaryIO]:
+    """The decoded bytes of a bundle file, streamed."""
+    with open(path, "rb", buffering=BUFFER) as fh:
+        yield fh
+
+
+def iter_numbered(path: Path) -> Iterator[tuple[int, bytes]]:
+    """(1-based line number, raw line with its newline) for every line of one file, blank ones included."""
+    with open_payload(path) as fh:
+        yield from enumerate(fh, start=1)
+
+
+def iter_lines(files: list[Path]) -> Iterator[tuple[Path, int, bytes]]:
+    """(file, 1-based line number, line without its newline) for every non-blank line of ``files``."""
+    for path in files:
+        for number, raw in iter_numbered(path):
+            body = raw.rstrip(b"\r\n")
+            if body.strip():
+                yield path, number, body
+
+
+def count_lines(path: Path) -> int:
+    """neo's integrity count: the number of non-blank lines (one record = one line)."""
+    n = 0
+    with open_payload(path) as fh:
+        for raw in fh:
+            if raw.strip():
+                n += 1
+    return n
+
+
+def read_json_member(path: Path, limit: int = 64 << 20) -> object:
+    """A bundle's fixed JSON member (a ledger), parsed; at most ``limit`` bytes are read."""
+    with open_payload(path) as fh:
+        return orjson.loads(fh.read(limit))
+
+
+def graph_batches(files: list[Path], size: int,
+                  on_error: Callable[[Path, int, str], None]) -> Iterator[tuple[str, list[GraphLine]]]:
+    """Batches of consecutive rows of one kind (nodes or edges), at most `size` each, streamed.
+
+    Splitting where the kind changes keeps stream order exact: every node before an edge in the file is
+    written (and visible to the endpoint check) before that edge is classified. The common line shape is
+    parsed inline; anything else goes through `parse_graph_line`.
+    """
+    loads, crc32, make = orjson.loads, zlib.crc32, graph_row
+    batch: list[GraphLine] = []
+    kind = ""
+    for path in files:
+        with open_payload(path) as fh:
+            for number, raw in enumerate(fh, start=1):
+                k = "node" if raw.startswith(NODE_PREFIX) else ("edge" if raw.startswith(EDGE_PREFIX) else "")
+                row = None
+                if k and raw.endswith(b"}\n"):
+                    body = raw[22:-2]
+                    try:
+                        d = loads(body)
+                    except orjson.JSONDecodeError:
+                        d = None
+                    if type(d) is dict:
+                        row = make(k, d, body.decode(), crc32(body), path, number)
+                if row is None:
+                    if not raw.strip():
+                        continue
+                    try:
+                        parsed = parse_graph_line(raw, path, number)
+                    except ValueError as exc:  # orjson.JSONDecodeError is a ValueError
+                        on_error(path, number, f"not a graph record: {exc}")
+                        continue
+                    if parsed is None:
+                        continue  # neo ignores records of another type
+                    k, row = parsed
+                if batch and (k != kind or len(batch) >= size):
+                    out, batch = batch, []
+                    yield kind, out
+                    del out  # the consumer holds the only reference while the next batch is parsed
+                kind = k
+                batch.append(row)
+    if batch:
+        yield kind, batch
