@@ -18,9 +18,11 @@ from typing import Any, ClassVar
 
 import orjson
 
+from core.codec import PayloadUnreadable
 from core.errors import UsageError
 from core.scan import count_lines, is_payload, payload_files
 from core.substrates import (
+    FLAT_SUBSTRATES,
     MEMORIES,
     RECOVERY_SUBSTRATES,
     SUBSTRATES,
@@ -68,12 +70,12 @@ def substrate_files(bundle: Path, substrate: str) -> list[Path]:
         return []
     with os.scandir(d):  # glob() hides a PermissionError; an unreadable dir must not look empty
         pass
-    files = payload_files(d)
+    files = payload_files(d, compressed=substrate not in FLAT_SUBSTRATES)
     if substrate == "ledgers":
         extra = d / LEDGER_FILE
         if extra.is_file():
             files.insert(0, extra)
-        files += payload_files(d / "recovery-runs")
+        files += payload_files(d / "recovery-runs", compressed=False)
     return files
 
 
@@ -217,6 +219,9 @@ def _substrate(path: Path, sub: str, meta: Meta | None, count_rows: bool) -> Sub
     except OSError as exc:
         return SubstrateInfo(name=sub, present=present, files=names, bytes=size, integrity=integrity,
                              error=f"{exc.strerror}: {exc.filename}")
+    except PayloadUnreadable as exc:
+        return SubstrateInfo(name=sub, present=present, files=names, bytes=size, integrity=integrity,
+                             error=str(exc))
     return SubstrateInfo(name=sub, present=present, files=names, bytes=size, rows=rows, integrity=integrity)
 
 

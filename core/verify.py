@@ -11,6 +11,7 @@ from typing import ClassVar
 import orjson
 
 from core.bundle import LEDGER_FILE, META_FILE, Meta, list_bundles, read_meta, substrate_files
+from core.codec import PayloadUnreadable
 from core.jsonl import is_finite_vector, loads_lenient, sha256_file
 from core.progress import ProgressFn, Ticker, check_cancel, no_progress
 from core.scan import is_payload, iter_numbered, read_json_member
@@ -137,13 +138,18 @@ class _Checker:
         """kind: vector | graph | flat. Returns row counts by category."""
         counts: dict[str, int] = {}
         prev: tuple[int, bytes] | None = None
-        for number, raw in iter_numbered(path):
-            if prev is not None:
-                self._one(path, prev[0], prev[1], True, False, kind, counts)
-            prev = (number, raw)
-            if number % 2000 == 0:
-                check_cancel(cancel)
-                ticker.update(self.res.row_total + sum(counts.values()))
+        try:
+            for number, raw in iter_numbered(path):
+                if prev is not None:
+                    self._one(path, prev[0], prev[1], True, False, kind, counts)
+                prev = (number, raw)
+                if number % 2000 == 0:
+                    check_cancel(cancel)
+                    ticker.update(self.res.row_total + sum(counts.values()))
+        except PayloadUnreadable as exc:
+            # torn, mislabelled or trailing bytes: the lines read so far are not the file, whatever they hold
+            self.error("payload-unreadable", exc.reason, path)
+            return counts
         if prev is not None:
             self._one(path, prev[0], prev[1], prev[1].endswith(b"\n"), True, kind, counts)
         return counts
