@@ -22,7 +22,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
-from console.format import age_text, describe_error, location_label
+from console.format import age_text, describe_error, location_label, neo_alerts
 from console.livegraph import GraphCensus, graph_census
 from console.messages import BundlesLoaded
 from console.screens.base import BaseScreen
@@ -35,7 +35,9 @@ from core.bundle import BundleInfo, Listing
 from core.datadir import DataDir
 from core.errors import ConsoleError
 from core.guard import GuardResult
+from core.neo_lease import NeoLease
 from core.plan import Plan
+from core.receipt import RootReceipt
 from core.restore_model import RestoreOptions
 from core.retention import BundleVerdict, RetentionReport
 from core.safetext import visible
@@ -81,6 +83,8 @@ class RecoveryApp(App[int]):
         self.listing: Listing | None = None
         self.retention: RetentionReport | None = None
         self.guard: GuardResult | None = None
+        self.receipt: RootReceipt | None = None
+        self.lease: NeoLease | None = None
         self.listing_error: str | None = None
         self.census: GraphCensus | None = None
         self.verify_results: dict[str, VerifyResult] = {}
@@ -105,7 +109,7 @@ class RecoveryApp(App[int]):
         self.busy = what
         self.header_state = HeaderState(
             location=self.header_state.location, freshness=self.header_state.freshness,
-            readonly=self.readonly, loading=self.header_state.loading, busy=what,
+            readonly=self.readonly, loading=self.header_state.loading, busy=what, alerts=self.header_state.alerts,
         )
 
     # ------------------------------------------------------------------ navigation (console/nav.py)
@@ -146,12 +150,13 @@ class RecoveryApp(App[int]):
         self.listing = status.listing
         self.retention = status.retention
         self.guard = status.guard
+        self.receipt, self.lease = status.receipt, status.lease
         self.listing_error = status.error
         if status.max_age_hours is not None:
             self.guard_hours = status.max_age_hours
         self.header_state = HeaderState(
             location=location_label(self.dd), freshness=self.freshness(), readonly=self.readonly,
-            loading=False, busy=self.busy,
+            loading=False, busy=self.busy, alerts=neo_alerts(status.receipt, status.lease),
         )
         self._notify_screens()
 

@@ -80,10 +80,21 @@ def substrate_files(bundle: Path, substrate: str) -> list[Path]:
 
 
 def collection_files(bundle: Path, key: str) -> list[Path]:
-    """The bundle files restored into one collection (kb, memories, summaries; temporalSummaries has none)."""
+    """The bundle files restored into one collection (kb, memories, summaries, temporalSummaries)."""
     if key not in (MEMORIES.key, SUMMARIES.key, TEMPORAL_SUMMARIES_KEY):
         return substrate_files(bundle, key)
     return [f for f in substrate_files(bundle, "mc") if collection_key("mc", f.name) == key]
+
+
+def captures_collection(bundle: Path, meta: Meta | None, key: str) -> bool:
+    """Did the bundle capture this collection (a file of it, or a declared count, zero included)? Every bundle
+    captures kb, memories and summaries; temporal summaries only a writer that knows them (neo-today.md 2.2), so
+    a bundle without them says nothing about the live collection and a replace leaves it alone."""
+    if key != TEMPORAL_SUMMARIES_KEY or collection_files(bundle, key):
+        return True
+    emb = (meta or {}).get("embedding")
+    counts = emb.get("counts") if isinstance(emb, Mapping) else None
+    return isinstance(counts, Mapping) and key in counts
 
 
 def is_temporal_summary(path: Path) -> bool:

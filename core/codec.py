@@ -40,8 +40,8 @@ BROTLI_LGWIN = 22  # Node's default window, which neo keeps
 GZIP_LEVEL = 6
 
 BUFFER = 1 << 20
-IN_CHUNK = 1 << 16  # compressed bytes fed to a decoder at a time
-OUT_LIMIT = 1 << 20  # decoded bytes a decoder may hand back at a time
+IN_CHUNK = 1 << 18  # compressed bytes fed to a decoder at a time
+OUT_LIMIT = 1 << 22  # decoded bytes a decoder may hand back at a time (bigger calls decode faster)
 WRITE_BATCH = 1 << 18  # decoded bytes gathered before one compressor call
 
 

@@ -13,76 +13,22 @@ taken, its target checked) before any is written, so a refusal leaves every live
   (neo empties the whole dir; the console removes only the ``*.jsonl`` files a backup captures, so a safety
   bundle holds everything it removed).
 
-Every write is a temp file in the target dir, fsynced and renamed: a ledger is old or new, never torn.
+This module decides; ``core.restore_flat`` writes (atomically, journaled for undo).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-import orjson
 
 from core.neo_paths import HEAL_ATTEMPTS_FILE, HEAL_EVENTS_FILE, RECOVERY_RUNS_DIR, NeoPaths
 
 MEMBERS = ("healAttempts", "healEvents", "recoveryRuns")
-MAX_JSON_BYTES = 64 << 20
-BUFFER = 1 << 20
-
-
-@dataclass(frozen=True)
-class LedgerProblem:
-    file: str  # relative to the bundle, e.g. ledgers/recovery-runs/run-1.jsonl
-    line: int | None
-    message: str
 
 
 def _regular(path: Path) -> bool:
-    """A regular file that is not a symlink: nothing outside the bundle is opened through a member."""
+    """A regular file that is not a symlink: nothing outside the bundle is copied in through a member."""
     return path.is_file() and not path.is_symlink()
-
-
-def jsonl_members(folder: Path) -> list[Path]:
-    """``ledgers/*.jsonl`` and ``ledgers/recovery-runs/*.jsonl``, sorted."""
-    out = sorted(p for p in folder.glob("*.jsonl"))
-    runs = folder / RECOVERY_RUNS_DIR
-    if runs.is_dir() and not runs.is_symlink():
-        out += sorted(runs.glob("*.jsonl"))
-    return out
-
-
-def validate_ledgers(folder: Path) -> Iterator[LedgerProblem]:
-    """neo's checks before any write: every JSONL line parses, ``heal-attempts.json`` parses whole."""
-    base = folder.parent
-    for path in jsonl_members(folder):
-        rel = str(path.relative_to(base))
-        if not _regular(path):
-            yield LedgerProblem(rel, None, "not a regular file (a symlink or a special file)")
-            continue
-        with open(path, "rb", buffering=BUFFER) as fh:
-            for number, raw in enumerate(fh, start=1):
-                if not raw.strip():
-                    continue
-                try:
-                    orjson.loads(raw)
-                except orjson.JSONDecodeError as exc:
-                    yield LedgerProblem(rel, number, f"not JSON: {exc}")
-    attempts = folder / HEAL_ATTEMPTS_FILE
-    if attempts.exists() or attempts.is_symlink():
-        rel = str(attempts.relative_to(base))
-        if not _regular(attempts):
-            yield LedgerProblem(rel, None, "not a regular file (a symlink or a special file)")
-        elif attempts.stat().st_size > MAX_JSON_BYTES:
-            yield LedgerProblem(rel, None, f"larger than {MAX_JSON_BYTES >> 20} MiB: not read")
-        elif attempts.stat().st_size:  # neo copies a 0-byte source as is (`source file empty`)
-            try:
-                orjson.loads(attempts.read_bytes())
-            except orjson.JSONDecodeError as exc:
-                yield LedgerProblem(rel, None, f"not JSON: {exc}")
 
 
 @dataclass(frozen=True)
@@ -110,9 +56,8 @@ class LedgerPlan:
     mode: str
     steps: tuple[LedgerStep, ...]
 
-    @property
-    def writes(self) -> int:
-        return sum(1 for s in self.steps for c in s.copies if c.action != "keep")
+    def step(self, member: str) -> LedgerStep:
+        return next(s for s in self.steps if s.member == member)
 
 
 class LedgerRefused(Exception):
@@ -142,9 +87,12 @@ def plan_ledgers(folder: Path, paths: NeoPaths, mode: str) -> LedgerPlan:
         if not _regular(source):
             steps.append(LedgerStep(member, target, False))
             continue
+        live = target.exists() or target.is_symlink()
+        if live and mode != "replace":
+            steps.append(LedgerStep(member, target, True, (LedgerCopy(source, target, "keep"),)))
+            continue
         _check_file_target(target)
-        live = target.exists()
-        action = "replace" if mode == "replace" and live else ("keep" if live else "write")
+        action = "replace" if live else "write"
         steps.append(LedgerStep(member, target, True, (LedgerCopy(source, target, action),)))
     runs = folder / RECOVERY_RUNS_DIR
     live_dir = paths.recovery_runs_dir
@@ -169,60 +117,7 @@ def plan_ledgers(folder: Path, paths: NeoPaths, mode: str) -> LedgerPlan:
     else:
         for src in sources:
             dst = live_dir / src.name
-            if dst.is_symlink() or (dst.exists() and not dst.is_file()):
-                raise LedgerRefused("a live recovery-run entry is not a regular file", dst)
-            copies.append(LedgerCopy(src, dst, "keep" if dst.exists() else "write"))
+            live = dst.exists() or dst.is_symlink()
+            copies.append(LedgerCopy(src, dst, "keep" if live else "write"))
     steps.append(LedgerStep("recoveryRuns", live_dir, True, tuple(copies), removes))
     return LedgerPlan(mode, tuple(steps))
-
-
-def copy_atomic(source: Path, target: Path) -> int:
-    """Copy through a temp file in the target's dir: fsync, rename, fsync the dir. Returns the bytes copied."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    # a live ledger keeps its mode; a new one is readable by neo's daemon whatever its uid, as neo's copy leaves it
-    mode = target.stat().st_mode & 0o777 if target.is_file() else 0o644
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
-            shutil.copyfileobj(src, out, BUFFER)
-            out.flush()
-            os.fsync(out.fileno())
-            size = out.tell()
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dfd = os.open(target.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
-    return size
-
-
-@dataclass(frozen=True)
-class LedgerOutcome:
-    member: str
-    copied: int
-    kept: int
-    removed: int
-    mode: str
-    note: str | None
-
-
-def apply_ledgers(plan: LedgerPlan) -> tuple[LedgerOutcome, ...]:
-    """Phase 2: carry out an authorised plan."""
-    out: list[LedgerOutcome] = []
-    for step in plan.steps:
-        copied = kept = 0
-        for path in step.removes:
-            path.unlink(missing_ok=True)
-        for c in step.copies:
-            if c.action == "keep":
-                kept += 1
-                continue
-            copy_atomic(c.source, c.target)
-            copied += 1
-        out.append(LedgerOutcome(step.member, copied, kept, len(step.removes), plan.mode, step.note))
-    return tuple(out)

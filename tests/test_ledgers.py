@@ -1,14 +1,23 @@
-"""ledgers/: neo's checks, every member authorised before any is written, merge never overwrites a live ledger."""
+"""ledgers/ as a substrate: restored where neo keeps them, every member authorised before any is written, merge
+never overwrites a live ledger, undo puts back what a merge wrote; a backup copies them the way neo's does."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from core import ledgers
-from core.neo_paths import NeoPaths, neo_paths
+from core.backup import run_backup
+from core.datadir import DataDir, resolve
+from core.errors import ConsoleError
+from core.restore import run_restore
+from core.restore_model import LedgersOutcome, RestoreOptions, RestoreResult
+from core.undo import undo_run
+from core.verify import BUNDLE_INVALID, verify_bundle
 from tests import neofmt
+
+ONLY = RestoreOptions(only_substrate=["ledgers"])
 
 
 @pytest.fixture
@@ -18,100 +27,129 @@ def bundle(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def live(tmp_path: Path) -> NeoPaths:
-    return neo_paths(tmp_path / "data", {}, None, {})
+def dd(tmp_path: Path) -> DataDir:
+    return resolve(tmp_path / "data" / ".neo-ai-data", env={})
 
 
-def test_a_bundle_neo_wrote_has_no_ledger_problem(bundle: Path) -> None:
-    assert list(ledgers.validate_ledgers(bundle / "ledgers")) == []
+def ledgers_of(res: RestoreResult) -> LedgersOutcome:
+    out = res.subsystems["ledgers"]
+    assert isinstance(out, LedgersOutcome)
+    return out
 
 
-def test_every_unparseable_ledger_line_is_named_with_its_line(bundle: Path) -> None:
-    (bundle / "ledgers" / "recovery-runs" / "run-b.jsonl").write_bytes(b'{"ok":1}\n\n{bad\n')
-    (bundle / "ledgers" / "heal-events.jsonl").write_bytes(b"nope\n")
-    (bundle / "ledgers" / "heal-attempts.json").write_text("{")
-    found = {(p.file, p.line) for p in ledgers.validate_ledgers(bundle / "ledgers")}
-    assert found == {("ledgers/recovery-runs/run-b.jsonl", 3), ("ledgers/heal-events.jsonl", 1),
-                     ("ledgers/heal-attempts.json", None)}
+def test_restore_into_an_empty_plane_writes_every_member_where_neo_keeps_it(bundle: Path, dd: DataDir) -> None:
+    res = run_restore(dd, bundle, ONLY)
+    neo = dd.neo
+    assert neo.heal_attempts_file == dd.root / "orchestrator-daemon" / "heal-attempts.json"
+    assert neo.heal_attempts_file.read_bytes() == (bundle / "ledgers" / "heal-attempts.json").read_bytes()
+    assert neo.heal_events_file.read_bytes() == (bundle / "ledgers" / "heal-events.jsonl").read_bytes()
+    assert sorted(p.name for p in neo.recovery_runs_dir.iterdir()) == ["run-a.jsonl", "run-b.jsonl"]
+    out = ledgers_of(res)
+    assert (out.heal_attempts.copied, out.heal_events.copied, out.recovery_runs.copied) == (1, 1, 2)
 
 
-def test_an_empty_heal_attempts_file_is_what_neo_copies_for_an_empty_source(bundle: Path) -> None:
-    (bundle / "ledgers" / "heal-attempts.json").write_bytes(b"")
-    assert list(ledgers.validate_ledgers(bundle / "ledgers")) == []
+def test_merge_never_overwrites_a_live_ledger_even_with_force(bundle: Path, dd: DataDir) -> None:
+    neo = dd.neo
+    neo.heal_attempts_file.parent.mkdir(parents=True)
+    neo.heal_attempts_file.write_text('{"live": true}')
+    neo.recovery_runs_dir.mkdir(parents=True)
+    (neo.recovery_runs_dir / "run-a.jsonl").write_text('{"live": "a"}\n')
+    res = run_restore(dd, bundle, RestoreOptions(only_substrate=["ledgers"], force=True))
+    assert neo.heal_attempts_file.read_text() == '{"live": true}'
+    assert (neo.recovery_runs_dir / "run-a.jsonl").read_text() == '{"live": "a"}\n'
+    assert (neo.recovery_runs_dir / "run-b.jsonl").read_text() == '{"run":"b"}\n'
+    out = ledgers_of(res)
+    assert (out.heal_attempts.copied, out.heal_attempts.skipped) == (0, 1)
+    assert (out.recovery_runs.copied, out.recovery_runs.skipped) == (1, 1)
 
 
-def test_a_symlinked_member_is_refused_not_followed(bundle: Path, tmp_path: Path) -> None:
-    secret = tmp_path / "secret.jsonl"
-    secret.write_text('{"x":1}\n')
-    (bundle / "ledgers" / "recovery-runs" / "run-c.jsonl").symlink_to(secret)
-    problems = list(ledgers.validate_ledgers(bundle / "ledgers"))
-    assert [p.file for p in problems] == ["ledgers/recovery-runs/run-c.jsonl"]
+def test_replace_overwrites_and_replaces_the_run_files(bundle: Path, dd: DataDir) -> None:
+    neo = dd.neo
+    neo.recovery_runs_dir.mkdir(parents=True)
+    (neo.recovery_runs_dir / "run-old.jsonl").write_text("{}\n")
+    (neo.recovery_runs_dir / "notes.txt").write_text("operator notes")
+    neo.heal_attempts_file.write_text('{"live": true}')
+    neo.heal_attempts_file.chmod(0o640)
+    res = run_restore(dd, bundle, RestoreOptions(only_substrate=["ledgers"], mode="replace", yes=True, force=True))
+    assert neo.heal_attempts_file.read_bytes() == (bundle / "ledgers" / "heal-attempts.json").read_bytes()
+    assert neo.heal_attempts_file.stat().st_mode & 0o777 == 0o640  # the live file's mode is kept
+    assert sorted(p.name for p in neo.recovery_runs_dir.iterdir()) == ["notes.txt", "run-a.jsonl", "run-b.jsonl"]
+    assert ledgers_of(res).recovery_runs.removed == 1
+    safety = Path(res.safety_bundle or "")
+    assert (safety / "ledgers" / "recovery-runs" / "run-old.jsonl").is_file()  # what replace removed is kept
 
 
-def test_restore_into_an_empty_plane_writes_every_member(bundle: Path, live: NeoPaths) -> None:
-    plan = ledgers.plan_ledgers(bundle / "ledgers", live, "merge")
-    out = {o.member: o for o in ledgers.apply_ledgers(plan)}
-    assert live.heal_attempts_file.read_bytes() == (bundle / "ledgers" / "heal-attempts.json").read_bytes()
-    assert live.heal_events_file.read_bytes() == (bundle / "ledgers" / "heal-events.jsonl").read_bytes()
-    assert sorted(p.name for p in live.recovery_runs_dir.iterdir()) == ["run-a.jsonl", "run-b.jsonl"]
-    assert (out["healAttempts"].copied, out["healEvents"].copied, out["recoveryRuns"].copied) == (1, 1, 2)
-
-
-def test_merge_never_overwrites_a_live_ledger(bundle: Path, live: NeoPaths) -> None:
-    live.heal_attempts_file.parent.mkdir(parents=True)
-    live.heal_attempts_file.write_text('{"live": true}')
-    live.recovery_runs_dir.mkdir(parents=True)
-    (live.recovery_runs_dir / "run-a.jsonl").write_text('{"live": "a"}\n')
-    out = {o.member: o for o in ledgers.apply_ledgers(ledgers.plan_ledgers(bundle / "ledgers", live, "merge"))}
-    assert live.heal_attempts_file.read_text() == '{"live": true}'
-    assert (live.recovery_runs_dir / "run-a.jsonl").read_text() == '{"live": "a"}\n'
-    assert (live.recovery_runs_dir / "run-b.jsonl").read_text() == '{"run":"b"}\n'
-    assert (out["healAttempts"].copied, out["healAttempts"].kept) == (0, 1)
-    assert (out["recoveryRuns"].copied, out["recoveryRuns"].kept) == (1, 1)
-    assert out["healEvents"].copied == 1
-
-
-def test_replace_overwrites_and_replaces_the_run_files(bundle: Path, live: NeoPaths) -> None:
-    live.recovery_runs_dir.mkdir(parents=True)
-    (live.recovery_runs_dir / "run-old.jsonl").write_text("{}\n")
-    (live.recovery_runs_dir / "notes.txt").write_text("operator notes")
-    live.heal_attempts_file.write_text('{"live": true}')
-    out = {o.member: o for o in ledgers.apply_ledgers(ledgers.plan_ledgers(bundle / "ledgers", live, "replace"))}
-    assert live.heal_attempts_file.read_bytes() == (bundle / "ledgers" / "heal-attempts.json").read_bytes()
-    assert sorted(p.name for p in live.recovery_runs_dir.iterdir()) == ["notes.txt", "run-a.jsonl", "run-b.jsonl"]
-    assert out["recoveryRuns"].removed == 1
+def test_replace_into_live_ledgers_needs_force(bundle: Path, dd: DataDir) -> None:
+    dd.neo.heal_attempts_file.parent.mkdir(parents=True)
+    dd.neo.heal_attempts_file.write_text("{}")
+    with pytest.raises(ConsoleError, match=r"ledgers\.healAttempts=2"):
+        run_restore(dd, bundle, RestoreOptions(only_substrate=["ledgers"], mode="replace", yes=True))
 
 
 def test_a_member_absent_from_the_bundle_leaves_the_live_one_untouched_even_in_replace(
-        bundle: Path, live: NeoPaths) -> None:
+        bundle: Path, dd: DataDir) -> None:
     (bundle / "ledgers" / "heal-events.jsonl").unlink()
-    live.heal_events_file.parent.mkdir(parents=True)
-    live.heal_events_file.write_text('{"live": 1}\n')
-    out = {o.member: o for o in ledgers.apply_ledgers(ledgers.plan_ledgers(bundle / "ledgers", live, "replace"))}
-    assert live.heal_events_file.read_text() == '{"live": 1}\n'
-    assert out["healEvents"].note == "source absent"
+    neo = dd.neo
+    neo.heal_events_file.parent.mkdir(parents=True)
+    neo.heal_events_file.write_text('{"live": 1}\n')
+    res = run_restore(dd, bundle, RestoreOptions(only_substrate=["ledgers"], mode="replace", yes=True, force=True))
+    assert neo.heal_events_file.read_text() == '{"live": 1}\n'
+    assert ledgers_of(res).heal_events.note == "source absent"
 
 
-def test_one_refused_member_means_nothing_is_written(bundle: Path, live: NeoPaths) -> None:
-    """heal-attempts would be written first; the recovery-runs target is a file: the plan refuses up front."""
-    live.recovery_runs_dir.parent.mkdir(parents=True)
-    live.recovery_runs_dir.write_text("not a dir")
-    with pytest.raises(ledgers.LedgerRefused) as err:
-        ledgers.plan_ledgers(bundle / "ledgers", live, "merge")
-    assert err.value.path == live.recovery_runs_dir
-    assert not live.heal_attempts_file.exists() and not live.heal_events_file.exists()
+def test_one_refused_member_refuses_the_restore_before_any_write(bundle: Path, dd: DataDir) -> None:
+    """The recovery-runs target is a file: refused in validation, before kb, mc, graph or any ledger."""
+    neo = dd.neo
+    neo.recovery_runs_dir.parent.mkdir(parents=True)
+    neo.recovery_runs_dir.write_text("not a dir")
+    with pytest.raises(ConsoleError, match="ledgers refused, nothing was written") as err:
+        run_restore(dd, bundle, RestoreOptions(only_substrate=["graph", "ledgers"]))
+    assert err.value.path == str(neo.recovery_runs_dir)
+    assert not neo.heal_attempts_file.exists() and not neo.heal_events_file.exists()
+    assert not dd.graph_db.exists()
 
 
-def test_a_live_ledger_that_is_a_directory_is_refused(bundle: Path, live: NeoPaths) -> None:
-    live.heal_events_file.mkdir(parents=True)
-    with pytest.raises(ledgers.LedgerRefused):
-        ledgers.plan_ledgers(bundle / "ledgers", live, "replace")
+def test_undo_of_a_merge_removes_the_ledgers_it_wrote(bundle: Path, dd: DataDir) -> None:
+    neo = dd.neo
+    neo.recovery_runs_dir.mkdir(parents=True)
+    (neo.recovery_runs_dir / "run-a.jsonl").write_text('{"live": "a"}\n')
+    res = run_restore(dd, bundle, ONLY)
+    assert res.run_id is not None
+    undone = undo_run(dd, res.run_id)
+    assert undone.removed.get("files") == 3  # heal-attempts, heal-events, run-b
+    assert not neo.heal_attempts_file.exists() and not neo.heal_events_file.exists()
+    assert sorted(p.name for p in neo.recovery_runs_dir.iterdir()) == ["run-a.jsonl"]
 
 
-def test_a_restored_ledger_keeps_the_live_files_mode(bundle: Path, live: NeoPaths) -> None:
-    live.heal_attempts_file.parent.mkdir(parents=True)
-    live.heal_attempts_file.write_text("{}")
-    live.heal_attempts_file.chmod(0o640)
-    ledgers.apply_ledgers(ledgers.plan_ledgers(bundle / "ledgers", live, "replace"))
-    assert live.heal_attempts_file.stat().st_mode & 0o777 == 0o640
-    assert not [p for p in live.heal_attempts_file.parent.iterdir() if p.name.endswith(".tmp")]
+def test_verify_flags_a_ledger_line_neo_would_refuse(bundle: Path) -> None:
+    (bundle / "ledgers" / "recovery-runs" / "run-b.jsonl").write_bytes(b'{"ok":1}\n{bad\n')
+    r = verify_bundle(bundle)
+    assert r.verdict == BUNDLE_INVALID
+    assert (r.errors[0].file, r.errors[0].line) == ("ledgers/recovery-runs/run-b.jsonl", 2)
+
+
+def test_a_backup_copies_the_ledgers_the_way_neo_does(dd: DataDir) -> None:
+    neo = dd.neo
+    neo.heal_attempts_file.parent.mkdir(parents=True)
+    neo.heal_attempts_file.write_text('{"attempts": []}')
+    neo.heal_events_dir.mkdir(parents=True)
+    (neo.heal_events_dir / "heal-events.jsonl").write_text('{"type":"heal"}\n')
+    (neo.heal_events_dir / "heal-events-2026-09.jsonl").write_text('{"type":"heal"}\n')
+    neo.recovery_runs_dir.mkdir(parents=True)
+    (neo.recovery_runs_dir / "run-1.jsonl").write_text('{"run":1}\n')
+    res = run_backup(dd, allow_empty=True)
+    b = Path(res.path)
+    assert sorted(str(p.relative_to(b / "ledgers")) for p in (b / "ledgers").rglob("*") if p.is_file()) == [
+        "heal-attempts.json", "heal-events-2026-09.jsonl", "heal-events.jsonl", "recovery-runs/run-1.jsonl"]
+    meta = json.loads((b / "bundle-meta.json").read_text())
+    assert meta["subsystems"]["ledgers"] == {"copied": 4, "healAttempts": {"copied": 1}, "healEvents": {"copied": 2},
+                                             "recoveryRuns": {"copied": 1}}
+    assert "ledgers/heal-attempts.json" in meta["checksums"]
+
+
+def test_a_backup_without_ledgers_says_where_it_looked(dd: DataDir) -> None:
+    res = run_backup(dd, allow_empty=True)
+    b = Path(res.path)
+    assert (b / "ledgers" / "recovery-runs").is_dir()
+    led = json.loads((b / "bundle-meta.json").read_text())["subsystems"]["ledgers"]
+    assert led["copied"] == 0 and led["healAttempts"]["note"].startswith("source not present: ")

@@ -4,24 +4,34 @@ torn or mislabelled payload is BUNDLE_INVALID naming the file."""
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
 import pytest
 
+from core import chroma_store as cs
 from core.bundle import list_bundles
+from core.datadir import DataDir, resolve
+from core.errors import BundleInvalid
+from core.live_scan import scan_bundle
+from core.plan import build_plan
+from core.restore import run_restore
+from core.restore_model import RestoreOptions, RestoreResult
 from core.verify import BUNDLE_INVALID, RESTORABLE, verify_bundle
+from core.wire import encode
 from tests import neofmt
+from tests.builders import chroma_state, graph_state, live_vectors, same_chroma
 
 ENCODINGS = ("jsonl", "jsonl+br", "jsonl+gz")
 
 
 def spec(**kw: object) -> neofmt.NeoBundleSpec:
     nodes, edges = neofmt.graph_rows(30)
-    base: dict[str, object] = dict(kb=neofmt.vector_rows("kb", 12), memories=neofmt.vector_rows("memories", 20),
-                                   summaries=neofmt.vector_rows("summaries", 5),
-                                   temporal=neofmt.vector_rows("temporalSummaries", 4), nodes=nodes, edges=edges,
-                                   capture={})
+    base: dict[str, object] = {"kb": neofmt.vector_rows("kb", 12), "memories": neofmt.vector_rows("memories", 20),
+                               "summaries": neofmt.vector_rows("summaries", 5),
+                               "temporal": neofmt.vector_rows("temporalSummaries", 4), "nodes": nodes,
+                               "edges": edges, "capture": {}}
     base.update(kw)
     return neofmt.NeoBundleSpec(**base)  # type: ignore[arg-type]
 
@@ -79,3 +89,85 @@ def test_a_damaged_payload_is_bundle_invalid_naming_the_file(tmp_path: Path, sha
     assert (first.code, first.file) == ("payload-unreadable", f"mc/{victim.name}")
     listing = list_bundles(tmp_path, count_rows=True)
     assert victim.name in (listing.bundles[0].substrates["mc"].error or "")
+
+
+# ---- restore and plan: the same figures, whatever the encoding ------------------------------------------------
+
+def _dd(root: Path) -> DataDir:
+    return resolve(root / ".neo-ai-data", env={})
+
+
+def _restore_figures(res: RestoreResult) -> dict[str, object]:
+    enc = encode(res)
+    assert isinstance(enc, dict)
+    subs = enc["subsystems"]
+    return {k: {kk: vv for kk, vv in v.items() if kk != "message"} for k, v in subs.items()}
+
+
+def test_plan_and_restore_give_every_encoding_the_same_figures(tmp_path: Path, shapes: dict[str, Path]) -> None:
+    figures, plans, states = {}, {}, {}
+    for enc, bundle in shapes.items():
+        dd = _dd(tmp_path / enc.replace("+", "-"))
+        plan = build_plan(scan_bundle(dd, bundle))
+        # every number of the plan (the flat targets' paths differ by data dir: their actions are compared)
+        plans[enc] = encode(dataclasses.replace(plan, bundle=Path("x"), flat={
+            k: dataclasses.replace(v, target=None, files=tuple(dataclasses.replace(f, target="") for f in v.files))
+            for k, v in plan.flat.items()}))
+        res = run_restore(dd, bundle, RestoreOptions())
+        assert res.status == "completed" and res.failures_total == 0, res.failures
+        figures[enc] = _restore_figures(res)
+        states[enc] = (graph_state(dd), {k: chroma_state(dd, k) for k in ("kb", "memories", "summaries",
+                                                                             "temporalSummaries")})
+    assert figures["jsonl+br"] == figures["jsonl+gz"] == figures["jsonl"]
+    assert plans["jsonl+br"] == plans["jsonl+gz"] == plans["jsonl"]
+    mc = figures["jsonl"]["mc"]
+    assert isinstance(mc, dict)
+    assert mc["counts"]["temporalSummaries"] == {"inserted": 4, "skippedExisting": 0, "failed": 0,
+                                                 "duplicatesInChunk": 0}
+    assert mc["counts"]["memories"]["inserted"] == 20
+    for enc in ("jsonl+br", "jsonl+gz"):
+        assert states[enc][0] == states["jsonl"][0]
+        for key, rows in states["jsonl"][1].items():
+            assert same_chroma(states[enc][1][key], rows), (enc, key)
+    assert len(states["jsonl"][1]["temporalSummaries"]) == 4
+
+
+@pytest.mark.parametrize("enc", ["jsonl+br", "jsonl+gz"])
+def test_a_restore_refuses_a_torn_payload_before_its_first_write(tmp_path: Path, shapes: dict[str, Path],
+                                                                 enc: str) -> None:
+    bundle = tmp_path / "root" / shapes[enc].name
+    shutil.copytree(shapes[enc], bundle)
+    victim = next((bundle / "graph").iterdir())  # graph is restored after kb and mc: still refused up front
+    neofmt.tear(victim, 0.8)
+    dd = _dd(tmp_path)
+    with pytest.raises(BundleInvalid) as err:
+        run_restore(dd, bundle, RestoreOptions())
+    assert err.value.code == "BUNDLE_INVALID" and victim.name in str(err.value)
+    assert not dd.graph_db.exists()
+    assert not dd.chroma_path.exists() or chroma_state(dd, "kb") == {}
+    with pytest.raises(BundleInvalid):
+        scan_bundle(dd, bundle)  # diff names the file too
+
+
+def test_temporal_summaries_restore_into_the_collection_the_config_names(tmp_path: Path,
+                                                                          shapes: dict[str, Path]) -> None:
+    cfg = tmp_path / "console.toml"
+    cfg.write_text('[neo]\ntemporal_summary_collection = "my-temporal"\n')
+    dd = resolve(tmp_path / ".neo-ai-data", env={}, config=cfg)
+    res = run_restore(dd, shapes["jsonl+br"], RestoreOptions(only_substrate=["mc"]))
+    assert res.mc is not None and res.mc.counts.temporal_summaries.inserted == 4
+    client = cs.open_client(dd, create=False)
+    assert cs.count(cs.get_collection(client, "my-temporal")) == 4
+    assert cs.get_collection(client, "neo-temporal-summary") is None
+
+
+def test_a_replace_from_a_bundle_without_temporal_summaries_leaves_the_live_ones(tmp_path: Path) -> None:
+    dd = _dd(tmp_path)
+    live_vectors(dd, "temporalSummaries", neofmt.vector_rows("temporalSummaries", 3, seed=9))
+    bundle = neofmt.write_bundle(tmp_path / "b", spec(temporal=None, encoding="jsonl+br"))
+    plan = build_plan(scan_bundle(dd, bundle), mode="replace", force=True)
+    assert (plan.temporal_summaries.selected, plan.temporal_summaries.live) == (False, 3)
+    res = run_restore(dd, bundle, RestoreOptions(mode="replace", yes=True, force=True))
+    assert res.status == "completed"
+    assert len(chroma_state(dd, "temporalSummaries")) == 3
+    assert len(chroma_state(dd, "memories")) == 20

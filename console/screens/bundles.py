@@ -18,7 +18,9 @@ from console.messages import JobCancelled, JobFailed, JobFinished, JobProgressed
 from console.screens.base import COMMON_BINDINGS, BaseScreen
 from core.backup import BackupResult, run_backup
 from core.bundle import BundleInfo, Residue
+from core.capture import Capture, read_capture
 from core.progress import Cancelled
+from core.receipt import RootReceipt
 from core.retention import BundleVerdict
 from core.safetext import visible
 from core.substrates import FLAT_SUBSTRATES, RECOVERY_SUBSTRATES
@@ -59,6 +61,39 @@ def bundle_notes(b: BundleInfo, verdict: BundleVerdict | None, verified: VerifyR
     if verified is not None:
         notes.append(("verified ✓", "green") if verified.ok else (f"verify: {visible(verified.verdict)}", "bold red"))
     return notes
+
+
+def capture_text(cap: Capture) -> Text:
+    """Each capture source on one line: rows, populated / proven empty / COLLAPSED, lineage, the compared bundle."""
+    t = Text()
+    for i, src in enumerate(cap.sources):
+        if i:
+            t.append("\n" + " " * 11)
+        t.append(f"{src.source:<13}", style="bold")
+        word = src.verdict
+        style = "bold red" if src.collapsed else ("green" if word in ("populated", "proven empty") else "yellow")
+        rows = "?" if src.row_count is None else f"{src.row_count:,}"
+        t.append(f"{rows} ")
+        t.append(word.upper() if src.collapsed else word, style=style)
+        t.append(f" · lineage {visible(src.lineage or '?')}")
+        if src.previous_row_count is not None:
+            t.append(f" · was {src.previous_row_count:,}", style="dim")
+    if cap.compared_to:
+        t.append("\n" + " " * 11)
+        t.append(f"compared to {visible(cap.compared_to)}", style="dim")
+    return t
+
+
+def receipt_text(receipt: RootReceipt, bundle: str) -> Text:
+    """neo's root receipt, as the detail pane says it (alerts in red, first)."""
+    t = Text()
+    for a in receipt.alerts:
+        t.append(visible(a.text), style="bold red")
+        t.append("\n" + " " * 11)
+    t.append(visible(receipt.summary), style="dim" if not receipt.alerts else "")
+    if receipt.bundle_name == bundle:
+        t.append(" · this bundle", style="bold")
+    return t
 
 
 def census_text(census: GraphCensus | None) -> Text:
@@ -271,6 +306,10 @@ class BundlesScreen(BaseScreen):
             if s.rows is not None:
                 t.append(f" {s.rows:,}")
             t.append(" ✓" if s.restorable else " ✗")
+        cap = read_capture(meta)
+        if cap is not None:
+            row("capture")
+            t.append_text(capture_text(cap))
         row("live")
         t.append_text(census_text(self.rc.census))
         verdict = self.rc.bundle_verdict(b.name)
@@ -337,6 +376,13 @@ class BundlesScreen(BaseScreen):
                 t.append(f"{sub} -", style="dim")
             else:
                 t.append(f"{sub} {len(s.files)}")
+        receipt, lease = self.rc.receipt, self.rc.lease
+        if receipt is not None and receipt.state != "missing":
+            row("neo")
+            t.append_text(receipt_text(receipt, b.name))
+        if lease is not None and lease.status != "free":
+            row("neo lease")
+            t.append(visible(lease.describe()), style="bold red" if lease.blocks else "yellow")
         return t
 
     # ------------------------------------------------------------------ actions
