@@ -64,6 +64,8 @@ def _restore_ledgers(s: RunState) -> None:
         plan = plan_ledgers(s.bundle / "ledgers", s.dd.neo, s.opts.mode)
     except LedgerRefused as exc:  # changed since validation: still before this substrate's first write
         raise ConsoleError(f"ledgers refused: {exc}", path=exc.path) from None
+    if not any(step.copies or step.removes for step in plan.steps):
+        return  # an empty ledgers/ (every bundle has one): nothing to restore, nothing to say
     out: dict[str, LedgerOutcome] = {}
     for step in plan.steps:
         check_cancel(s.cancel)

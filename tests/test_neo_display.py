@@ -97,3 +97,13 @@ async def test_the_console_shows_the_receipt_and_the_capture(root: DataDir) -> N
         assert "capture" in detail and "COLLAPSED" in detail and "lineage changed" in detail
         assert "neo's last backup FAILED" in detail
         assert "neo lease" in detail and "'dream'" in detail
+
+
+def test_null_coordinates_read_with_neos_reason() -> None:
+    from console.screens.bundles import coords_text
+
+    assert coords_text({"host": "localhost", "port": 8000, "dataDir": None,
+                        "storageReason": "physical-storage-not-observed"}) == \
+        " · chroma localhost:8000 (data dir not recorded: physical-storage-not-observed)"
+    assert coords_text({"host": None, "port": None, "path": "/srv/chroma"}) == " · chroma embedded /srv/chroma"
+    assert coords_text(None) == ""

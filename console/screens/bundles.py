@@ -63,6 +63,20 @@ def bundle_notes(b: BundleInfo, verdict: BundleVerdict | None, verified: VerifyR
     return notes
 
 
+def coords_text(coords: object) -> str:
+    """Where the bundle says Chroma was: ``host:port`` and its data dir, or why neo could not see it (neo's head
+    always writes a null path with ``storageReason``: a server's persist dir is not observable over HTTP)."""
+    if not isinstance(coords, dict):
+        return ""
+    host, port = coords.get("host"), coords.get("port")
+    where = f"{host}:{port}" if host else "embedded"
+    path = coords.get("dataDir", coords.get("path"))
+    if path:
+        return f" · chroma {where} {path}"
+    reason = coords.get("storageReason")
+    return f" · chroma {where}" + (f" (data dir not recorded: {reason})" if reason else "")
+
+
 def capture_text(cap: Capture) -> Text:
     """Each capture source on one line: rows, populated / proven empty / COLLAPSED, lineage, the compared bundle."""
     t = Text()
@@ -362,6 +376,7 @@ class BundlesScreen(BaseScreen):
         if topo:
             shared = topo.get("shared_topology", topo.get("chromaUnified"))
             t.append("shared ✓" if shared is not False else "LEGACY FEDERATED ✗")
+            t.append(visible(coords_text(topo.get("mcChromaCoords") or topo.get("kbChromaCoords"))))
         else:
             t.append("-", style="dim")
         t.append(f" · neo {visible(meta.get('neoVersion') or '-')}")
