@@ -107,3 +107,27 @@ def test_null_coordinates_read_with_neos_reason() -> None:
         " · chroma localhost:8000 (data dir not recorded: physical-storage-not-observed)"
     assert coords_text({"host": None, "port": None, "path": "/srv/chroma"}) == " · chroma embedded /srv/chroma"
     assert coords_text(None) == ""
+
+
+async def test_the_chroma_tab_plans_temporal_summaries_and_the_options_tab_keeps_read_receipts(
+        data_dir: DataDir) -> None:
+    from textual.widgets import DataTable, SelectionList
+
+    from console.scenes import open_diff, settle
+
+    spec = neofmt.NeoBundleSpec(memories=neofmt.vector_rows("memories", 5),
+                                temporal=neofmt.vector_rows("temporalSummaries", 4), nodes=neofmt.graph_rows(3)[0])
+    neofmt.write_bundle(data_dir.backup_root, spec)
+    app = make(data_dir)
+    async with app.run_test(size=(100, 40)) as pilot:
+        diff = await open_diff(pilot)
+        chroma = diff.query_one("#chroma", DataTable)
+        assert "c:temporalSummaries" in {str(k.value) for k in chroma.rows}
+        row = chroma.get_row("c:temporalSummaries")
+        assert [str(c) for c in row[:5]] == ["temporalSummaries", "4", "0", "0", "4"]
+        assert diff.plan is not None and diff.plan.temporal_summaries.would_insert == 4
+        assert diff.restore_options().preserve_read_state is False
+        diff.query_one("#read-state", SelectionList).select("preserve-read-state")
+        await pilot.press("m")  # replace
+        await settle(pilot)
+        assert diff.mode == "replace" and diff.restore_options().preserve_read_state is True

@@ -49,7 +49,7 @@ from widgets.toggles import CheckList, Radio
 
 # the substrates a restore can select, in the order the Options tab lists them
 SUBSTRATES = BACKED_UP
-SUBSTRATE_HELP = {"kb": "knowledge base (Chroma)", "mc": "memories + summaries (+ temporal)",
+SUBSTRATE_HELP = {"kb": "knowledge base (Chroma)", "mc": "the memory collections",
                   "graph": "native graph (SQLite)", "concepts": "concept files", "trajectories": "RLAIF file",
                   "mailbox": "sent-to-cull file", "ledgers": "neo's incident ledgers"}
 CHROMA = tuple(c.key for c in PLAN_COLLECTIONS)
@@ -187,9 +187,7 @@ class DiffScreen(BaseScreen):
                             yield Radio(Text("merge: keep every live row"), value=True, id="mode-merge")
                             yield Radio(Text("replace: truncate, then load"), id="mode-replace")
                         yield CheckList[str](
-                            Selection(Text.assemble("preserve read receipts", ("  replace: live DELIVERED_TO "
-                                                                               "readAt kept", "dim")),
-                                      "preserve-read-state", False),
+                            Selection(Text("keep read receipts (replace)"), "preserve-read-state", False),
                             id="read-state",
                         )
                 with Horizontal(id="hook-row"):
