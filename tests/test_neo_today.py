@@ -5,6 +5,7 @@ torn or mislabelled payload is BUNDLE_INVALID naming the file."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 from pathlib import Path
 
@@ -171,3 +172,31 @@ def test_a_replace_from_a_bundle_without_temporal_summaries_leaves_the_live_ones
     assert res.status == "completed"
     assert len(chroma_state(dd, "temporalSummaries")) == 3
     assert len(chroma_state(dd, "memories")) == 20
+
+
+def test_one_root_holding_both_shapes_lists_verifies_and_walks_them_alike(tmp_path: Path,
+                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    from datetime import UTC, datetime
+
+    from console.cli import main
+    from core.verify import find_restorable
+
+    dd = _dd(tmp_path)
+    older = neofmt.write_bundle(dd.backup_root, spec(encoding="jsonl"), when=datetime(2026, 5, 10, 1, 11, 23, tzinfo=UTC))
+    newer = neofmt.write_bundle(dd.backup_root, spec(encoding="jsonl+br"))
+    listing = list_bundles(dd.backup_root, count_rows=True)
+    assert [b.name for b in listing.bundles] == [newer.name, older.name]
+    rows = [{k: s.rows for k, s in b.substrates.items()} for b in listing.bundles]
+    assert rows[0] == rows[1]
+    walk = find_restorable(dd.backup_root)
+    assert (walk.code, walk.bundle) == ("RESTORABLE", newer.name)
+    results = [verify_bundle(b) for b in (newer, older)]
+    assert results[0].counts == results[1].counts and results[0].verdict == results[1].verdict == RESTORABLE
+    victim = next((newer / "kb").iterdir())
+    neofmt.tear(victim)
+    walk = find_restorable(dd.backup_root)  # neo's walk passes over an invalid newest bundle
+    assert (walk.code, walk.bundle) == ("RESTORABLE", older.name)
+    assert walk.skipped[0].verdict == "BUNDLE_INVALID" and victim.name in (walk.skipped[0].reason or "")
+    code = main(["--data-dir", str(dd.root), "diff", newer.name, "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 1 and out["error"]["code"] == "BUNDLE_INVALID" and out["error"]["file"] == str(victim)
