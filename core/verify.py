@@ -16,12 +16,12 @@ from core.jsonl import is_finite_vector, loads_lenient, sha256_file
 from core.progress import ProgressFn, Ticker, check_cancel, no_progress
 from core.scan import is_payload, iter_numbered, read_json_member
 from core.substrates import (
-    KB,
     MEMORIES,
     REQUIRED_SUBDIRS,
     SUBSTRATES,
     SUMMARIES,
     TEMPORAL_SUMMARIES_KEY,
+    VECTOR_COLLECTIONS,
     VECTOR_SUBSTRATES,
     collection_key,
 )
@@ -297,7 +297,7 @@ def _check_counts(meta: Meta, res: _State) -> None:
             elif declared != streamed:
                 res.errors.append(Finding("count-contract-mismatch",
                                           f"meta says {declared} {key} rows, the files hold {streamed}", META_FILE))
-        for key in (KB.key, MEMORIES.key, SUMMARIES.key):
+        for key in (c.key for c in VECTOR_COLLECTIONS):  # neo refuses streamed rows it was not told to expect
             if res.counts.get(key) and key not in emb["counts"]:
                 res.errors.append(Finding("count-contract-mismatch",
                                           f"the files hold {res.counts[key]} {key} rows the meta does not declare",

@@ -200,3 +200,13 @@ def test_one_root_holding_both_shapes_lists_verifies_and_walks_them_alike(tmp_pa
     code = main(["--data-dir", str(dd.root), "diff", newer.name, "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 1 and out["error"]["code"] == "BUNDLE_INVALID" and out["error"]["file"] == str(victim)
+
+
+def test_temporal_rows_the_meta_does_not_declare_are_refused_like_neo(tmp_path: Path) -> None:
+    bundle = neofmt.write_bundle(tmp_path, spec())
+    meta = json.loads((bundle / "bundle-meta.json").read_text())
+    del meta["embedding"]["counts"]["temporalSummaries"]
+    (bundle / "bundle-meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    r = verify_bundle(bundle)
+    assert r.verdict == BUNDLE_INVALID
+    assert any(f.code == "count-contract-mismatch" and "4 temporalSummaries" in f.message for f in r.errors)
