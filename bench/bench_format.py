@@ -123,7 +123,30 @@ def step_restore(work: Path) -> dict[str, Any]:
             "failed": res.failures_total}
 
 
-STEPS = {"gen": step_gen, "verify": step_verify, "diff": step_diff, "restore": step_restore}
+def step_decode(work: Path) -> dict[str, Any]:
+    """The baseline for the .jsonl.br figures: the brotli library alone streaming the payload (no lines, no
+    parsing), in the same 256 KiB steps, and the console's reader yielding its lines without parsing them."""
+    import brotli
+
+    from core import codec
+
+    path = next((_bundle(work, "br") / "mc").glob("*.jsonl.br"))
+    started = time.perf_counter()
+    d, n = brotli.Decompressor(), 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(codec.IN_CHUNK):
+            n += len(d.process(chunk))
+    bare = time.perf_counter() - started
+    started = time.perf_counter()
+    lines = 0
+    with codec.open_decoded(path) as fh:
+        for _ in fh:
+            lines += 1
+    return {"seconds": bare, "decodedBytes": n, "linesSeconds": time.perf_counter() - started, "lines": lines}
+
+
+STEPS = {"gen": step_gen, "verify": step_verify, "diff": step_diff, "restore": step_restore,
+         "decode": step_decode}
 
 
 def run_step(name: str, work: Path, **env: object) -> dict[str, Any]:
@@ -193,6 +216,7 @@ def main() -> int:
     for step in ("verify", "diff"):
         for enc in ("jsonl", "br"):
             r[f"{step}-{enc}"] = run_step(step, args.work, BENCH_ENC=enc)
+    r["decode"] = run_step("decode", args.work)
     if not args.skip_restore:
         for enc in ("br", "jsonl"):
             with chroma_server(args.work / f"chroma-{enc}") as url:  # an empty server each
@@ -206,6 +230,9 @@ def main() -> int:
         print(f"  {step:<7} .jsonl.br {mbps['br']:6.1f} MB/s ({args.rows / br['seconds']:,.0f} rows/s)  vs .jsonl "
               f"{mbps['jsonl']:6.1f} MB/s ({args.rows / plain['seconds']:,.0f} rows/s): "
               f"{plain['seconds'] / br['seconds']:.2f}x the plain throughput")
+    dec = r["decode"]
+    print(f"  baseline: the brotli library alone decodes it at {decoded / 1e6 / dec['seconds']:.1f} MB/s; the "
+          f"console's reader yields its lines at {decoded / 1e6 / dec['linesSeconds']:.1f} MB/s")
     if not args.skip_restore:
         for enc in ("br", "jsonl"):
             x = r[f"restore-{enc}"]
