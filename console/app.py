@@ -23,7 +23,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
-from console.format import age_text, describe_error, location_label
+from console.format import age_text, describe_error, location_label, neo_alerts
 from console.livegraph import GraphCensus, graph_census
 from console.messages import BundlesLoaded
 from console.screens.base import BaseScreen
@@ -36,7 +36,9 @@ from core.bundle import BundleInfo, Listing
 from core.datadir import DataDir
 from core.errors import ConsoleError
 from core.guard import GuardResult
+from core.neo_lease import NeoLease
 from core.plan import Plan
+from core.receipt import RootReceipt
 from core.restorability import State
 from core.restore_model import RestoreOptions
 from core.retention import BundleVerdict, RetentionReport
@@ -83,6 +85,8 @@ class RecoveryApp(App[int]):
         self.listing: Listing | None = None
         self.retention: RetentionReport | None = None
         self.guard: GuardResult | None = None
+        self.receipt: RootReceipt | None = None
+        self.lease: NeoLease | None = None
         self.listing_error: str | None = None
         self.census: GraphCensus | None = None
         self.verify_results: dict[str, VerifyResult] = {}
@@ -145,12 +149,14 @@ class RecoveryApp(App[int]):
         self.listing = status.listing
         self.retention = status.retention
         self.guard = status.guard
+        self.receipt, self.lease = status.receipt, status.lease
         self.listing_error = status.error
         if status.max_age_hours is not None:
             self.guard_hours = status.max_age_hours
         self.header_state = HeaderState(
             location=location_label(self.dd), freshness=self.freshness(), readonly=self.readonly,
             loading=False, busy=self.busy, unverified=self.listing.unverified,
+            alerts=neo_alerts(status.receipt, status.lease),
         )
         self._notify_screens()
 

@@ -11,10 +11,27 @@ from datetime import datetime
 
 from core.datadir import DataDir
 from core.errors import GuardRefused
+from core.neo_lease import NeoLease
+from core.receipt import BACKUP_FAILED, RECEIPT_UNREADABLE, REQUIRED_UNMET, SYNC_FAILED, RootReceipt
 from core.safetext import visible
 from core.units import human_age, human_bytes
 
-__all__ = ["age_between", "age_text", "describe_error", "human_bytes", "location_label", "short_time"]
+__all__ = ["age_between", "age_text", "describe_error", "human_bytes", "location_label", "neo_alerts",
+           "short_time"]
+
+# a header badge per alert: short, a word not a colour
+_BADGES = {BACKUP_FAILED: "NEO BACKUP FAILED", REQUIRED_UNMET: "OFF-HOST COPY UNMET",
+           SYNC_FAILED: "OFF-HOST COPY FAILED", RECEIPT_UNREADABLE: "NEO RECEIPT UNREADABLE"}
+
+
+def neo_alerts(receipt: RootReceipt | None, lease: NeoLease | None) -> tuple[str, ...]:
+    """The header's alerts from neo's receipt and lease, most urgent first: a failed backup, an unmet required
+    off-host copy, then a heavy neo job that holds the lease (backup and restore wait for it)."""
+    out = [_BADGES[a.code] for a in (receipt.alerts if receipt is not None else ())]
+    if lease is not None and lease.blocks:
+        owner = lease.holder.owner if lease.holder is not None else "unknown"
+        out.append(visible(f"NEO LEASE: {owner}"))
+    return tuple(out)
 
 
 def describe_error(exc: BaseException | None) -> str:

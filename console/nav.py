@@ -16,7 +16,9 @@ from console.livegraph import GraphCensus
 from core.bundle import BundleInfo, Listing
 from core.datadir import DataDir
 from core.guard import GuardResult
+from core.neo_lease import NeoLease
 from core.plan import Plan
+from core.receipt import RootReceipt
 from core.restore_model import RestoreOptions
 from core.retention import BundleVerdict, RetentionReport
 from core.verify import VerifyResult
@@ -31,6 +33,8 @@ class ConsoleApp(Protocol):
     listing: Listing | None  # the latest read of the backup root
     retention: RetentionReport | None  # its retention evaluation
     guard: GuardResult | None  # the backup guard's answer at that read
+    receipt: RootReceipt | None  # neo's last-backup receipt at the root, at that read
+    lease: NeoLease | None  # neo's heavy-maintenance lease, at that read
     listing_error: str | None
     census: GraphCensus | None  # the live graph's node and edge counts (aiosqlite, read-only)
     verify_results: dict[str, VerifyResult]  # bundle name -> the result of a verify run this session

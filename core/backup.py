@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Mapping
@@ -11,23 +12,29 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from core import __version__
+from core import __version__, codec
 from core import chroma_store as cs
 from core import graph_store as gs
 from core.bundle import Meta, list_bundles, read_meta
 from core.datadir import DataDir
-from core.errors import ConsoleError, NothingToBackUp, storage_error
+from core.errors import ConsoleError, NothingToBackUp, UsageError, storage_error
 from core.jsonl import loads
 from core.lock import exclusive
+from core.neo_gate import check_neo_lease
+from core.neo_paths import HEAL_ATTEMPTS_FILE, RECOVERY_RUNS_DIR
 from core.progress import ProgressFn, Ticker, check_cancel, no_progress
 from core.prune import PruneResult, SweepFailed
 from core.records import edge_line, node_line
 from core.scan import count_lines, payload_files
 from core.substrates import (
     BACKED_UP,
+    CAPTURE_SOURCES,
     COLLECTION_BY_KEY,
     FLAT_DIRECTORIES,
     FLAT_TARGETS,
+    KB,
+    MC_COLLECTIONS,
+    TEMPORAL,
     VECTOR_COLLECTIONS,
     VECTOR_SUBSTRATES,
 )
@@ -53,21 +60,23 @@ class BackupResult:
     reason: str | None = None
     warnings: tuple[str, ...] = ()
     retention: PruneResult | SweepFailed | None = None  # the sweep `backup` runs after publishing
+    payload_encoding: str = codec.PLAIN  # jsonl | jsonl+br | jsonl+gz: how the kb/mc/graph payloads were written
 
 
 def _export_collection(
-    w: BundleWriter, client: cs.ClientAPI | None, key: str, when: datetime, on_progress: ProgressFn,
+    w: BundleWriter, client: cs.ClientAPI | None, key: str, name: str, on_progress: ProgressFn,
     cancel: threading.Event | None,
 ) -> tuple[Stats, int, int | None]:
-    """Page one collection into its JSONL file. Returns (stats, exported, dimension)."""
+    """Page one collection into its payload file. Returns (stats, exported, dimension)."""
     c = COLLECTION_BY_KEY[key]
-    col = cs.get_collection(client, c.name)
+    col = cs.get_collection(client, name)
     expected = cs.count(col)
-    stats: Stats = {"collection": c.name, "collectionId": cs.collection_id(col),
-                    "backupFile": None, "expected": expected, "exported": 0, "skipped": 0, "skippedIds": []}
+    # neo's export receipt: payloadEncoding says what was written (null when no file was), a receipt only
+    stats: Stats = {"collection": name, "collectionId": cs.collection_id(col), "backupFile": None,
+                    "payloadEncoding": None, "expected": expected, "exported": 0, "skipped": 0, "skippedIds": []}
     if col is None or expected == 0:
         return stats, 0, None
-    rel = f"{c.substrate}/{c.prefix}-{colon_free(datetime.now(UTC))}.jsonl"
+    rel = f"{c.substrate}/{c.prefix}-{colon_free(datetime.now(UTC))}{w.suffix}"
     out = w.open_jsonl(rel)
     ticker = Ticker(key, expected, on_progress)
     dimension: int | None = None
@@ -92,7 +101,7 @@ def _export_collection(
     exported = out.lines
     w.close_jsonl(out)
     after = col.count()
-    stats.update(backupFile=w.final_path(rel), exported=exported)
+    stats.update(backupFile=w.final_path(rel), payloadEncoding=w.encoding, exported=exported)
     if exported < expected:
         raise ConsoleError(
             f"PARTIAL_COLLECTION_EXPORT {c.name}: exported {exported}/{expected} rows; not publishing"
@@ -105,7 +114,7 @@ def _export_collection(
 def _export_graph(
     w: BundleWriter, dd: DataDir, on_progress: ProgressFn, cancel: threading.Event | None
 ) -> tuple[Stats, int]:
-    stats: Stats = {"collection": "native-graph", "backupFile": None, "expected": 0,
+    stats: Stats = {"collection": "native-graph", "backupFile": None, "payloadEncoding": None, "expected": 0,
                     "exported": 0, "skipped": 0, "skippedIds": []}
     if not dd.graph_db.exists():
         return stats, 0
@@ -117,7 +126,7 @@ def _export_graph(
         stats["expected"] = expected
         if expected == 0:
             return stats, 0
-        rel = f"graph/graph-backup-{colon_free(datetime.now(UTC))}.jsonl"
+        rel = f"graph/graph-backup-{colon_free(datetime.now(UTC))}{w.suffix}"
         out = w.open_jsonl(rel)
         ticker = Ticker("graph", expected, on_progress)
         skipped: list[str] = []
@@ -144,7 +153,8 @@ def _export_graph(
             w.discard_jsonl(out)
             raise
     w.close_jsonl(out)
-    stats.update(backupFile=w.final_path(rel), exported=out.lines, skipped=len(skipped), skippedIds=skipped[:50])
+    stats.update(backupFile=w.final_path(rel), payloadEncoding=w.encoding, exported=out.lines, skipped=len(skipped),
+                 skippedIds=skipped[:50])
     if skipped:
         raise ConsoleError(f"graph export partial: {len(skipped)} rows hold data that is not JSON (first: {skipped[0]})")
     return stats, out.lines
@@ -160,6 +170,38 @@ def _copy_flat(w: BundleWriter, src: Path, sub: str) -> Stats:
         size = w.copy_in(src, f"{sub}/{src.name}")
         return {"copied": 1} if size else {"copied": 0, "note": "source file empty"}
     return {"copied": 0, "note": f"source not present: {src}"}
+
+
+def _copy_ledgers(w: BundleWriter, dd: DataDir) -> Stats:
+    """neo's copyIncidentLedgers: the heal-attempts file under its fixed member name, every `*.jsonl` of the
+    heal-events dir flat into ledgers/, every `*.jsonl` of the recovery-runs dir into ledgers/recovery-runs/."""
+    neo = dd.neo
+    attempts: Stats
+    if neo.heal_attempts_file.is_file():
+        size = w.copy_in(neo.heal_attempts_file, f"ledgers/{HEAL_ATTEMPTS_FILE}")
+        attempts = {"copied": 1} if size else {"copied": 0, "note": "source file empty"}
+    else:
+        attempts = {"copied": 0, "note": f"source not present: {neo.heal_attempts_file}"}
+    events: Stats = _copy_flat(w, neo.heal_events_dir, "ledgers") if neo.heal_events_dir.is_dir() else \
+        {"copied": 0, "note": f"source not present: {neo.heal_events_dir}"}
+    runs: Stats = _copy_flat(w, neo.recovery_runs_dir, f"ledgers/{RECOVERY_RUNS_DIR}") if neo.recovery_runs_dir.is_dir() \
+        else {"copied": 0, "note": f"source not present: {neo.recovery_runs_dir}"}
+    total: int = sum(x["copied"] for x in (attempts, events, runs))
+    return {"copied": total, "healAttempts": attempts, "healEvents": events, "recoveryRuns": runs}
+
+
+def backup_encoding(dd: DataDir, choice: str | None = None) -> str:
+    """neo's token for the payload encoding: the flag, else `[backup] payload_encoding`, else plain JSONL (which
+    every neo release reads; neo 13.1.0 reads nothing else)."""
+    table = dd.config_table("backup")
+    unknown = sorted(set(table) - {"payload_encoding"})
+    if unknown:
+        raise UsageError(f"unknown key [backup] {unknown[0]} (known: payload_encoding)", path=dd.config_path)
+    value = choice if choice is not None else table.get("payload_encoding", "jsonl")
+    try:
+        return codec.choice_token(str(value))
+    except ValueError as exc:
+        raise UsageError(f"{exc}", path=None if choice is not None else dd.config_path) from None
 
 
 def integrity_entry(w: BundleWriter, sub: str, source_count: int | None) -> Stats:
@@ -179,15 +221,20 @@ def _capture(dd: DataDir, ids: dict[str, str | None], rows: dict[str, int]) -> S
     previous = next((b for b in list_bundles(dd.backup_root).bundles if b.meta_state == "valid"), None)
     prev_sources = ((previous.meta or {}).get("capture") or {}).get("sources") or {} if previous else {}
     sources: Stats = {}
-    for c in VECTOR_COLLECTIONS:
-        source, key = (c.key if c.key == c.substrate else f"{c.substrate}.{c.key}"), c.key
+    for key, source in CAPTURE_SOURCES.items():
+        if key not in rows:
+            continue  # not backed up in this bundle
         prev_id = (prev_sources.get(source) or {}).get("collectionId")
         cur = ids.get(key)
         lineage = "unknown" if not (prev_id and cur) else ("same" if prev_id == cur else "changed")
         state = "populated" if rows.get(key, 0) > 0 else ("zero" if cur else "unestablished")
+        prev_rows = (prev_sources.get(source) or {}).get("rowCount")
+        prev_rows = prev_rows if isinstance(prev_rows, int) and not isinstance(prev_rows, bool) and prev_rows >= 0 \
+            else None  # unavailable, never 0
         sources[source] = {"source": source, "rowCount": rows.get(key, 0), "rowState": state, "lineage": lineage,
                            "collectionId": cur, "comparedBundle": previous.name if previous else None,
-                           "provenEmpty": state == "zero" and lineage == "same"}
+                           "previousRowCount": prev_rows, "provenEmpty": state == "zero" and lineage == "same",
+                           "collapsed": state == "zero" and lineage == "changed" and bool(prev_rows)}
     return {"schemaVersion": 1, "comparedTo": previous.name if previous else None, "sources": sources}
 
 
@@ -239,7 +286,7 @@ def sources_present(dd: DataDir, substrates: tuple[str, ...] = BACKED_UP) -> tup
         looked["chroma"] = dd.chroma_label
         if not found:  # opening Chroma is the slow check: only when nothing cheaper answered
             client = _open_chroma(dd)
-            names = [c.name for c in VECTOR_COLLECTIONS if c.substrate in substrates]
+            names = [dd.collection_name(c.key) for c in VECTOR_COLLECTIONS if c.substrate in substrates]
             found = any(cs.get_collection(client, n) is not None for n in names)
     return found, looked
 
@@ -262,23 +309,34 @@ def run_backup(
     substrates: tuple[str, ...] = BACKED_UP,
     lock: bool = True,
     allow_empty: bool = False,
+    payload_encoding: str | None = None,
+    ignore_neo_lease: bool = False,
 ) -> BackupResult:
     """Back up the selected substrates into a new bundle; nothing is published unless every step passed.
 
     Refuses with NothingToBackUp, before creating anything, when no selected source exists at all, unless
     ``allow_empty`` (a deliberately empty bundle, e.g. the safety bundle of a replace into an empty store).
+    A top-level backup (``lock``) refuses with NeoLeaseHeld while neo's heavy job holds its lease, unless
+    ``ignore_neo_lease`` (journaled). ``payload_encoding``: jsonl | br | gz (default: the config's, else jsonl).
     """
+    encoding = backup_encoding(dd, payload_encoding)
+    lease_warning: str | None = None
+    if lock:
+        lease_warning = check_neo_lease(dd, "backup", ignore=ignore_neo_lease).warning
     if not allow_empty:
         found, looked = sources_present(dd, substrates)
         if not found:
             raise nothing_to_back_up(dd, looked)
     if lock:
         with exclusive(dd.state_dir, "back up"):
-            return run_backup(dd, on_progress=on_progress, cancel=cancel, when=when, reason=reason,
-                              substrates=substrates, lock=False, allow_empty=True)
+            res = run_backup(dd, on_progress=on_progress, cancel=cancel, when=when, reason=reason,
+                             substrates=substrates, lock=False, allow_empty=True, payload_encoding=encoding)
+        if lease_warning:
+            res = dataclasses.replace(res, warnings=(lease_warning, *res.warnings))
+        return res
     started = time.monotonic()
     when = when or datetime.now(UTC)
-    w = BundleWriter(dd.backup_root, when)
+    w = BundleWriter(dd.backup_root, when, encoding)
     try:
         subsystems: Stats = {}
         counts: dict[str, int] = {}
@@ -286,7 +344,7 @@ def run_backup(
         dimension: int | None = None
         client = _open_chroma(dd) if set(VECTOR_SUBSTRATES) & set(substrates) else None
         if "kb" in substrates:
-            stats, n, dim = _export_collection(w, client, "kb", when, on_progress, cancel)
+            stats, n, dim = _export_collection(w, client, KB.key, dd.collection_name(KB.key), on_progress, cancel)
             dimension = dimension or dim
             counts["kb"], ids["kb"] = n, stats["collectionId"]
             if n == 0:
@@ -299,17 +357,21 @@ def run_backup(
                                     "reason": "source-grew-during-export" if stats.get("grewDuringExport") else None,
                                     "count": n, "expected": stats["expected"], "collectionId": stats["collectionId"],
                                     "backupFile": stats["backupFile"]}
+            subsystems["kb"]["payloadEncoding"] = stats["payloadEncoding"]
         if "mc" in substrates:
-            mem, n_mem, dim = _export_collection(w, client, "memories", when, on_progress, cancel)
-            dimension = dimension or dim
-            summ, n_sum, dim = _export_collection(w, client, "summaries", when, on_progress, cancel)
-            dimension = dimension or dim
-            counts["memories"], counts["summaries"] = n_mem, n_sum
-            ids["memories"], ids["summaries"] = mem["collectionId"], summ["collectionId"]
+            mc: Stats = {}
+            for c in MC_COLLECTIONS:
+                name = dd.collection_name(c.key)
+                if c is TEMPORAL and cs.get_collection(client, name) is None:
+                    continue  # neo's temporal-summary lane is off by default: no collection, nothing captured
+                mc[c.key], counts[c.key], dim = _export_collection(w, client, c.key, name, on_progress, cancel)
+                dimension = dimension or dim
+                ids[c.key] = mc[c.key]["collectionId"]
+            n_mem, n_sum, n_temp = (counts.get(c.key, 0) for c in MC_COLLECTIONS)
             subsystems["mc"] = {
-                "message": f"Export complete. Exported {n_mem} memories, {n_sum} summaries, 0 temporal summaries, "
-                           "and 0 graph elements.",
-                "count": n_mem + n_sum, "memories": mem, "summaries": summ}
+                "message": f"Export complete. Exported {n_mem} memories, {n_sum} summaries, {n_temp} temporal "
+                           "summaries, and 0 graph elements.",
+                "count": n_mem + n_sum + n_temp, **mc}
         if "graph" in substrates:
             gstats, n_graph = _export_graph(w, dd, on_progress, cancel)
             counts["graph"] = n_graph
@@ -320,11 +382,13 @@ def run_backup(
         for sub in FLAT_TARGETS:
             if sub in substrates:
                 subsystems[sub] = _copy_flat(w, dd.flat_target(sub), sub)
+        if "ledgers" in substrates:
+            subsystems["ledgers"] = _copy_ledgers(w, dd)
         integrity: list[Stats] = []
         if "kb" in substrates:
             integrity.append(integrity_entry(w, "kb", counts["kb"]))
         if "mc" in substrates:
-            integrity.append(integrity_entry(w, "mc", counts["memories"] + counts["summaries"]))
+            integrity.append(integrity_entry(w, "mc", sum(counts.get(c.key, 0) for c in MC_COLLECTIONS)))
         if "graph" in substrates:
             integrity.append(integrity_entry(w, "graph", subsystems["graph"]["graph"]["expected"]))
         failed = [e for e in integrity if e["status"] == "fail"]
@@ -354,6 +418,9 @@ def run_backup(
             "neoVersion": None,
             "gitSha": None,
             "tool": {"name": "recovery-console", "version": __version__},
+            # neo records the encoding per export (subsystems.*.payloadEncoding); this one line says it for the
+            # whole bundle. A receipt: readers, neo's and ours, pick the decoder by file name
+            "payloadEncoding": w.encoding,
         }
         consumer = dd.config.get("embedding", {})
         if consumer.get("provider") and consumer.get("model"):
@@ -379,4 +446,5 @@ def run_backup(
         bundle=final.name, path=str(final), completed_at=completed,
         duration_ms=int((time.monotonic() - started) * 1000), bytes=total_bytes, counts=counts,
         integrity=tuple(integrity), subsystems=subsystems, reason=reason, warnings=tuple(warnings),
+        payload_encoding=w.encoding,
     )

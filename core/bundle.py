@@ -24,6 +24,7 @@ from core.errors import UsageError
 from core.restorability import Answer, State, Survey, VerifyRecord, judge, rows_of, survey
 from core.scan import payload_files
 from core.substrates import (
+    FLAT_SUBSTRATES,
     MEMORIES,
     RECOVERY_SUBSTRATES,
     SUBSTRATES,
@@ -75,22 +76,33 @@ def substrate_files(bundle: Path, substrate: str) -> list[Path]:
         return []
     with os.scandir(d):  # glob() hides a PermissionError; an unreadable dir must not look empty
         pass
-    files = payload_files(d)
+    files = payload_files(d, compressed=substrate not in FLAT_SUBSTRATES)
     if substrate == "ledgers":
         extra = d / LEDGER_FILE
         if extra.is_file():
             files.insert(0, extra)
         runs = d / "recovery-runs"
         if not runs.is_symlink():
-            files += payload_files(runs)
+            files += payload_files(runs, compressed=False)
     return [f for f in files if not f.is_symlink()]
 
 
 def collection_files(bundle: Path, key: str) -> list[Path]:
-    """The bundle files restored into one collection (kb, memories, summaries; temporalSummaries has none)."""
+    """The bundle files restored into one collection (kb, memories, summaries, temporalSummaries)."""
     if key not in (MEMORIES.key, SUMMARIES.key, TEMPORAL_SUMMARIES_KEY):
         return substrate_files(bundle, key)
     return [f for f in substrate_files(bundle, "mc") if collection_key("mc", f.name) == key]
+
+
+def captures_collection(bundle: Path, meta: Meta | None, key: str) -> bool:
+    """Did the bundle capture this collection (a file of it, or a declared count, zero included)? Every bundle
+    captures kb, memories and summaries; temporal summaries only a writer that knows them (neo-today.md 2.2), so
+    a bundle without them says nothing about the live collection and a replace leaves it alone."""
+    if key != TEMPORAL_SUMMARIES_KEY or collection_files(bundle, key):
+        return True
+    emb = (meta or {}).get("embedding")
+    counts = emb.get("counts") if isinstance(emb, Mapping) else None
+    return isinstance(counts, Mapping) and key in counts
 
 
 def is_temporal_summary(path: Path) -> bool:

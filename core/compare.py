@@ -16,7 +16,15 @@ from core.live_scan import scan_bundle
 from core.plan import Plan, build_plan
 from core.progress import ProgressFn, no_progress
 from core.restore_model import RestoreOptions, RestoreResult, RowCount
-from core.substrates import KB, MEMORIES, PLAN_COLLECTIONS, check_only_substrate, selected
+from core.substrates import (
+    KB,
+    MEMORIES,
+    PLAN_COLLECTIONS,
+    SUMMARIES,
+    TEMPORAL,
+    check_only_substrate,
+    selected,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,12 +96,15 @@ def compare(plan: Plan, result: RestoreResult) -> Comparison:
     for c in PLAN_COLLECTIONS:
         if not selected(only, c.substrate):
             continue
+        if c is TEMPORAL and not plan.temporal_summaries.backup:
+            continue  # most bundles hold no temporal summaries (neo's backup does not export them yet)
         got: int | None = None
         failed = 0
         if c is KB and result.kb is not None:
             got, failed = result.kb.inserted, result.kb.failed
         elif c is not KB and result.mc is not None:
-            count = result.mc.counts.memories if c is MEMORIES else result.mc.counts.summaries
+            count = {MEMORIES: result.mc.counts.memories, SUMMARIES: result.mc.counts.summaries,
+                     TEMPORAL: result.mc.counts.temporal_summaries}[c]
             got, failed = count.inserted, count.failed
         would = plan.collection(c.key).would_insert
         lines.append(Line(what=f"{c.key} inserted", result=got, plan=would))
@@ -106,5 +117,5 @@ def compare(plan: Plan, result: RestoreResult) -> Comparison:
 def replan(dd: DataDir, bundle: Path, opts: RestoreOptions, *, on_progress: ProgressFn = no_progress,
            cancel: threading.Event | None = None) -> Plan:
     """The plan of the same restore against the live stores as they are now (before resuming a run)."""
-    scan = scan_bundle(dd, bundle, on_progress=on_progress, cancel=cancel)
+    scan = scan_bundle(dd, bundle, on_progress=on_progress, cancel=cancel, kb_collection=opts.target_collection)
     return build_plan(scan, opts.filters, only_substrate=opts.only_substrate, mode=opts.mode, force=opts.force)

@@ -11,7 +11,8 @@ from typing import Any
 from urllib.parse import urlparse
 
 from core.errors import UsageError
-from core.substrates import FLAT_TARGETS
+from core.neo_paths import NeoPaths, neo_paths
+from core.substrates import COLLECTION_BY_KEY, FLAT_TARGETS, TEMPORAL
 
 NEO_DIR_NAME = ".neo-ai-data"
 # What makes a dir a Memory Core: any of neo's layout entries (or the console's own state) under it. A project
@@ -37,6 +38,18 @@ class DataDir:
     resolved_from: Path | None = None
     # the locations set by a flag, the environment or the config rather than neo's layout under the root
     explicit: frozenset[str] = frozenset()
+    # where neo keeps its lease and ledgers, and its temporal-summary collection's name ([neo], neo's env)
+    neo_paths: NeoPaths | None = None
+
+    @property
+    def neo(self) -> NeoPaths:
+        return self.neo_paths or neo_paths(self.root, self.config, self.config_path, {})
+
+    def collection_name(self, key: str) -> str:
+        """The Chroma collection a count key is restored into and exported from."""
+        if key == TEMPORAL.key:
+            return self.neo.temporal_summary_collection
+        return COLLECTION_BY_KEY[key].name
 
     @property
     def notice(self) -> str | None:
@@ -159,6 +172,7 @@ def resolve(
         config_path=cfg_path,
         resolved_from=resolved_from,
         explicit=frozenset(explicit),
+        neo_paths=neo_paths(root, cfg, cfg_path, env),
     )
 
 

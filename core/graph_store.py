@@ -327,11 +327,52 @@ def insert_edge(conn: sqlite3.Connection, row: EdgeRow) -> bool:
     return conn.execute(EDGE_SQL, row).rowcount == 1
 
 
-def truncate(conn: sqlite3.Connection) -> None:
-    """Replace's first write: every edge, then every node (edges first: no cascade work when the nodes go)."""
+# --preserve-read-state (neo's preserveDeliveryReadState): the live DELIVERED_TO read receipts, captured in the
+# truncation's own transaction into a temp table of the restore's connection, put back after the graph is loaded
+_READ_FIELDS = ("readAt", "archivedAt")
+
+
+def truncate(conn: sqlite3.Connection, *, keep_read_state: bool = False) -> int:
+    """Replace's first write: every edge, then every node (edges first: no cascade work when the nodes go).
+
+    ``keep_read_state``: first keep every live DELIVERED_TO edge's non-null readAt / archivedAt (by source and
+    target, neo's match: edge ids are re-derived), for ``reapply_read_state``; -> how many edges were kept."""
     with transaction(conn):
+        kept = 0
+        if keep_read_state:
+            conn.execute("DROP TABLE IF EXISTS temp.kept_read_state")
+            conn.execute(
+                "CREATE TEMP TABLE kept_read_state AS SELECT source, target, "
+                + ", ".join(f"CASE WHEN json_extract(data, '$.properties.{f}') IS NULL THEN NULL "
+                            f"ELSE data -> '$.properties.{f}' END AS {f}" for f in _READ_FIELDS)
+                + " FROM Edges WHERE type = 'DELIVERED_TO' AND ("
+                + " OR ".join(f"json_extract(data, '$.properties.{f}') IS NOT NULL" for f in _READ_FIELDS) + ")")
+            kept = conn.execute("SELECT count(*) FROM temp.kept_read_state").fetchone()[0]
         conn.execute("DELETE FROM Edges")
         conn.execute("DELETE FROM Nodes")
+    return int(kept)
+
+
+def reapply_read_state(conn: sqlite3.Connection) -> int:
+    """Put the kept read receipts back on the restored DELIVERED_TO edges of the same (source, target) where
+    the restored value is null or absent (a bundle's value is never regressed); one transaction. -> readAt
+    values put back (neo's count; archivedAt updates are not counted, as in neo)."""
+    have = conn.execute("SELECT name FROM sqlite_temp_master WHERE name = 'kept_read_state'").fetchone()
+    if have is None:
+        return 0
+    done = 0
+    with transaction(conn):
+        for field_name in _READ_FIELDS:
+            sql = (f"UPDATE Edges SET data = json_set(data, '$.properties.{field_name}', json(?)) "
+                   "WHERE source = ? AND target = ? AND type = 'DELIVERED_TO' "
+                   f"AND json_extract(data, '$.properties.{field_name}') IS NULL")
+            rows = conn.cursor().execute(f"SELECT {field_name}, source, target FROM temp.kept_read_state "
+                                         f"WHERE {field_name} IS NOT NULL ORDER BY rowid")
+            changed = sum(conn.execute(sql, row).rowcount for row in rows)  # streamed, in capture order
+            if field_name == "readAt":
+                done = changed
+        conn.execute("DROP TABLE temp.kept_read_state")
+    return done
 
 
 def delete_rows(conn: sqlite3.Connection, table: str, ids: Sequence[str]) -> None:

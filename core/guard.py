@@ -233,7 +233,7 @@ def record_override(dd: DataDir, entry: Mapping[str, object]) -> Path:
     return path
 
 
-def _user() -> str:
+def user_name() -> str:
     try:
         return getpass.getuser()
     except (KeyError, OSError):  # a container uid with no passwd entry
@@ -323,7 +323,7 @@ def guard(
                            message=verdict, max_age=max_age, require=required, would_pass=would_pass,
                            backup_command=command, substrates=details, verify=verify, reads=reads)
     journal = record_override(dd, {
-        "time": iso_ms(datetime.now(UTC)), "user": _user(), "sudoUser": os.environ.get("SUDO_USER"),
+        "time": iso_ms(datetime.now(UTC)), "user": user_name(), "sudoUser": os.environ.get("SUDO_USER"),
         "uid": os.getuid(), "pid": os.getpid(), "host": socket.gethostname(),
         "reason": reason or "guard --skip-backup-check", "maxAgeHours": hours(max_age), "require": list(required),
         "wouldHavePassed": would_pass, "found": verdict,

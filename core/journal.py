@@ -289,9 +289,13 @@ def pairs(rec: JournalEntry, key: str) -> list[tuple[str, int]]:
 # --------------------------------------------------------------------------------------- flat file targets
 
 
-def flat_ref(substrate: str, target: Path) -> dict[str, str]:
-    """How the journal names a flat file a restore writes: by substrate and file name, never by path."""
-    return {"substrate": substrate, "name": target.name}
+def flat_ref(substrate: str, target: Path, member: str | None = None) -> dict[str, str]:
+    """How the journal names a flat file a restore writes: by substrate (and ledger) and file name, never by
+    path."""
+    ref = {"substrate": substrate, "name": target.name}
+    if member is not None:
+        ref["member"] = member
+    return ref
 
 
 def _plain_name(name: str) -> bool:
@@ -317,6 +321,8 @@ def resolve_flat(dd: DataDir, journaled: object) -> Resolved:
     if isinstance(journaled, Mapping):
         sub, name = journaled.get("substrate"), journaled.get("name")
         shown = f"{sub}/{name}"
+        if sub == "ledgers" and isinstance(name, str) and _plain_name(name):
+            return _resolve_ledger(dd, journaled.get("member"), name, shown)
         if sub not in FLAT_TARGETS or not isinstance(sub, str) or not isinstance(name, str) or not _plain_name(name):
             return Resolved(None, shown, outside=False)
         base = dd.flat_target(sub)
@@ -327,6 +333,23 @@ def resolve_flat(dd: DataDir, journaled: object) -> Resolved:
             return Resolved(None, f"{shown} (resolves to {real})", outside=True)
         return Resolved(Path(real), shown, outside=False)
     return within(str(journaled), dd.root)
+
+
+def _resolve_ledger(dd: DataDir, member: object, name: str, shown: str) -> Resolved:
+    """A ledger is where this data dir's neo keeps it (core.neo_paths), whatever the journal's words say."""
+    neo = dd.neo
+    files = {"healAttempts": neo.heal_attempts_file, "healEvents": neo.heal_events_file}
+    if member in files:
+        target = files[str(member)]
+        if name != target.name:
+            return Resolved(None, f"{shown} (this data dir's {member} ledger is {target.name})", outside=False)
+        return Resolved(Path(os.path.realpath(target)), shown, outside=False)
+    if member == "recoveryRuns":
+        real = os.path.realpath(neo.recovery_runs_dir / name)
+        if not _inside(real, neo.recovery_runs_dir):
+            return Resolved(None, f"{shown} (resolves to {real})", outside=True)
+        return Resolved(Path(real), shown, outside=False)
+    return Resolved(None, shown, outside=False)
 
 
 def within(journaled: str, base: Path) -> Resolved:
@@ -356,11 +379,13 @@ class Stores:
             self._conn = gs.connect(self.dd.graph_db, create=True)
         return self._conn
 
-    def collection(self, key: str) -> cs.Collection | None:
+    def collection(self, key: str, name: object = None) -> cs.Collection | None:
+        """The collection a batch was written to: the one it names (a --target-collection run's KB), else the
+        collection this data dir keeps that key in."""
         if not self._opened_client:
             self._client = cs.open_client(self.dd, create=False)
             self._opened_client = True
-        return cs.get_collection(self._client, COLLECTION_BY_KEY[key].name)
+        return cs.get_collection(self._client, name if isinstance(name, str) and name else self.dd.collection_name(key))
 
     def close(self) -> None:
         if self._conn is not None:
@@ -388,7 +413,7 @@ def _batch_landed(stores: Stores, rec: JournalEntry) -> bool:
         return (graph_rows_equal(conn, gs.NODES, dict(pairs(rec, "nodes")))
                 + graph_rows_equal(conn, gs.EDGES, dict(pairs(rec, "edges")))) > 0
     if isinstance(s, str) and s in COLLECTION_BY_KEY:
-        return _chroma_rows_equal(stores.collection(s), dict(pairs(rec, "rows"))) > 0
+        return _chroma_rows_equal(stores.collection(s, rec.get("collection")), dict(pairs(rec, "rows"))) > 0
     if s == "flat":
         target = resolve_flat(stores.dd, rec.get("target")).path
         if target is None:

@@ -20,19 +20,19 @@ import orjson
 
 from core import chroma_store as cs
 from core import graph_store as gs
-from core.bundle import collection_files, resolve_bundle, substrate_files
+from core.bundle import captures_collection, collection_files, read_meta, resolve_bundle, substrate_files
 from core.datadir import DataDir
 from core.errors import UsageError
+from core.neo_paths import HEAL_ATTEMPTS_FILE, HEAL_EVENTS_FILE, RECOVERY_RUNS_DIR
 from core.progress import ProgressFn, Ticker, check_cancel, no_progress
 from core.records import NaturalKey, chroma_line_id, natural_key
-from core.scan import iter_lines, open_payload
+from core.scan import iter_lines, open_payload, payload_files
 from core.substrates import (
     COLLECTION_BY_KEY,
     FLAT_DIRECTORIES,
     FLAT_TARGETS,
     KB,
     PLAN_COLLECTIONS,
-    TEMPORAL_SUMMARIES_KEY,
 )
 
 GRAPH_BATCH = 20_000  # lines per live-lookup batch in the scan
@@ -102,7 +102,7 @@ class GraphScan:
 
 @dataclass
 class CollectionScan:
-    key: str  # memories | summaries | kb
+    key: str  # memories | summaries | temporalSummaries | kb
     collection: str
     files: list[str] = field(default_factory=list)
     backup: int = 0  # rows in the bundle
@@ -111,6 +111,7 @@ class CollectionScan:
     live: int = 0  # rows in the live collection
     natural_key_divergent: int | None = None  # kb only; None when the scan was skipped
     divergent_examples: list[DivergentExample] = field(default_factory=list)
+    captured: bool = True  # False: the bundle never captured this collection (a replace leaves it alone)
 
 
 @dataclass
@@ -327,9 +328,9 @@ class _GraphAggregator:
 
 
 def scan_collection(client: cs.ClientAPI | None, bundle: Path, key: str, *, cancel: threading.Event | None = None,
-                    ticker: Ticker | None = None) -> CollectionScan:
+                    ticker: Ticker | None = None, name: str | None = None) -> CollectionScan:
     files = collection_files(bundle, key)
-    out = CollectionScan(key, COLLECTION_BY_KEY[key].name, [str(f.relative_to(bundle)) for f in files])
+    out = CollectionScan(key, name or COLLECTION_BY_KEY[key].name, [str(f.relative_to(bundle)) for f in files])
     col = cs.get_collection(client, out.collection)
     out.live = cs.count(col)
     seen: set[str] = set()
@@ -416,18 +417,39 @@ def scan_flat(dd: DataDir, bundle: Path) -> dict[str, FlatScan]:
             exists = target.is_file() and target.stat().st_size > 0
             fs.files.append((files[0].name, str(target), exists))
         out[sub] = fs
-    out["ledgers"] = FlatScan("ledgers", None,
-                              note="this data dir layout has no ledger target; ledgers are never restored")
+    out["ledgers"] = scan_ledgers(dd, bundle)
     return out
 
 
+def scan_ledgers(dd: DataDir, bundle: Path) -> FlatScan:
+    """neo's three ledgers, each against where neo keeps it live (a member the bundle lacks is not listed)."""
+    fs = FlatScan("ledgers", str(dd.neo.orchestrator_dir))
+    folder = bundle / "ledgers"
+    if not folder.is_dir():
+        fs.note = "bundle has no ledgers/ (optional in older bundles)"
+        return fs
+    for name, target in ((HEAL_ATTEMPTS_FILE, dd.neo.heal_attempts_file), (HEAL_EVENTS_FILE, dd.neo.heal_events_file)):
+        if (folder / name).is_file():
+            fs.files.append((name, str(target), target.exists()))
+    runs = dd.neo.recovery_runs_dir
+    for f in payload_files(folder / RECOVERY_RUNS_DIR, compressed=False):
+        fs.files.append((f"{RECOVERY_RUNS_DIR}/{f.name}", str(runs / f.name), (runs / f.name).exists()))
+    if not fs.files:
+        fs.note = "bundle has no ledger files"
+    return fs
+
+
 def scan_bundle(dd: DataDir, bundle: Path | str, *, on_progress: ProgressFn = no_progress,
-                cancel: threading.Event | None = None) -> Scan:
-    """The one expensive pass: graph stream + live lookups, Chroma existence checks, flat targets."""
+                cancel: threading.Event | None = None, kb_collection: str | None = None) -> Scan:
+    """The one expensive pass: graph stream + live lookups, Chroma existence checks, flat targets.
+
+    ``kb_collection``: the knowledge base's target (``--target-collection``), else the one neo's config names."""
     path = bundle if isinstance(bundle, Path) else resolve_bundle(dd.backup_root, bundle)
     if not path.is_dir():
         raise UsageError("bundle directory not found", path=path)
     graph = scan_graph(dd, path, on_progress=on_progress, cancel=cancel)
+    meta = read_meta(path)[1]
+    names = {c.key: kb_collection if c is KB and kb_collection else dd.collection_name(c.key) for c in PLAN_COLLECTIONS}
     collections: dict[str, CollectionScan] = {}
     warnings: list[str] = []
     keys = [c.key for c in PLAN_COLLECTIONS if collection_files(path, c.key)]
@@ -436,11 +458,13 @@ def scan_bundle(dd: DataDir, bundle: Path | str, *, on_progress: ProgressFn = no
         check_cancel(cancel)
         if c.key in keys:
             ticker = Ticker(c.key, None, on_progress)
-            scanned = scan_collection(client, path, c.key, cancel=cancel, ticker=ticker)
+            scanned = scan_collection(client, path, c.key, cancel=cancel, ticker=ticker,
+                                      name=names[c.key])
             ticker.update(scanned.backup, force=True)
         else:
-            scanned = CollectionScan(c.key, c.name)
-            scanned.live = cs.count(cs.get_collection(client, c.name))
+            scanned = CollectionScan(c.key, names[c.key])
+            scanned.live = cs.count(cs.get_collection(client, scanned.collection))
+        scanned.captured = captures_collection(path, meta, c.key)
         collections[c.key] = scanned
     kb = collections[KB.key]
     kb_col = cs.get_collection(client, kb.collection) if kb.backup and kb.live else None
@@ -453,7 +477,4 @@ def scan_bundle(dd: DataDir, bundle: Path | str, *, on_progress: ProgressFn = no
         warnings.append(f"{len(graph.bad)}{more} graph line(s) are not restorable "
                         f"records and are left out of these numbers; a restore refuses the bundle or fails those "
                         f"rows (first: {first.file}:{first.line}: {first.reason})")
-    if collection_files(path, TEMPORAL_SUMMARIES_KEY):
-        warnings.append("mc/temporal-summary-backup-*.jsonl is not restored: this layout has no temporal-summary "
-                        "collection")
     return Scan(path, graph, collections, scan_flat(dd, path), warnings)

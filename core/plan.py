@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from core.live_scan import CollectionScan, DivergentExample, FlatScan, GraphScan, Scan, State, scan_bundle
-from core.substrates import KB, MEMORIES, SUMMARIES, check_mode, check_only_substrate, selected
+from core.substrates import KB, MEMORIES, SUMMARIES, TEMPORAL, check_mode, check_only_substrate, selected
 from core.wire import wire
 
 # the one expensive pass a plan is built from, offered here beside `build_plan`
@@ -167,6 +167,7 @@ class Plan:
     graph: GraphPlan
     memories: CollectionPlan
     summaries: CollectionPlan
+    temporal_summaries: CollectionPlan
     kb: KbPlan
     flat: Mapping[str, FlatPlan]
     warnings: tuple[str, ...] = ()
@@ -176,7 +177,8 @@ class Plan:
         return self.graph.totals
 
     def collection(self, key: str) -> CollectionPlan:
-        return {MEMORIES.key: self.memories, SUMMARIES.key: self.summaries, KB.key: self.kb}[key]
+        return {MEMORIES.key: self.memories, SUMMARIES.key: self.summaries, TEMPORAL.key: self.temporal_summaries,
+                KB.key: self.kb}[key]
 
 
 class _Row:
@@ -265,7 +267,8 @@ def _plan_flat(fs: FlatScan, mode: str, force: bool, on: bool) -> FlatPlan:
         elif mode == "replace" or not exists:
             action = "overwrite" if exists else "copy"
         else:
-            action = "overwrite" if force else "skip"
+            # merge never overwrites a live ledger, --force or not (core.ledgers)
+            action = "overwrite" if force and fs.substrate != "ledgers" else "skip"
         files.append(FlatFile(file=name, target=target, target_exists=exists, action=action))
     return FlatPlan(selected=on, target=fs.target, files=tuple(files), note=fs.note or None)
 
@@ -281,6 +284,8 @@ def build_plan(scan: Scan, filters: Filters = Filters(), only_substrate: Iterabl
         graph=_plan_graph(scan.graph, filters, replace, selected(only, "graph")),
         memories=_plan_collection(scan.collections[MEMORIES.key], replace, mc_on),
         summaries=_plan_collection(scan.collections[SUMMARIES.key], replace, mc_on),
+        temporal_summaries=_plan_collection(scan.collections[TEMPORAL.key], replace,
+                                            mc_on and scan.collections[TEMPORAL.key].captured),
         kb=_plan_kb(scan.collections[KB.key], replace, selected(only, KB.substrate)),
         flat={k: _plan_flat(v, mode, force, selected(only, k)) for k, v in scan.flat.items()},
         warnings=tuple(scan.warnings),

@@ -26,7 +26,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from core.scan import PAYLOAD_SUFFIXES
+from core import codec
 from core.substrates import RECOVERY_SUBSTRATES, REQUIRED_SUBDIRS, SUBSTRATES
 
 Meta = Mapping[str, Any]
@@ -96,7 +96,7 @@ def substrate_of(rel: str | None) -> str:
 
 
 def is_payload_name(name: str) -> bool:
-    return name.endswith(PAYLOAD_SUFFIXES)
+    return codec.is_payload_name(name)
 
 
 def payload_substrate(rel: str) -> str | None:

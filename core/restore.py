@@ -25,7 +25,7 @@ import contextlib
 import dataclasses
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -33,14 +33,17 @@ from core import graph_store as gs
 from core.backup import run_backup
 from core.bundle import resolve_bundle
 from core.datadir import DataDir
-from core.errors import BundleInvalid, ConsoleError
+from core.errors import BundleInvalid, ConsoleError, UsageError
 from core.hooks import HookOutcome, HookSkipped, check_hook, run_hook
 from core.journal import RunJournal, recover_interrupted
 from core.live_scan import scan_bundle
 from core.lock import exclusive
-from core.plan import EdgeTypeRow, LabelRow, Plan, build_plan
+from core.neo_gate import check_neo_lease
+from core.neo_paths import HEAL_ATTEMPTS_FILE, HEAL_EVENTS_FILE, RECOVERY_RUNS_DIR
+from core.plan import EdgeTypeRow, FlatPlan, LabelRow, Plan, build_plan
 from core.progress import Cancelled, Progress, ProgressFn, no_progress
 from core.restore_chroma import restore_kb, restore_mc
+from core.restore_flags import resolve_restore_args
 from core.restore_flat import restore_flat
 from core.restore_graph import restore_graph
 from core.restore_model import (
@@ -49,6 +52,8 @@ from core.restore_model import (
     FilesOutcome,
     GraphOutcome,
     KbOutcome,
+    LedgerOutcome,
+    LedgersOutcome,
     McCounts,
     McOutcome,
     NodeEdgeCounts,
@@ -65,6 +70,7 @@ from core.substrates import (
     BACKED_UP,
     FLAT_DIRECTORIES,
     FLAT_SUBSTRATES,
+    VECTOR_COLLECTIONS,
     check_mode,
     check_only_substrate,
     selected,
@@ -86,7 +92,21 @@ def _bundle_path(dd: DataDir, bundle: Path | str) -> Path:
 def _validate(dd: DataDir, path: Path, opts: RestoreOptions, only: tuple[str, ...] | None,
               on_progress: ProgressFn, cancel: threading.Event | None) -> Validated:
     return validate(dd, path, mode=opts.mode, force=opts.force, force_topology_mismatch=opts.force_topology_mismatch,
-                    only=only, on_progress=on_progress, cancel=cancel, allow_unverifiable=bool(opts.allow_unverifiable))
+                    only=only, on_progress=on_progress, cancel=cancel, allow_unverifiable=bool(opts.allow_unverifiable),
+                    kb_collection=opts.target_collection)
+
+
+def check_flags(dd: DataDir, opts: RestoreOptions) -> tuple[str, ...]:
+    """neo's refusals for --operation / --target-collection / --preserve-read-state on the options as given (the
+    CLI resolved what the operator stated into them already); -> warnings."""
+    args = resolve_restore_args(mode=opts.mode, only=opts.only_substrate, preserve_read_state=opts.preserve_read_state,
+                                operation=opts.operation, target_collection=opts.target_collection,
+                                guarded=[dd.collection_name(c.key) for c in VECTOR_COLLECTIONS])
+    if (args.mode, args.only, args.preserve_read_state) != (opts.mode, check_only_substrate(opts.only_substrate),
+                                                            opts.preserve_read_state):
+        raise UsageError(f"--operation {opts.operation} was not resolved into the options "
+                         f"(mode={args.mode}, only-substrate={','.join(args.only or ())})")
+    return args.warnings
 
 
 def run_restore(dd: DataDir, bundle: Path | str, opts: RestoreOptions, *, on_progress: ProgressFn = no_progress,
@@ -102,6 +122,7 @@ def run_restore(dd: DataDir, bundle: Path | str, opts: RestoreOptions, *, on_pro
     """
     only = check_only_substrate(opts.only_substrate)
     check_mode(opts.mode)
+    warnings = check_flags(dd, opts)
     check_hook(opts.post_restore_hook, opts.workspace)
     path = _bundle_path(dd, bundle)
     if opts.dry_run:
@@ -109,6 +130,7 @@ def run_restore(dd: DataDir, bundle: Path | str, opts: RestoreOptions, *, on_pro
     if opts.mode == "replace" and not opts.yes:
         raise ConsoleError("Refusing replace mode without confirmation: it truncates live data. Pass --yes "
                            "(the CLI asks interactively on a terminal).")
+    lease = check_neo_lease(dd, "restore", ignore=opts.ignore_neo_lease)
     with exclusive(dd.state_dir, "restore"):
         recover_interrupted(dd)
         v = _validate(dd, path, opts, only, on_progress, cancel)
@@ -118,9 +140,11 @@ def run_restore(dd: DataDir, bundle: Path | str, opts: RestoreOptions, *, on_pro
             def planning(p: Progress) -> None:
                 on_progress(dataclasses.replace(p, task=f"plan {p.task}"))
 
-            scan = scan_bundle(dd, path, on_progress=planning, cancel=cancel)
+            scan = scan_bundle(dd, path, on_progress=planning, cancel=cancel, kb_collection=opts.target_collection)
             plan = build_plan(scan, opts.filters, only, opts.mode, opts.force)
-        return _run(RunState(dd, path, opts, only, v, on_progress, cancel, plan))
+        s = RunState(dd, path, opts, only, v, on_progress, cancel, plan)
+        s.warnings[:0] = [*([lease.warning] if lease.warning else []), *warnings]
+        return _run(s)
 
 
 def _run(s: RunState) -> RestoreResult:
@@ -200,13 +224,20 @@ def dry_run(dd: DataDir, bundle: Path | str, opts: RestoreOptions, *, on_progres
     """
     only = check_only_substrate(opts.only_substrate)
     check_mode(opts.mode)
+    flag_warnings = check_flags(dd, opts)
     check_hook(opts.post_restore_hook, opts.workspace)
     path = _bundle_path(dd, bundle)
     started = time.monotonic()
     v = _validate(dd, path, opts, only, on_progress, cancel)
-    scan = scan_bundle(dd, path, on_progress=on_progress, cancel=cancel)
+    scan = scan_bundle(dd, path, on_progress=on_progress, cancel=cancel, kb_collection=opts.target_collection)
     plan = build_plan(scan, opts.filters, only, opts.mode, opts.force)
     res = result_from_plan(plan, v)
+    if flag_warnings:
+        res = dataclasses.replace(res, warnings=(*flag_warnings, *res.warnings))
+    kb = res.subsystems.get("kb")
+    if opts.target_collection and isinstance(kb, KbOutcome):
+        res = dataclasses.replace(res, subsystems={**res.subsystems, "kb": dataclasses.replace(
+            kb, target_collection=opts.target_collection)})
     if opts.post_restore_hook:
         res = dataclasses.replace(res, post_restore_hook=HookOutcome(hook=opts.post_restore_hook,
                                                                      result=HookSkipped()))
@@ -236,18 +267,22 @@ def result_from_plan(plan: Plan, v: Validated | None = None) -> RestoreResult:
             mode=plan.mode, counts=NodeEdgeCounts(nodes=nodes, edges=edges), filter_stats=g.filter_stats,
             by_label=dict(g.labels), by_edge_type=dict(g.edge_types))
     if plan.memories.selected:
-        mem, summ = (ChromaCount(inserted=p.would_insert, skipped_existing=p.already_present)
-                     for p in (plan.memories, plan.summaries))
+        mem, summ, temp = (ChromaCount(inserted=p.would_insert, skipped_existing=p.already_present)
+                           for p in (plan.memories, plan.summaries, plan.temporal_summaries))
         subsystems["mc"] = McOutcome(message=DRY_RUN_MESSAGE, imported=0, mode=plan.mode,
-                                     counts=McCounts(memories=mem, summaries=summ, temporal_summaries=ChromaCount(),
-                                                     memories_inserted=mem.inserted + summ.inserted))
+                                     counts=McCounts(memories=mem, summaries=summ, temporal_summaries=temp,
+                                                     memories_inserted=mem.inserted + summ.inserted + temp.inserted))
     if plan.kb.selected:
         subsystems["kb"] = KbOutcome(message=DRY_RUN_MESSAGE, imported=0, inserted=plan.kb.would_insert,
                                      id_already_present=plan.kb.already_present, failed=0,
                                      natural_key_divergent=plan.kb.natural_key_divergent or 0,
                                      divergence_scan=plan.kb.divergence_scan, mode=plan.mode)
     for sub, fp in plan.flat.items():
-        if not fp.selected or sub == "ledgers":
+        if not fp.selected:
+            continue
+        if sub == "ledgers":
+            if fp.files:
+                subsystems[sub] = _dry_ledgers(fp, plan.mode)
             continue
         if sub in FLAT_DIRECTORIES:
             subsystems[sub] = FilesOutcome(copied=fp.would_copy, skipped=fp.would_skip, mode=plan.mode, note=fp.note)
@@ -259,3 +294,16 @@ def result_from_plan(plan: Plan, v: Validated | None = None) -> RestoreResult:
         subsystems=subsystems, topology=v.topology if v else None, meta=meta_summary(v.meta) if v else None,
         validation=Validation.of(v) if v else None, plan=plan, warnings=tuple(warnings), started_at=started,
         ended_at=iso_ms(datetime.now(UTC)))
+
+
+def _dry_ledgers(fp: FlatPlan, mode: str) -> LedgersOutcome:
+    def member(pred: Callable[[str], bool]) -> LedgerOutcome:
+        files = [f for f in fp.files if pred(f.file)]
+        if not files:
+            return LedgerOutcome(copied=0, skipped=0, note="source absent")
+        return LedgerOutcome(copied=sum(f.action in ("copy", "overwrite") for f in files),
+                             skipped=sum(f.action == "skip" for f in files))
+
+    return LedgersOutcome(heal_attempts=member(lambda n: n == HEAL_ATTEMPTS_FILE),
+                          heal_events=member(lambda n: n == HEAL_EVENTS_FILE),
+                          recovery_runs=member(lambda n: n.startswith(f"{RECOVERY_RUNS_DIR}/")), mode=mode)

@@ -1,9 +1,11 @@
-"""Restoring the Chroma collections (kb, then the Memory Core's memories and summaries), chunk by chunk.
+"""Restoring the Chroma collections (kb, then the Memory Core's memories, summaries and temporal summaries),
+chunk by chunk.
 
 Merge adds only the ids a chunk finds absent (`get(ids)` then `add`): a live row, and its metadata, is never
 rewritten. That is not always neo's end state: neo's KB import upserts, so when a chunk's metadata changed under
 the same id, neo overwrites the live row and this keeps it (the interop suite found exactly that). Memories
-and summaries neo adds too. Replace recreates each collection empty first. Every chunk is journaled before it
+and summaries neo adds too. Replace recreates each collection the bundle captured empty first (a bundle that
+never captured temporal summaries leaves the live collection alone). Every chunk is journaled before it
 is written; Chroma's `add` skips what already landed, so a chunk replayed after a crash is harmless.
 """
 
@@ -15,13 +17,13 @@ import numpy as np
 import orjson
 
 from core import chroma_store as cs
-from core.bundle import collection_files
+from core.bundle import captures_collection, collection_files
 from core.errors import storage_failure
 from core.journal import crc_chroma
 from core.progress import Ticker, check_cancel
 from core.restore_model import ChromaCount, KbOutcome, McCounts, McOutcome, RunState, raise_storage_failure
 from core.scan import iter_lines
-from core.substrates import COLLECTION_BY_KEY, KB, MC_COLLECTIONS, TEMPORAL_SUMMARIES_KEY
+from core.substrates import KB, MC_COLLECTIONS, MEMORIES, SUMMARIES, TEMPORAL
 
 Line = tuple[Path, int, bytes]
 
@@ -56,7 +58,7 @@ def restore_kb(s: RunState) -> None:
                      if files else "No KB file in the bundle."),
             imported=c.inserted, inserted=c.inserted, id_already_present=c.skipped_existing, failed=c.failed,
             duplicates_in_chunk=c.duplicates_in_chunk, natural_key_divergent=0,
-            divergence_scan=s.v.divergence_scan, mode=s.opts.mode)
+            divergence_scan=s.v.divergence_scan, mode=s.opts.mode, target_collection=s.opts.target_collection)
 
 
 def restore_mc(s: RunState) -> None:
@@ -64,11 +66,8 @@ def restore_mc(s: RunState) -> None:
     try:
         for c in MC_COLLECTIONS:
             files = collection_files(s.bundle, c.key)
-            if files or s.replace:
+            if files or (s.replace and captures_collection(s.bundle, s.v.meta, c.key)):
                 _collection(s, c.key, files, counts[c.key])
-        if collection_files(s.bundle, TEMPORAL_SUMMARIES_KEY):
-            s.warnings.append("mc/temporal-summary-backup-*.jsonl not restored: this layout has no "
-                              "temporal-summary collection")
     except Exception as exc:
         raise_storage_failure(exc, s.dd.chroma_label, "memories and summaries into Chroma")
         raise
@@ -76,9 +75,10 @@ def restore_mc(s: RunState) -> None:
         written = sum(c.inserted for c in counts.values())
         s.subsystems["mc"] = McOutcome(
             message=f"Import batch complete. Successfully ingested {written} records.", imported=written,
-            mode=s.opts.mode, counts=McCounts(memories=counts["memories"].frozen(),
-                                              summaries=counts["summaries"].frozen(),
-                                              temporal_summaries=ChromaCount(), memories_inserted=written))
+            mode=s.opts.mode, counts=McCounts(memories=counts[MEMORIES.key].frozen(),
+                                              summaries=counts[SUMMARIES.key].frozen(),
+                                              temporal_summaries=counts[TEMPORAL.key].frozen(),
+                                              memories_inserted=written))
 
 
 def _chunk_rows(s: RunState) -> int:
@@ -91,7 +91,7 @@ def _chunk_rows(s: RunState) -> int:
 
 def _collection(s: RunState, key: str, files: list[Path], counts: _Counts) -> None:
     """Merge one collection's files chunk by chunk, updating `counts` as each chunk lands."""
-    name = COLLECTION_BY_KEY[key].name
+    name = s.opts.target_collection if key == KB.key and s.opts.target_collection else s.dd.collection_name(key)
     col = cs.recreate(s.client(), name) if s.replace else cs.get_collection(s.client(), name, create=True)
     assert col is not None  # create=True
     ticker = Ticker(key, s.v.verify.counts.get(key), s.on_progress)
@@ -144,7 +144,8 @@ def _chunk(s: RunState, col: cs.Collection, key: str, buf: list[Line], counts: _
     docs = [v[2].get("document") for _, v in todo]
     emb = np.asarray([v[2].get("embedding") for _, v in todo], dtype=np.float32)
     assert s.journal is not None
-    b = s.journal.pending(key, rows=[(rid, crc_chroma(d, m)) for rid, d, m in zip(ids, docs, metas, strict=True)])
+    b = s.journal.pending(key, rows=[(rid, crc_chroma(d, m)) for rid, d, m in zip(ids, docs, metas, strict=True)],
+                          collection=col.name)
     try:
         cs.add(col, ids, emb, metas, docs)
         counts.inserted += len(ids)

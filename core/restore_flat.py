@@ -1,7 +1,8 @@
 """Restoring the flat substrates: files copied whole, atomically, each journaled with the content it replaced.
 
 Merge skips a target that exists (and is not empty) unless --force; replace deletes the concepts files first.
-Ledgers have no target in this layout: reported, never restored.
+Ledgers go where neo keeps them (``core.ledgers`` decides, and validation authorised every member before the
+restore's first write); merge never overwrites a live ledger, --force or not.
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ import stat
 from pathlib import Path
 
 from core.bundle import substrate_files
+from core.errors import ConsoleError
 from core.journal import flat_ref
 from core.jsonl import fsync_dir, write_stream
+from core.ledgers import LedgerRefused, plan_ledgers
 from core.progress import check_cancel
-from core.restore_model import FileOutcome, FilesOutcome, RunState
+from core.restore_model import FileOutcome, FilesOutcome, LedgerOutcome, LedgersOutcome, RunState
 from core.scan import open_payload
 from core.substrates import FLAT_DIRECTORIES
 
@@ -22,8 +25,7 @@ from core.substrates import FLAT_DIRECTORIES
 def restore_flat(s: RunState, sub: str) -> None:
     if sub == "ledgers":
         if (s.bundle / "ledgers").is_dir():
-            s.subsystems["ledgers"] = FilesOutcome(copied=0, skipped=0, mode=s.opts.mode,
-                                                   note="this data dir layout has no ledger target")
+            _restore_ledgers(s)
         return
     files = substrate_files(s.bundle, sub)
     target = s.dd.flat_target(sub)
@@ -55,7 +57,34 @@ def restore_flat(s: RunState, sub: str) -> None:
     s.subsystems[sub] = FileOutcome(copied=did, skipped=not did, mode=s.opts.mode)
 
 
-def _copy(s: RunState, sub: str, src: Path, target: Path, *, exists: bool, mode: int | None = None) -> bool:
+def _restore_ledgers(s: RunState) -> None:
+    """neo's three ledgers: the plan is taken again (validation already took and authorised it), then carried
+    out member by member; each write is journaled like any flat file, so undo puts back what it replaced."""
+    try:
+        plan = plan_ledgers(s.bundle / "ledgers", s.dd.neo, s.opts.mode)
+    except LedgerRefused as exc:  # changed since validation: still before this substrate's first write
+        raise ConsoleError(f"ledgers refused: {exc}", path=exc.path) from None
+    if not any(step.copies or step.removes for step in plan.steps):
+        return  # an empty ledgers/ (every bundle has one): nothing to restore, nothing to say
+    out: dict[str, LedgerOutcome] = {}
+    for step in plan.steps:
+        check_cancel(s.cancel)
+        for path in step.removes:  # replace: what the bundle's recovery runs replace (the safety bundle has it)
+            path.unlink(missing_ok=True)
+        copied = kept = 0
+        for c in step.copies:
+            if c.action == "keep":
+                kept += 1
+            elif _copy(s, "ledgers", c.source, c.target, exists=False, member=step.member):
+                copied += 1
+        out[step.member] = LedgerOutcome(copied=copied, skipped=kept, removed=len(step.removes) or None,
+                                         note=step.note)
+    s.subsystems["ledgers"] = LedgersOutcome(heal_attempts=out["healAttempts"], heal_events=out["healEvents"],
+                                             recovery_runs=out["recoveryRuns"], mode=s.opts.mode)
+
+
+def _copy(s: RunState, sub: str, src: Path, target: Path, *, exists: bool, mode: int | None = None,
+          member: str | None = None) -> bool:
     """Copy one flat file atomically; merge skips an existing target unless --force. -> copied?
 
     The copy keeps the mode of the file it replaces (`mode`, when replace deleted that file first); a new
@@ -77,7 +106,7 @@ def _copy(s: RunState, sub: str, src: Path, target: Path, *, exists: bool, mode:
             sha = write_stream(fh, tmp, mode=0o666 if mode is None else 0o600)
         if mode is not None:
             os.chmod(tmp, mode)
-        b = s.journal.pending("flat", target=flat_ref(sub, target), sha256=sha, previous=previous)
+        b = s.journal.pending("flat", target=flat_ref(sub, target, member), sha256=sha, previous=previous)
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)

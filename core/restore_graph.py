@@ -84,6 +84,7 @@ class GraphRestore:
     def __init__(self, state: RunState) -> None:
         self.s = state
         self.gc = GraphCounters()
+        self.read_state: int | None = None  # read receipts put back (--preserve-read-state)
 
     def run(self) -> None:
         s = self.s
@@ -91,7 +92,7 @@ class GraphRestore:
         conn = gs.connect_for_restore(s.dd.graph_db)
         try:
             if s.replace:
-                gs.truncate(conn)
+                gs.truncate(conn, keep_read_state=s.opts.preserve_read_state)
             live = gs.LiveIndex(conn)
             total = s.v.verify.counts.get("graph")
             total_bytes = sum(f.stat().st_size for f in files)
@@ -109,6 +110,8 @@ class GraphRestore:
                 ticker.update(done, bytes_done=int(total_bytes * done / total) if total else 0,
                               counters=self.gc.snapshot())
             ticker.update(done, bytes_done=total_bytes, force=True, counters=self.gc.snapshot())
+            if s.replace and s.opts.preserve_read_state:
+                self.read_state = gs.reapply_read_state(conn)
         except Exception as exc:
             raise_storage_failure(exc, s.dd.graph_db, "the graph")
             raise
@@ -122,7 +125,8 @@ class GraphRestore:
         self.s.subsystems["graph"] = GraphOutcome(
             message=f"Import batch complete. Successfully ingested {imported} records across {len(files)} file(s).",
             imported=imported, mode=self.s.opts.mode, counts=NodeEdgeCounts(nodes=nodes, edges=edges),
-            filter_stats=self.gc.filter_stats(), by_label=self.gc.by_label(), by_edge_type=self.gc.by_edge_type())
+            filter_stats=self.gc.filter_stats(), by_label=self.gc.by_label(), by_edge_type=self.gc.by_edge_type(),
+            read_receipts_reapplied=self.read_state)
 
     def _bad_line(self, path: Path, number: int, reason: str) -> None:
         self.gc.nodes["(unparseable)"]["failed"] += 1

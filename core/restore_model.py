@@ -41,6 +41,12 @@ class RestoreOptions:
     force_topology_mismatch: bool = False
     # a bundle without bundle-meta.json (BUNDLE_UNVERIFIABLE) is restored only when asked; recorded only then
     allow_unverifiable: bool | None = field(default=None, metadata=wire(omit_none=True))
+    # neo's later flags (core.restore_flags): replace re-applies live read receipts; a named operation; the KB
+    # into a throwaway collection
+    preserve_read_state: bool = False
+    operation: str | None = None
+    target_collection: str | None = None
+    ignore_neo_lease: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,13 +88,15 @@ class GraphOutcome:
     filter_stats: FilterStats
     by_label: Mapping[str, LabelCount] | Mapping[str, LabelRow]
     by_edge_type: Mapping[str, EdgeTypeCount] | Mapping[str, EdgeTypeRow]
+    # --preserve-read-state: live DELIVERED_TO readAt values put back after the replace (neo logs this count)
+    read_receipts_reapplied: int | None = field(default=None, metadata=wire(omit_none=True))
 
 
 @dataclass(frozen=True, kw_only=True)
 class McCounts:
     memories: ChromaCount
     summaries: ChromaCount
-    temporal_summaries: ChromaCount  # never restored: this layout has no collection for them
+    temporal_summaries: ChromaCount
     memories_inserted: int
 
 
@@ -134,7 +142,27 @@ class FileOutcome:
     note: str | None = field(default=None, metadata=wire(omit_none=True))
 
 
-Outcome = GraphOutcome | McOutcome | KbOutcome | FilesOutcome | FileOutcome
+@dataclass(frozen=True, kw_only=True)
+class LedgerOutcome:
+    """One of neo's ledgers: files written, live files kept (merge), live run files removed (replace)."""
+
+    copied: int
+    skipped: int
+    removed: int | None = field(default=None, metadata=wire(omit_none=True))
+    note: str | None = field(default=None, metadata=wire(omit_none=True))
+
+
+@dataclass(frozen=True, kw_only=True)
+class LedgersOutcome:
+    """neo's `subsystems.ledgers` shape: one outcome per ledger, and the mode."""
+
+    heal_attempts: LedgerOutcome
+    heal_events: LedgerOutcome
+    recovery_runs: LedgerOutcome
+    mode: str
+
+
+Outcome = GraphOutcome | McOutcome | KbOutcome | FilesOutcome | FileOutcome | LedgersOutcome
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,9 +1,10 @@
 """Reading a bundle's payload: every line restore, plan, verify, backup's counts and the listing read comes
 through here, whatever the substrate.
 
-A payload file is opened by ``open_payload``, the one place that knows how its bytes are stored. Today that is
-plain ``*.jsonl``; a compressed payload (neo's ``.jsonl.br`` / ``.jsonl.gz``) is a decoder added here and a
-suffix added to ``PAYLOAD_SUFFIXES``, and every reader follows. Nothing here reads a file whole.
+A payload file is opened by ``open_payload``, the one place that knows how its bytes are stored: the decoder is
+chosen by the file name (``core.codec``: ``.jsonl`` plain, ``.jsonl.br`` brotli, ``.jsonl.gz`` gzip), never by
+the meta. A torn or mislabelled compressed payload raises ``codec.PayloadUnreadable`` (BUNDLE_INVALID, naming
+the file) while it is read. Nothing here reads a file whole.
 """
 
 from __future__ import annotations
@@ -16,27 +17,36 @@ from typing import BinaryIO
 
 import orjson
 
+from core import codec
 from core.records import EDGE_PREFIX, NODE_PREFIX, GraphLine, graph_row, parse_graph_line
 
 BUFFER = 1 << 20
-PAYLOAD_SUFFIXES = (".jsonl",)
-PAYLOAD_GLOBS = tuple(f"*{s}" for s in PAYLOAD_SUFFIXES)
+PAYLOAD_SUFFIXES = tuple(codec.SUFFIXES)  # .jsonl.br, .jsonl.gz, .jsonl
+# the flat substrates (concepts, trajectories, mailbox, ledgers) are verbatim copies: plain JSONL only
+PLAIN_SUFFIXES = (".jsonl",)
 
 
 def is_payload(path: Path) -> bool:
-    """A file of records (one JSON value per line), as opposed to a fixed member such as a ledger's JSON."""
-    return path.name.endswith(PAYLOAD_SUFFIXES)
+    """A file of records (one JSON value per line, in any encoding), not a fixed member such as a ledger's JSON."""
+    return codec.is_payload_name(path.name)
 
 
-def payload_files(folder: Path) -> list[Path]:
-    """The payload files directly in ``folder``, sorted by name (neo's order)."""
-    return sorted(p for pattern in PAYLOAD_GLOBS for p in folder.glob(pattern) if p.is_file())
+def payload_files(folder: Path, *, compressed: bool = True) -> list[Path]:
+    """The payload files directly in ``folder``, sorted by name (neo's order); ``compressed=False`` for a flat
+    substrate's folder, whose members neo copies verbatim (``*.jsonl`` only)."""
+    suffixes = PAYLOAD_SUFFIXES if compressed else PLAIN_SUFFIXES
+    return sorted(p for suffix in suffixes for p in folder.glob(f"*{suffix}")
+                  if codec.payload_encoding(p.name) == codec.SUFFIXES[suffix] and p.is_file())
 
 
 @contextmanager
 def open_payload(path: Path) -> Iterator[BinaryIO]:
-    """The decoded bytes of a bundle file, streamed."""
-    with open(path, "rb", buffering=BUFFER) as fh:
+    """The decoded bytes of a bundle file, streamed; a fixed member (a ledger's JSON) as it is."""
+    if codec.payload_encoding(path.name) in (None, codec.PLAIN):
+        with open(path, "rb", buffering=BUFFER) as fh:
+            yield fh
+        return
+    with codec.open_decoded(path) as fh:
         yield fh
 
 

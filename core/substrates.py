@@ -19,10 +19,10 @@ RECOVERY_SUBSTRATES = ("kb", "mc", "graph")
 # neo's restore refuses a bundle without one of these (mailbox and ledgers came later: optional)
 REQUIRED_SUBDIRS = ("kb", "mc", "graph", "concepts", "trajectories")
 # what a backup captures, and so what a replace replaces (its safety bundle holds exactly these)
-BACKED_UP = ("kb", "mc", "graph", "concepts", "trajectories", "mailbox")
+BACKED_UP = ("kb", "mc", "graph", "concepts", "trajectories", "mailbox", "ledgers")
 # copied as files, never parsed into a store
 FLAT_SUBSTRATES = ("concepts", "trajectories", "mailbox", "ledgers")
-# the flat substrates with a target in the data dir (ledgers have none in this layout)
+# the flat substrates with one target in the data dir (ledgers have three, where neo keeps them: core.ledgers)
 FLAT_TARGETS = ("concepts", "trajectories", "mailbox")
 # concepts restores a folder of files; the others one file each
 FLAT_DIRECTORIES = ("concepts",)
@@ -34,7 +34,7 @@ class Collection:
     """A Chroma collection and where its rows live in a bundle."""
 
     key: str  # the name counts, plans and results use
-    name: str  # the collection in Chroma
+    name: str  # the collection in Chroma (neo's default; the temporal summaries' name is configurable)
     substrate: str  # the bundle folder
     prefix: str  # the file-name prefix neo routes by
 
@@ -42,20 +42,23 @@ class Collection:
 KB = Collection("kb", "neo-knowledge-base", "kb", "knowledge-base-backup")
 MEMORIES = Collection("memories", "neo-agent-memory", "mc", "memory-backup")
 SUMMARIES = Collection("summaries", "neo-agent-sessions", "mc", "summaries-backup")
-# neo's newer mc folder also holds temporal summaries; this layout has no collection to restore them into
-TEMPORAL_SUMMARIES_KEY = "temporalSummaries"
-TEMPORAL_SUMMARIES_PREFIX = "temporal-summary-backup"
+# neo's fourth collection: its config names it (NEO_TEMPORAL_SUMMARY_COLLECTION_NAME), DataDir.collection_name
+TEMPORAL = Collection("temporalSummaries", "neo-temporal-summary", "mc", "temporal-summary-backup")
+TEMPORAL_SUMMARIES_KEY = TEMPORAL.key
+TEMPORAL_SUMMARIES_PREFIX = TEMPORAL.prefix
 
 # backup and restore order (neo's: kb, then the Memory Core)
-VECTOR_COLLECTIONS = (KB, MEMORIES, SUMMARIES)
-# the Memory Core's two collections, in the order its counts are reported
-MC_COLLECTIONS = (MEMORIES, SUMMARIES)
+VECTOR_COLLECTIONS = (KB, MEMORIES, SUMMARIES, TEMPORAL)
+# the Memory Core's collections, in the order its counts are reported
+MC_COLLECTIONS = (MEMORIES, SUMMARIES, TEMPORAL)
 # the plan's order: what the Memory Core lost first, the knowledge base (re-syncable) last
-PLAN_COLLECTIONS = (MEMORIES, SUMMARIES, KB)
+PLAN_COLLECTIONS = (MEMORIES, SUMMARIES, TEMPORAL, KB)
+# neo's capture sources (the console's key -> neo's source name); temporal summaries and the graph have none
+CAPTURE_SOURCES = {KB.key: "kb", MEMORIES.key: "mc.memories", SUMMARIES.key: "mc.summaries"}
 COLLECTION_BY_KEY = {c.key: c for c in VECTOR_COLLECTIONS}
 # the bundle folders of Chroma exports
 VECTOR_SUBSTRATES = tuple(dict.fromkeys(c.substrate for c in VECTOR_COLLECTIONS))
-# key -> Chroma collection name
+# key -> Chroma collection name (neo's defaults)
 COLLECTIONS = {c.key: c.name for c in VECTOR_COLLECTIONS}
 MEMORY_COLLECTION, SESSION_COLLECTION, KB_COLLECTION = MEMORIES.name, SUMMARIES.name, KB.name
 
@@ -67,8 +70,8 @@ def collection_key(substrate: str, file_name: str) -> str:
         return substrate
     if file_name.startswith(MEMORIES.prefix):
         return MEMORIES.key
-    if file_name.startswith(TEMPORAL_SUMMARIES_PREFIX):
-        return TEMPORAL_SUMMARIES_KEY
+    if file_name.startswith(TEMPORAL.prefix):
+        return TEMPORAL.key
     return SUMMARIES.key
 
 

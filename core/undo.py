@@ -241,13 +241,13 @@ def _undo_collection(stores: Stores, run_dir: Path, key: str, t: _Tally, on_prog
     total = sum(len(pairs(b, "rows")) for b in committed_batches(run_dir, key))
     if not total:
         return
-    col = stores.collection(key)
-    if col is None:
-        t.add(t.missing, key, total)
-        return
     ticker = Ticker(f"undo {key}", total, on_progress)
     done = 0
     for b in committed_batches(run_dir, key):
+        col = stores.collection(key, b.get("collection"))  # the collection this batch went into
+        if col is None:
+            t.add(t.missing, key, len(pairs(b, "rows")))
+            continue
         for chunk in _chunks(pairs(b, "rows"), CHROMA_UNDO_BATCH):
             check_cancel(cancel)
             want = dict(chunk)

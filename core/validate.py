@@ -11,13 +11,13 @@ from pathlib import Path
 
 from core import chroma_store as cs
 from core import graph_store as gs
-from core.bundle import META_FILE, Meta, collection_files, read_meta
+from core.bundle import META_FILE, Meta, captures_collection, collection_files, read_meta
 from core.datadir import DataDir
 from core.errors import BundleInvalid, ConsoleError
+from core.ledgers import LedgerRefused, plan_ledgers
 from core.live_scan import kb_divergence
 from core.progress import ProgressFn, no_progress
 from core.substrates import (
-    COLLECTION_BY_KEY,
     FLAT_DIRECTORIES,
     FLAT_TARGETS,
     KB,
@@ -77,17 +77,19 @@ def topology_check(meta: Meta | None, force: bool) -> Topology | None:
                     match=True, forced=False)
 
 
-def _live_dimensions(client: cs.ClientAPI | None, keys: list[str]) -> dict[str, int]:
+def _live_dimensions(client: cs.ClientAPI | None, names: Mapping[str, str]) -> dict[str, int]:
     dims: dict[str, int] = {}
-    for key in keys:
-        dim = cs.detect_dimension(cs.get_collection(client, COLLECTION_BY_KEY[key].name))
+    for key, name in names.items():
+        dim = cs.detect_dimension(cs.get_collection(client, name))
         if dim is not None:
             dims[key] = dim
     return dims
 
 
-def occupancy(dd: DataDir, only: tuple[str, ...] | None, client: cs.ClientAPI | None) -> dict[str, int]:
-    """What replace would overwrite, per target (neo's gate, extended to kb and graph, scoped to the selection)."""
+def occupancy(dd: DataDir, only: tuple[str, ...] | None, client: cs.ClientAPI | None,
+              bundle: Path | None = None, meta: Meta | None = None) -> dict[str, int]:
+    """What replace would overwrite, per target (neo's gate, extended to kb and graph, scoped to the selection;
+    a collection the bundle never captured is not replaced, so not counted)."""
     occ: dict[str, int] = {}
     if selected(only, "graph") and dd.graph_db.exists():
         conn = gs.connect(dd.graph_db, readonly=True)
@@ -96,9 +98,16 @@ def occupancy(dd: DataDir, only: tuple[str, ...] | None, client: cs.ClientAPI | 
         finally:
             conn.close()
     for c in VECTOR_COLLECTIONS:
+        if bundle is not None and not captures_collection(bundle, meta, c.key):
+            continue
         if selected(only, c.substrate) and client is not None:
             occ[c.substrate if c.substrate == c.key else f"{c.substrate}.{c.key}"] = cs.count(
-                cs.get_collection(client, c.name))
+                cs.get_collection(client, dd.collection_name(c.key)))
+    if selected(only, "ledgers") and bundle is not None and (bundle / "ledgers").is_dir():
+        neo = dd.neo
+        occ["ledgers.healAttempts"] = neo.heal_attempts_file.stat().st_size if neo.heal_attempts_file.is_file() else 0
+        for key, folder in (("ledgers.healEvents", neo.heal_events_dir), ("ledgers.recoveryRuns", neo.recovery_runs_dir)):
+            occ[key] = len(list(folder.glob("*.jsonl"))) if folder.is_dir() else 0
     for sub in FLAT_TARGETS:
         if selected(only, sub):
             target = dd.flat_target(sub)
@@ -111,13 +120,18 @@ def occupancy(dd: DataDir, only: tuple[str, ...] | None, client: cs.ClientAPI | 
 
 def validate(dd: DataDir, bundle: Path, *, mode: str, force: bool, force_topology_mismatch: bool,
              only: tuple[str, ...] | None, on_progress: ProgressFn = no_progress,
-             cancel: threading.Event | None = None, allow_unverifiable: bool = False) -> Validated:
-    """Everything that can refuse the restore, before the first write. Raises BundleInvalid / ConsoleError."""
+             cancel: threading.Event | None = None, allow_unverifiable: bool = False,
+             kb_collection: str | None = None) -> Validated:
+    """Everything that can refuse the restore, before the first write. Raises BundleInvalid / ConsoleError.
+
+    ``kb_collection``: the collection the knowledge base goes into (``--target-collection``), else neo's."""
     warnings: list[str] = []
+    names = {c.key: kb_collection if c is KB and kb_collection else dd.collection_name(c.key)
+             for c in VECTOR_COLLECTIONS}
     vector_keys = [c.key for c in VECTOR_COLLECTIONS if selected(only, c.substrate) and collection_files(bundle, c.key)]
     needs_chroma = bool(vector_keys) or (mode == "replace" and any(selected(only, s) for s in VECTOR_SUBSTRATES))
     client = cs.open_client(dd, create=False) if needs_chroma else None
-    live_dims = _live_dimensions(client, vector_keys)
+    live_dims = _live_dimensions(client, {k: names[k] for k in vector_keys})
     expected = next(iter(live_dims.values()), None) or dd.embedding_dimension
     res = verify_bundle(bundle, expected_dimension=expected, on_progress=on_progress, cancel=cancel)
     errors = []
@@ -140,7 +154,7 @@ def validate(dd: DataDir, bundle: Path, *, mode: str, force: bool, force_topolog
     for key, dim in live_dims.items():
         if res.dimension is not None and dim != res.dimension:
             raise BundleInvalid(f"dimension-contract-mismatch: the bundle's vectors have {res.dimension} values, "
-                                f"the live {COLLECTION_BY_KEY[key].name} has {dim}; nothing was written", path=bundle)
+                                f"the live {names[key]} has {dim}; nothing was written", path=bundle)
     warnings += [str(w) for w in res.warnings]
     state, meta, _err = read_meta(bundle)
     if meta is None:
@@ -149,7 +163,7 @@ def validate(dd: DataDir, bundle: Path, *, mode: str, force: bool, force_topolog
     divergence = "skipped-replace-mode" if mode == "replace" else "skipped-empty-target"
     kb_files = collection_files(bundle, KB.key)
     if mode == "merge" and selected(only, KB.substrate) and kb_files and client is not None:
-        col = cs.get_collection(client, KB.name)
+        col = cs.get_collection(client, names[KB.key])
         if col is not None and col.count() > 0:
             divergence = "performed"
             n, examples = kb_divergence(col, kb_files, bundle, cancel=cancel)
@@ -161,10 +175,15 @@ def validate(dd: DataDir, bundle: Path, *, mode: str, force: bool, force_topolog
                     f"{ex.file}:{ex.line} id {ex.id} vs live {ex.live_id} ({ex.key}). The KB "
                     f"import is refused before any write; restore without kb (--only-substrate) or use "
                     f"--mode replace --force.", path=bundle / ex.file, line=int(ex.line))
+    if selected(only, "ledgers") and (bundle / "ledgers").is_dir():
+        try:  # neo authorises every ledger before it writes any: so does the console, before any substrate
+            plan_ledgers(bundle / "ledgers", dd.neo, mode)
+        except LedgerRefused as exc:
+            raise ConsoleError(f"ledgers refused, nothing was written: {exc}", path=exc.path) from None
     occ: dict[str, int] = {}
     gate = None
     if mode == "replace":
-        occ = occupancy(dd, only, client)
+        occ = occupancy(dd, only, client, bundle, meta)
         busy = [f"{k}={v}" for k, v in occ.items() if v]
         if busy and not force:
             gate = (f"Refusing replace mode without --force: targets are non-empty ({', '.join(busy)}). "

@@ -15,6 +15,7 @@ from typing import ClassVar
 import orjson
 
 from core.bundle import LEDGER_FILE, META_FILE, Meta, list_bundles, read_meta, substrate_files
+from core.codec import PayloadUnreadable
 from core.jsonl import is_finite_vector, loads_lenient
 from core.progress import ProgressFn, Ticker, check_cancel, no_progress
 from core.restorability import (
@@ -31,13 +32,13 @@ from core.restorability import (
 from core.scan import is_payload, iter_numbered, read_json_member
 from core.substrates import (
     COLLECTION_BY_KEY,
-    KB,
     MEMORIES,
     RECOVERY_SUBSTRATES,
     REQUIRED_SUBDIRS,
     SUBSTRATES,
     SUMMARIES,
     TEMPORAL_SUMMARIES_KEY,
+    VECTOR_COLLECTIONS,
     VECTOR_SUBSTRATES,
     collection_key,
 )
@@ -165,13 +166,18 @@ class _Checker:
         """kind: vector | graph | flat. Returns row counts by category."""
         counts: dict[str, int] = {}
         prev: tuple[int, bytes] | None = None
-        for number, raw in iter_numbered(path):
-            if prev is not None:
-                self._one(path, prev[0], prev[1], True, False, kind, counts)
-            prev = (number, raw)
-            if number % 2000 == 0:
-                check_cancel(cancel)
-                ticker.update(self.res.row_total + sum(counts.values()))
+        try:
+            for number, raw in iter_numbered(path):
+                if prev is not None:
+                    self._one(path, prev[0], prev[1], True, False, kind, counts)
+                prev = (number, raw)
+                if number % 2000 == 0:
+                    check_cancel(cancel)
+                    ticker.update(self.res.row_total + sum(counts.values()))
+        except PayloadUnreadable as exc:
+            # torn, mislabelled or trailing bytes: the lines read so far are not the file, whatever they hold
+            self.error("payload-unreadable", exc.reason, path)
+            return counts
         if prev is not None:
             self._one(path, prev[0], prev[1], prev[1].endswith(b"\n"), True, kind, counts)
         return counts
@@ -368,7 +374,7 @@ def _check_counts(meta: Meta, res: _State) -> None:
                 res.errors.append(Finding("count-contract-mismatch",
                                           f"meta says {declared} {key} rows, the files hold {streamed}", META_FILE,
                                           substrate=_substrate_of_key(key)))
-        for key in (KB.key, MEMORIES.key, SUMMARIES.key):
+        for key in (c.key for c in VECTOR_COLLECTIONS):  # neo refuses streamed rows it was not told to expect
             if res.counts.get(key) and key not in emb["counts"]:
                 res.errors.append(Finding("count-contract-mismatch",
                                           f"the files hold {res.counts[key]} {key} rows the meta does not declare",

@@ -12,11 +12,25 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from core import codec
 from core.bundle import META_FILE, PARTIAL_PREFIX, bundle_name
 from core.errors import ConsoleError
-from core.jsonl import JsonlWriter, copy_file_hashed, fsync_dir, write_json_atomic
+from core.jsonl import JsonlWriter, copy_file_hashed, dumps, fsync_dir, write_json_atomic
 from core.substrates import BACKED_UP
 from core.wire import encode
+
+# folders a bundle always has (neo creates ledgers/recovery-runs even when empty)
+SUBDIRS = (*BACKED_UP, "ledgers/recovery-runs")
+
+
+class EncodedWriter(codec.PayloadWriter):
+    """A compressed payload with the same interface as JsonlWriter (one record per line)."""
+
+    def write(self, obj: object) -> None:
+        self.write_raw(dumps(obj))
+
+
+PayloadOut = JsonlWriter | EncodedWriter
 
 
 @dataclass(frozen=True)
@@ -31,7 +45,7 @@ class FileSum:
 class BundleWriter:
     """Owner-only (0700/0600) staging; nothing looks like a bundle until `publish` renames it."""
 
-    def __init__(self, backup_root: Path, when: datetime) -> None:
+    def __init__(self, backup_root: Path, when: datetime, encoding: str = codec.PLAIN) -> None:
         backup_root.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.root = backup_root
         self.name = bundle_name(when)
@@ -41,26 +55,35 @@ class BundleWriter:
         hint = re.sub(r"[^a-zA-Z0-9._-]", "_", self.name)[:48]
         # mkdtemp creates the dir 0700: bundles hold agent memories.
         self.staging = Path(tempfile.mkdtemp(prefix=f"{PARTIAL_PREFIX}{hint}-", dir=backup_root))
-        for sub in BACKED_UP:
+        for sub in SUBDIRS:
             (self.staging / sub).mkdir(mode=0o700)
+        self.encoding = encoding  # kb/mc/graph payloads: jsonl, jsonl+br or jsonl+gz; flat members stay plain
         self.checksums: dict[str, FileSum] = {}
-        self._open: list[tuple[str, JsonlWriter]] = []
+        self._open: list[tuple[str, PayloadOut]] = []
+
+    @property
+    def suffix(self) -> str:
+        """The file-name suffix of this bundle's kb/mc/graph payloads (the name is the contract)."""
+        return codec.SUFFIX_OF[self.encoding]
 
     def final_path(self, rel: str) -> str:
         return str(self.final / rel)
 
-    def open_jsonl(self, rel: str) -> JsonlWriter:
-        w = JsonlWriter(self.staging / rel)
+    def open_jsonl(self, rel: str) -> PayloadOut:
+        """A new payload; its name's suffix says how it is encoded (plain JSONL, brotli at neo's quality 4,
+        gzip). Checksums, bytes and lines cover what is on disk."""
+        path = self.staging / rel
+        w: PayloadOut = JsonlWriter(path) if codec.payload_encoding(rel) == codec.PLAIN else EncodedWriter(path)
         self._open.append((rel, w))
         return w
 
-    def close_jsonl(self, w: JsonlWriter) -> None:
+    def close_jsonl(self, w: PayloadOut) -> None:
         w.close()
         rel = str(w.path.relative_to(self.staging))
         self.checksums[rel] = FileSum(w.sha256, w.bytes, w.lines)
         self._open = [(r, o) for r, o in self._open if o is not w]
 
-    def discard_jsonl(self, w: JsonlWriter) -> None:
+    def discard_jsonl(self, w: PayloadOut) -> None:
         w.close()
         w.path.unlink(missing_ok=True)
         self._open = [(r, o) for r, o in self._open if o is not w]
@@ -79,7 +102,7 @@ class BundleWriter:
             self.close_jsonl(w)
         meta = {**meta, "checksums": encode(dict(sorted(self.checksums.items())))}
         write_json_atomic(self.staging / META_FILE, meta)
-        for sub in BACKED_UP:
+        for sub in SUBDIRS:
             fsync_dir(self.staging / sub)
         fsync_dir(self.staging)
         if os.path.lexists(self.final):

@@ -20,6 +20,7 @@ from console.cli import main
 from core.backup import run_backup
 from core.bundle import META_FILE, list_root
 from core.datadir import DataDir, resolve
+from core.receipt import RECEIPT_FILE
 from core.restorability import State
 from tests.builders import edge, graph_state, live_graph, make_live, node, write_bundle
 from tests.restorability_builders import build_bundle, cut_at_line, cut_in_half
@@ -94,7 +95,8 @@ def test_list_and_retention_read_no_payload_byte(dd: DataDir, capsys: pytest.Cap
     code, _, _ = cli(capsys, dd, "guard", "--no-verify", "--json")
     assert code == 0
     monkeypatch.undo()
-    assert spy.under(dd.backup_root) == []  # each meta was read, nothing else in the root
+    # each meta was read, and neo's root receipt (when there is one: not here) beside the bundles; no payload byte
+    assert [p for p in spy.under(dd.backup_root) if not p.endswith("/" + RECEIPT_FILE)] == []
     assert sum(p.endswith(META_FILE) for p in spy.paths) == 3 * 5
     assert len(listing["bundles"]) == 5
     rows = {b["name"]: (b["substrates"]["graph"]["rows"], b["substrates"]["graph"]["rowsFrom"])

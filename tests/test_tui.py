@@ -575,7 +575,7 @@ async def test_cancel_stops_between_batches_and_resume_finishes_the_same_restore
         diff = await open_diff(pilot)
         await pilot.press("3")
         substrates = diff.query_one("#substrates", SelectionList)
-        for sub in ("kb", "mc", "concepts", "trajectories", "mailbox"):
+        for sub in ("kb", "mc", "concepts", "trajectories", "mailbox", "ledgers"):
             substrates.deselect(sub)
         await pilot.pause()
         assert diff.only_substrate() == ["graph"]

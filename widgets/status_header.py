@@ -31,6 +31,8 @@ class HeaderState:
     busy: str = ""  # e.g. "restoring", shown as a badge while a write runs
     unverified: int = 0  # bundles only claimed restorable, their rows not read yet
     extra: tuple[str, ...] = field(default_factory=tuple)
+    # neo's alerts (a failed last backup, an unmet off-host copy, its lease held): badges that never give way
+    alerts: tuple[str, ...] = ()
 
 
 class StatusHeader(Widget):
@@ -76,6 +78,11 @@ class StatusHeader(Widget):
     def render(self) -> Text:
         width = self.size.width or 80
         st = self.state
+        # neo's alerts come right after the title: what a narrow terminal cuts is the ages, never an alert
+        alerts = Text()
+        for alert in st.alerts:
+            alerts.append(f" {visible(alert)} ", style="bold reverse red")
+            alerts.append(" ")
         badges = Text()
         if st.busy:
             badges.append(f" {st.busy.upper()} ", style="bold reverse magenta")
@@ -96,10 +103,10 @@ class StatusHeader(Widget):
             if with_label and st.freshness:
                 middle.append("newest restorable: ", style="dim")
             middle.append_text(ages)
-            used = title.cell_len + middle.cell_len + badges.cell_len
+            used = title.cell_len + alerts.cell_len + middle.cell_len + badges.cell_len
             if used <= width:
                 break
-        line = Text.assemble(title, middle)
+        line = Text.assemble(title, alerts, middle)
         pad = max(1, width - line.cell_len - badges.cell_len)
         line.append(" " * pad)
         line.append_text(badges)

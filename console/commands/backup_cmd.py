@@ -20,13 +20,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--allow-empty", action="store_true",
                    help="take the bundle even when none of the sources exists (refused by default: that is "
                         "almost always a mistyped --data-dir)")
+    p.add_argument("--payload-encoding", choices=("jsonl", "br", "gz"), default=None,
+                   help="kb/mc/graph payloads as plain .jsonl (default: every neo reads it), brotli .jsonl.br "
+                        "(what neo's head writes) or gzip .jsonl.gz; config [backup] payload_encoding")
+    p.add_argument("--ignore-neo-lease", action="store_true",
+                   help="run even while neo's heavy-maintenance lease is held (recorded in guard-overrides.jsonl)")
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     refuse_readonly(ctx, "take a backup")
     # a signal cancels between pages and removes the staging dir: nothing half-done is published (exit 130)
     with cancel_on_signals() as cancel, ctx.progress("backup") as on_progress:
-        result = run_backup(ctx.dd, on_progress=on_progress, cancel=cancel, allow_empty=args.allow_empty)
+        result = run_backup(ctx.dd, on_progress=on_progress, cancel=cancel, allow_empty=args.allow_empty,
+                            payload_encoding=args.payload_encoding, ignore_neo_lease=args.ignore_neo_lease)
     if not args.no_prune:
         try:
             result = dataclasses.replace(result, retention=sweep_after_backup(ctx.dd))
@@ -38,7 +44,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     from console.commands.render import say
 
     con = ctx.console()
-    say(con, f"Published {result.bundle} ({result.bytes:,} bytes in {result.duration_ms} ms)")
+    say(con, f"Published {result.bundle} ({result.bytes:,} bytes in {result.duration_ms} ms, "
+             f"payloads {result.payload_encoding})")
     for e in result.integrity:
         say(con, f"  {e['subsystem']:<6} {e['status']:<8} {e['bundleCount']:,} rows")
     for w in result.warnings:

@@ -9,7 +9,7 @@ from console.commands.common import Context, add_json, csv_list
 from core.bundle import resolve_bundle
 from core.live_scan import scan_bundle
 from core.plan import Filters, Plan, build_plan
-from core.substrates import PLAN_COLLECTIONS, SUBSTRATES, check_mode, check_only_substrate
+from core.substrates import PLAN_COLLECTIONS, SUBSTRATES, TEMPORAL, check_mode, check_only_substrate
 from core.wire import encode
 
 NAME = "diff"
@@ -98,6 +98,8 @@ def print_plan(ctx: Context, plan: Plan) -> None:
     t = _table("Collections", ["collection", "backup", "live", "already present", "would insert"])
     for pc in PLAN_COLLECTIONS:
         c = plan.collection(pc.key)
+        if pc is TEMPORAL and not (c.backup or c.live):
+            continue  # neo's backup does not export temporal summaries yet: listed when there are some
         if c.selected:
             t.add_row(pc.key, _n(c.backup), _n(c.live), _n(c.already_present), _n(c.would_insert))
         else:

@@ -8,7 +8,9 @@ from datetime import UTC, datetime
 from console.commands.common import Context, add_json
 from core import units
 from core.bundle import list_root
+from core.capture import read_capture
 from core.restorability import State
+from core.status import neo_state
 from core.substrates import RECOVERY_SUBSTRATES
 from core.wire import encode
 
@@ -24,14 +26,32 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     listing = list_root(ctx.dd, now=datetime.now(UTC))
+    receipt, lease = neo_state(ctx.dd, now=listing.now)
     if ctx.json:
-        ctx.emit_json(encode(listing))
+        out = encode(listing)
+        assert isinstance(out, dict) and isinstance(out["bundles"], list)
+        for entry, b in zip(out["bundles"], listing.bundles, strict=True):
+            assert isinstance(entry, dict)
+            entry["capture"] = encode(read_capture(b.meta))
+        out["neoReceipt"] = encode(receipt)
+        out["neoLease"] = encode(lease)
+        ctx.emit_json(out)
         return 0
     from rich.table import Table
 
     from console.commands.render import command, command_for, say, text
 
     con = ctx.console()
+    # neo's own word first: a failed last backup or an unmet off-host copy is not a line under the table
+    for alert in receipt.alerts:
+        say(con, f"ALERT {alert.code}: {alert.text}", style="bold red")
+    if receipt.state != "missing" and not receipt.alerts:
+        say(con, receipt.summary)
+    if lease.blocks:
+        say(con, f"{lease.describe()}: backup and restore wait for it (--ignore-neo-lease to override)",
+            style="bold red")
+    elif lease.status == "expired":
+        say(con, lease.describe(), style="yellow")
     if not listing.exists:
         say(con, f"No backup root at {listing.root}. To take the first bundle:")
         command(con, command_for(ctx.dd, "backup"))
@@ -56,6 +76,12 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
             notes.append(f"{b.name}: {b.meta_state} meta" + (f" ({b.meta_error})" if b.meta_error else ""))
         if b.reason:
             notes.append(f"{b.name}: taken as a {b.reason} safety bundle")
+        cap = read_capture(b.meta)
+        if cap is not None and cap.sources:
+            notes.append(f"{b.name}: capture " + "; ".join(
+                f"{src.source} {src.row_count if src.row_count is not None else '?'} rows "
+                f"{src.verdict.upper() if src.collapsed else src.verdict}, lineage {src.lineage or '?'}"
+                for src in cap.sources))
     con.print(table)
     say(con, "ok = verified restorable; ok? = claimed by its meta, not yet verified (recovery-console verify NAME); "
              "otherwise why it is not restorable (torn, symlink, empty, no meta, ...)")

@@ -15,9 +15,17 @@ from core.errors import ConsoleError
 from core.plan import Filters
 from core.progress import Cancelled
 from core.restore import run_restore
-from core.restore_model import FileOutcome, FilesOutcome, RestoreCancelled, RestoreOptions, RestoreResult
+from core.restore_flags import resolve_restore_args
+from core.restore_model import (
+    FileOutcome,
+    FilesOutcome,
+    LedgersOutcome,
+    RestoreCancelled,
+    RestoreOptions,
+    RestoreResult,
+)
 from core.safetext import visible
-from core.substrates import FLAT_TARGETS, MC_COLLECTIONS
+from core.substrates import FLAT_TARGETS, MC_COLLECTIONS, MEMORIES, SUMMARIES, TEMPORAL, VECTOR_COLLECTIONS
 from core.wire import encode
 
 NAME = "restore"
@@ -35,6 +43,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--allow-unverifiable", action="store_true",
                    help="restore a bundle that has no bundle-meta.json (BUNDLE_UNVERIFIABLE: nothing says what it "
                         "should hold, so a file cut short cannot be told from a whole one)")
+    p.add_argument("--preserve-read-state", action="store_true",
+                   help="replace: put the live DELIVERED_TO edges' readAt/archivedAt back after the graph replace "
+                        "(quiesce neo's writers first); no effect under merge")
+    p.add_argument("--operation", metavar="reseed",
+                   help="reseed: pins --mode replace, --only-substrate=graph and --preserve-read-state; refuses "
+                        "arguments that contradict it")
+    p.add_argument("--target-collection", metavar="NAME",
+                   help="restore the knowledge base into this throwaway collection (needs --only-substrate=kb; "
+                        "refuses replace and neo's canonical collection names)")
+    p.add_argument("--ignore-neo-lease", action="store_true",
+                   help="run even while neo's heavy-maintenance lease is held (recorded in guard-overrides.jsonl)")
+    p.set_defaults(mode=None)  # stated or not matters to --operation's pins
     add_json(p)
 
 
@@ -52,12 +72,18 @@ def _confirm_replace(ctx: Context) -> bool:
 def run(args: argparse.Namespace, ctx: Context) -> int:
     if not args.dry_run:
         refuse_readonly(ctx, "restore")
-    opts = RestoreOptions(mode=args.mode, force=args.force, yes=args.yes,
+    flags = resolve_restore_args(mode=args.mode, only=args.only_substrate,
+                                 preserve_read_state=args.preserve_read_state, operation=args.operation,
+                                 target_collection=args.target_collection,
+                                 guarded=[ctx.dd.collection_name(c.key) for c in VECTOR_COLLECTIONS])
+    opts = RestoreOptions(mode=flags.mode, force=args.force, yes=args.yes,
                           filters=Filters.of(args.filter_labels, args.filter_edge_types),
-                          only_substrate=args.only_substrate, post_restore_hook=args.post_restore_hook,
+                          only_substrate=flags.only, post_restore_hook=args.post_restore_hook,
                           workspace=args.workspace, dry_run=args.dry_run,
                           force_topology_mismatch=args.force_topology_mismatch,
-                          allow_unverifiable=True if args.allow_unverifiable else None)
+                          allow_unverifiable=True if args.allow_unverifiable else None,
+                          preserve_read_state=flags.preserve_read_state, operation=flags.operation,
+                          target_collection=flags.target_collection, ignore_neo_lease=args.ignore_neo_lease)
     if opts.mode == "replace" and not opts.yes and not opts.dry_run:
         if not _confirm_replace(ctx):
             raise ConsoleError("replace not confirmed; nothing was written")
@@ -115,10 +141,15 @@ def print_result(ctx: Context, r: RestoreResult) -> None:
         else:
             t.add_column(c, justify="right", no_wrap=True)
     if r.kb is not None:
-        t.add_row("kb", f"{r.kb.inserted:,}", f"{r.kb.id_already_present:,}", f"{r.kb.failed:,}", "")
+        into = text(f"into {r.kb.target_collection}") if r.kb.target_collection else ""
+        t.add_row("kb", f"{r.kb.inserted:,}", f"{r.kb.id_already_present:,}", f"{r.kb.failed:,}", into)
     if r.mc is not None:
+        counts = {MEMORIES.key: r.mc.counts.memories, SUMMARIES.key: r.mc.counts.summaries,
+                  TEMPORAL.key: r.mc.counts.temporal_summaries}
         for collection in MC_COLLECTIONS:
-            mc = r.mc.counts.memories if collection.key == "memories" else r.mc.counts.summaries
+            mc = counts[collection.key]
+            if collection is TEMPORAL and not (mc.inserted or mc.skipped_existing or mc.failed):
+                continue  # most bundles hold none
             t.add_row(collection.key, f"{mc.inserted:,}", f"{mc.skipped_existing:,}", f"{mc.failed:,}", "")
     if r.graph is not None:
         fs = r.graph.filter_stats
@@ -126,6 +157,8 @@ def print_result(ctx: Context, r: RestoreResult) -> None:
             other = (f"filtered {fs.filtered_nodes:,}" if kind == "nodes"
                      else f"filtered {fs.filtered_edges:,}, orphaned {fs.orphan_edges:,}")
             t.add_row(f"graph {kind}", f"{rows.inserted:,}", f"{rows.skipped_existing:,}", f"{rows.failed:,}", other)
+        if r.graph.read_receipts_reapplied is not None:
+            t.add_row("read receipts", "", "", "", f"{r.graph.read_receipts_reapplied:,} readAt put back")
     for sub in FLAT_TARGETS:
         v = r.subsystems.get(sub)
         if isinstance(v, FilesOutcome | FileOutcome):
@@ -136,6 +169,15 @@ def print_result(ctx: Context, r: RestoreResult) -> None:
             if skipped and not note and r.mode == "merge":
                 note = "present live (--force overwrites)"
             t.add_row(sub, copied, skipped, "", text(note))
+    ledgers = r.subsystems.get("ledgers")
+    if isinstance(ledgers, LedgersOutcome):
+        for name, o in (("heal-attempts", ledgers.heal_attempts), ("heal-events", ledgers.heal_events),
+                        ("recovery-runs", ledgers.recovery_runs)):
+            note = o.note or ("live ledger kept (merge never overwrites one)" if o.skipped else "")
+            if o.removed:
+                note = f"{o.removed:,} live run file(s) removed"
+            t.add_row(f"ledger {name}", _flat_word(o.copied, "copied", r.dry_run),
+                      _flat_word(o.skipped, "skipped", r.dry_run), "", text(note))
     con.print(t)
     if r.post_restore_hook:
         say(con, f"  hook {r.post_restore_hook.hook}: {r.post_restore_hook.result.message}")

@@ -19,7 +19,9 @@ from console.messages import JobCancelled, JobEvent, JobFailed, JobFinished, Job
 from console.screens.base import COMMON_BINDINGS, BaseScreen
 from core.backup import BackupResult, run_backup
 from core.bundle import BundleInfo, Residue, verify_cache
+from core.capture import Capture, read_capture
 from core.progress import Cancelled, Progress, check_cancel
+from core.receipt import RootReceipt
 from core.restorability import Answer, State
 from core.retention import BundleVerdict
 from core.safetext import visible
@@ -70,6 +72,53 @@ def bundle_notes(b: BundleInfo, verdict: BundleVerdict | None, verified: VerifyR
     if verified is not None:
         notes.append(("verified ✓", "green") if verified.ok else (f"verify: {visible(verified.verdict)}", "bold red"))
     return notes
+
+
+def coords_text(coords: object) -> str:
+    """Where the bundle says Chroma was: ``host:port`` and its data dir, or why neo could not see it (neo's head
+    always writes a null path with ``storageReason``: a server's persist dir is not observable over HTTP)."""
+    if not isinstance(coords, dict):
+        return ""
+    host, port = coords.get("host"), coords.get("port")
+    where = f"{host}:{port}" if host else "embedded"
+    path = coords.get("dataDir", coords.get("path"))
+    if path:
+        return f" · chroma {where} {path}"
+    reason = coords.get("storageReason")
+    return f" · chroma {where}" + (f" (data dir not recorded: {reason})" if reason else "")
+
+
+def capture_text(cap: Capture) -> Text:
+    """Each capture source on one line: rows, populated / proven empty / COLLAPSED, lineage, the compared bundle."""
+    t = Text()
+    for i, src in enumerate(cap.sources):
+        if i:
+            t.append("\n" + " " * 11)
+        t.append(f"{src.source:<13}", style="bold")
+        word = src.verdict
+        style = "bold red" if src.collapsed else ("green" if word in ("populated", "proven empty") else "yellow")
+        rows = "?" if src.row_count is None else f"{src.row_count:,}"
+        t.append(f"{rows} ")
+        t.append(word.upper() if src.collapsed else word, style=style)
+        t.append(f" · lineage {visible(src.lineage or '?')}")
+        if src.previous_row_count is not None:
+            t.append(f" · was {src.previous_row_count:,}", style="dim")
+    if cap.compared_to:
+        t.append("\n" + " " * 11)
+        t.append(f"compared to {visible(cap.compared_to)}", style="dim")
+    return t
+
+
+def receipt_text(receipt: RootReceipt, bundle: str) -> Text:
+    """neo's root receipt, as the detail pane says it (alerts in red, first)."""
+    t = Text()
+    for a in receipt.alerts:
+        t.append(visible(a.text), style="bold red")
+        t.append("\n" + " " * 11)
+    t.append(visible(receipt.summary), style="dim" if not receipt.alerts else "")
+    if receipt.bundle_name == bundle:
+        t.append(" · this bundle", style="bold")
+    return t
 
 
 def census_text(census: GraphCensus | None) -> Text:
@@ -293,6 +342,10 @@ class BundlesScreen(BaseScreen):
             else:
                 claimed = [sub for sub, a in answers.items() if a.state is State.CLAIMED]
                 t.append(f"{', '.join(claimed)} claimed, not verified yet: v verifies it, V all", style="yellow")
+        cap = read_capture(meta)
+        if cap is not None:
+            row("capture")
+            t.append_text(capture_text(cap))
         row("live")
         t.append_text(census_text(self.rc.census))
         verdict = self.rc.bundle_verdict(b.name)
@@ -350,6 +403,7 @@ class BundlesScreen(BaseScreen):
         if topo:
             shared = topo.get("shared_topology", topo.get("chromaUnified"))
             t.append("shared ✓" if shared is not False else "LEGACY FEDERATED ✗")
+            t.append(visible(coords_text(topo.get("mcChromaCoords") or topo.get("kbChromaCoords"))))
         else:
             t.append("-", style="dim")
         t.append(f" · neo {visible(meta.get('neoVersion') or '-')}")
@@ -364,6 +418,13 @@ class BundlesScreen(BaseScreen):
                 t.append(f"{sub} -", style="dim")
             else:
                 t.append(f"{sub} {len(s.files)}")
+        receipt, lease = self.rc.receipt, self.rc.lease
+        if receipt is not None and receipt.state != "missing":
+            row("neo")
+            t.append_text(receipt_text(receipt, b.name))
+        if lease is not None and lease.status != "free":
+            row("neo lease")
+            t.append(visible(lease.describe()), style="bold red" if lease.blocks else "yellow")
         return t
 
     # ------------------------------------------------------------------ actions

@@ -34,12 +34,13 @@ from console.messages import GuardChecked, JobCancelled, JobFinished, JobProgres
 from console.screens.base import COMMON_BINDINGS, BaseScreen
 from core.bundle import BundleInfo
 from core.guard import guard
+from core.live_scan import CollectionScan
 from core.plan import EdgeTypeRow, Filters, FlatPlan, LabelRow, Plan, Scan, build_plan, scan_bundle
 from core.presets import PRESETS
 from core.progress import Cancelled
 from core.restore_model import RestoreOptions
 from core.safetext import visible
-from core.substrates import BACKED_UP, FLAT_TARGETS, PLAN_COLLECTIONS
+from core.substrates import BACKED_UP, FLAT_TARGETS, PLAN_COLLECTIONS, TEMPORAL
 from widgets.bars import legend, split_bar
 from widgets.confirm import ConfirmScreen
 from widgets.job_progress import TaskProgress
@@ -48,10 +49,16 @@ from widgets.toggles import CheckList, Radio
 
 # the substrates a restore can select, in the order the Options tab lists them
 SUBSTRATES = BACKED_UP
-SUBSTRATE_HELP = {"kb": "knowledge base (Chroma)", "mc": "memories + summaries",
+SUBSTRATE_HELP = {"kb": "knowledge base (Chroma)", "mc": "the memory collections",
                   "graph": "native graph (SQLite)", "concepts": "concept files", "trajectories": "RLAIF file",
-                  "mailbox": "sent-to-cull file"}
+                  "mailbox": "sent-to-cull file", "ledgers": "neo's incident ledgers"}
 CHROMA = tuple(c.key for c in PLAN_COLLECTIONS)
+
+
+def chroma_keys(collections: Mapping[str, CollectionScan]) -> tuple[str, ...]:
+    """The collections the Chroma tab lists: temporal summaries only when the bundle or the live store has some
+    (neo's backup does not export them yet: a row of zeros on every bundle would say nothing)."""
+    return tuple(k for k in CHROMA if k != TEMPORAL.key or collections[k].backup or collections[k].live)
 
 
 def num(value: int) -> Text:
@@ -109,6 +116,7 @@ class DiffScreen(BaseScreen):
         self.plan_error: str | None = None
         self.mode = "merge"
         self._suspend = False  # no recount while a preset ticks many boxes
+        self._chroma_keys: tuple[str, ...] = CHROMA
         self._label_keys: list[str] = []
         self._type_keys: list[str] = []
         self._recount_pending = False
@@ -178,6 +186,10 @@ class DiffScreen(BaseScreen):
                         with RadioSet(id="mode"):
                             yield Radio(Text("merge: keep every live row"), value=True, id="mode-merge")
                             yield Radio(Text("replace: truncate, then load"), id="mode-replace")
+                        yield CheckList[str](
+                            Selection(Text("keep read receipts (replace)"), "preserve-read-state", False),
+                            id="read-state",
+                        )
                 with Horizontal(id="hook-row"):
                     with Vertical(id="hook-col"):
                         yield Static(Text("Post-restore hook", style="bold"))
@@ -275,7 +287,8 @@ class DiffScreen(BaseScreen):
             edges.add_row(*([Text(visible(k))] + [Text("")] * 7), key=f"e:{k}")
         chroma = self.query_one("#chroma", DataTable)
         chroma.clear()
-        for k in CHROMA:
+        self._chroma_keys = chroma_keys(self.scan.collections)
+        for k in self._chroma_keys:
             chroma.add_row(*([Text(k)] + [Text("")] * 5), key=f"c:{k}")
         self._suspend = False
         self.query_one("#scan").display = False
@@ -343,7 +356,7 @@ class DiffScreen(BaseScreen):
         line.append("  filtered out ", style="dim")
         line.append(f"{t.filtered_out:,}", style="bold yellow")
         line.append("\nchroma ", style="dim")
-        for i, key in enumerate(CHROMA):
+        for i, key in enumerate(self._chroma_keys):
             if i:
                 line.append("  ")
             line.append(f"{key} +{self.plan.collection(key).would_insert:,}")
@@ -392,9 +405,9 @@ class DiffScreen(BaseScreen):
                                  strict=True):
                 self._set(edges, f"e:{k}", col, cell)
         chroma = self.query_one("#chroma", DataTable)
-        collections = {k: plan.collection(k) for k in CHROMA} if plan else {}
+        collections = {k: plan.collection(k) for k in self._chroma_keys} if plan else {}
         scale = max([c.backup for c in collections.values()] or [1])
-        for k in CHROMA:
+        for k in self._chroma_keys:
             c = collections.get(k)
             backup, live, present, insert = (c.backup, c.live, c.already_present, c.would_insert) if c else (0, 0, 0, 0)
             cells = [num(backup), num(live), num(present), num(insert),
@@ -509,8 +522,13 @@ class DiffScreen(BaseScreen):
         return RestoreOptions(
             mode=self.mode, force=self.mode == "replace", yes=True, filters=Filters(labels, types),
             only_substrate=self.only_substrate(), post_restore_hook=self.hook(),
-            workspace=Path(ws).expanduser() if ws else None,
+            workspace=Path(ws).expanduser() if ws else None, preserve_read_state=self.preserve_read_state(),
         )
+
+    def preserve_read_state(self) -> bool:
+        """neo's --preserve-read-state: only a replace truncates the graph, so only a replace asks for it."""
+        ticked = "preserve-read-state" in self.query_one("#read-state", SelectionList).selected
+        return ticked and self.mode == "replace"
 
     def action_restore(self) -> None:
         if self.rc.readonly or self.plan is None or self.rc.busy:
@@ -573,7 +591,7 @@ class DiffScreen(BaseScreen):
             body.append("filters ", style="dim")
             body.append("labels " + (visible(", ".join(sorted(labels))) or "none"))
             body.append("; edge types " + (visible(", ".join(sorted(types))) or "none") + "\n")
-        chroma = [c.key for c in PLAN_COLLECTIONS if c.substrate in subs]
+        chroma = [c.key for c in PLAN_COLLECTIONS if c.substrate in subs and c.key in self._chroma_keys]
         if chroma:
             body.append("chroma  ", style="dim")
             body.append(" · ".join(f"{k} +{plan.collection(k).would_insert:,}" for k in chroma) + "\n")
@@ -583,6 +601,9 @@ class DiffScreen(BaseScreen):
             body.append(" · ".join(f"{s} {flat_text(plan.flat.get(s)).plain}" for s in flat) + "\n")
         body.append("only    ", style="dim")
         body.append(", ".join(subs) if subs else "NOTHING (restores nothing)")
+        if opts.preserve_read_state and "graph" in subs:
+            body.append("\nreceipts", style="dim")
+            body.append(" live DELIVERED_TO readAt/archivedAt put back after the graph replace")
         body.append("\nhook    ", style="dim")
         body.append(visible(f"{opts.post_restore_hook} on {opts.workspace}") if opts.post_restore_hook else "none")
         if self.mode == "merge":

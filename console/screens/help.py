@@ -53,6 +53,8 @@ SYMBOLS: list[tuple[str, str]] = [
     ("✗ word", "failed (torn, symlink, unlisted file, invalid...) or not restorable (empty, collapsed...)"),
     ("STALE, NONE!", "the newest restorable backup is older than the guard's max age / there is none"),
     ("READ-ONLY", "started with --readonly: backup, restore, prune and undo are disabled (dimmed)"),
+    ("red badges", "neo's receipt: NEO BACKUP FAILED, OFF-HOST COPY UNMET / FAILED (list says more)"),
+    ("NEO LEASE: owner", "neo's heavy job holds its lease: backup and restore wait (CLI: --ignore-neo-lease)"),
     ("█ ▒ ░ ×", "bar segments: would insert, already present, filtered, orphaned"),
     ("= / ≠", "a result counter equals / differs from the plan's prediction"),
     ("▐X▌ / ▐ ▌", "a ticked / unticked box (filters: left out; substrates: restored)"),

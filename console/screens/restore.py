@@ -27,13 +27,20 @@ from core.progress import Cancelled
 from core.restore import run_restore
 from core.restore_model import RestoreCancelled, RestoreOptions, RestoreResult, RowCount
 from core.safetext import visible
-from core.substrates import BACKED_UP, FLAT_TARGETS, MC_COLLECTIONS, VECTOR_COLLECTIONS
+from core.substrates import (
+    BACKED_UP,
+    FLAT_SUBSTRATES,
+    MC_COLLECTIONS,
+    TEMPORAL,
+    VECTOR_COLLECTIONS,
+)
 from core.undo import UndoResult, undo_run
 from widgets.confirm import ConfirmScreen
 from widgets.job_progress import TaskProgress
 from widgets.table import DataTable
 
 TASK_TITLES = {"verify": "validate", "graph": "graph", "memories": "memories", "summaries": "summaries",
+               "temporalSummaries": "temporal",
                "kb": "kb", "concepts": "concepts", "trajectories": "trajectories", "mailbox": "mailbox",
                "hook": "hook"}
 SUBSTRATE_TASKS = {"kb": ("kb",), "mc": tuple(c.key for c in MC_COLLECTIONS), "graph": ("graph",),
@@ -85,6 +92,14 @@ class RestoreScreen(BaseScreen):
         only = self.opts.only_substrate
         return [s for s in BACKED_UP if only is None or s in only]
 
+    def _shows(self, task: str) -> bool:
+        """Temporal summaries get a bar and a row only when the bundle or the live store has some (neo's backup
+        does not export them yet)."""
+        if task != TEMPORAL.key:
+            return True
+        plan = self.plan.temporal_summaries
+        return bool(plan.backup or plan.live)
+
     def compose(self) -> ComposeResult:
         yield self.make_header()
         yield Static(self._title_text(), id="restore-title", classes="screen-title")
@@ -93,9 +108,11 @@ class RestoreScreen(BaseScreen):
             self._tasks["verify"] = bar
             yield bar
             for sub in self.substrates():
-                if sub in FLAT_TARGETS:
+                if sub in FLAT_SUBSTRATES:
                     continue  # a file copy each: the log says what happened
                 for task in SUBSTRATE_TASKS[sub]:
+                    if not self._shows(task):
+                        continue
                     bar = TaskProgress(task, title=TASK_TITLES.get(task, task), clock=self.rc.clock,
                                        id=f"task-{task}")
                     self._tasks[task] = bar
@@ -127,7 +144,7 @@ class RestoreScreen(BaseScreen):
         rows.sort(key=lambda r: (-r[2], r[1]))
         subs = self.substrates()
         chroma_rows = [(f"chroma:{c.key}", f"{c.key} (chroma)", self.plan.collection(c.key).would_insert)
-                       for c in VECTOR_COLLECTIONS if c.substrate in subs]
+                       for c in VECTOR_COLLECTIONS if c.substrate in subs and self._shows(c.key)]
         rows = chroma_rows + rows  # in the order the engine restores: kb, mc, then the graph
         for key, label, planned in rows:
             table.add_row(Text(label), Text("0", justify="right"), Text("0", justify="right"),
@@ -354,6 +371,8 @@ class RestoreScreen(BaseScreen):
         if result.mc is not None:
             final["memories"] = counter_row(result.mc.counts.memories)
             final["summaries"] = counter_row(result.mc.counts.summaries)
+            if self._shows(TEMPORAL.key):
+                final[TEMPORAL.key] = counter_row(result.mc.counts.temporal_summaries)
         if result.kb is not None:
             final["kb"] = {"inserted": result.kb.inserted, "skippedExisting": result.kb.id_already_present,
                            "failed": result.kb.failed}
