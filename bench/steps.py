@@ -61,7 +61,7 @@ def fresh_dd(work: Path, name: str, *, graph: Path | None = None, chroma: Path |
 
 
 def _cache_kib() -> int:
-    from core.restore import RESTORE_CACHE_KIB
+    from core.graph_store import RESTORE_CACHE_KIB
 
     return int(RESTORE_CACHE_KIB)
 
@@ -107,7 +107,9 @@ def bare_graph(work: Path, lib: str) -> dict[str, Any]:
 
 def restore_graph(work: Path) -> dict[str, Any]:
     """The console's whole job: lock, validation, plan counters, journal, progress; graph only."""
-    from core.restore import RestoreOptions, run_restore
+    from core.restore import run_restore
+    from core.restore_model import RestoreOptions
+    from core.wire import encode
 
     dd = fresh_dd(work, "restore-dd", graph=work / "live.sqlite")
     ticks = 0
@@ -119,7 +121,7 @@ def restore_graph(work: Path) -> dict[str, Any]:
     started = time.perf_counter()
     res = run_restore(dd, bundle_of(work), RestoreOptions(only_substrate=["graph"]), on_progress=progress)
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "totals": res.totals, "failures": res.failuresTotal, "progressEvents": ticks}
+    return {"seconds": seconds, "totals": encode(res.totals), "failures": res.failures_total, "progressEvents": ticks}
 
 
 def proto_graph(work: Path) -> dict[str, Any]:
@@ -140,7 +142,9 @@ def proto_graph(work: Path) -> dict[str, Any]:
 
 def plan(work: Path) -> dict[str, Any]:
     """`diff --json`'s work: scan_bundle + build_plan against the live DB (a data dir whose graph is live.sqlite)."""
-    from core.plan import Filters, build_plan, scan_bundle
+    from core.live_scan import scan_bundle
+    from core.plan import Filters, build_plan
+    from core.wire import encode
 
     dd = fresh_dd(work, "plan-dd", graph=work / "live.sqlite")
     started = time.perf_counter()
@@ -150,7 +154,7 @@ def plan(work: Path) -> dict[str, Any]:
     t = time.perf_counter()
     for labels in (["FILE"], ["FILE", "DIRECTORY", "KB_GAP", "TOOLING_GAP"], []):
         build_plan(scan, Filters.of(labels, ["CONTAINS"]))
-    return {"seconds": seconds, "totals": p.totals, "rebuildMs": (time.perf_counter() - t) / 3 * 1000}
+    return {"seconds": seconds, "totals": encode(p.totals), "rebuildMs": (time.perf_counter() - t) / 3 * 1000}
 
 
 def parse(work: Path, lib: str) -> dict[str, Any]:
@@ -177,7 +181,7 @@ def bare_chroma(work: Path) -> dict[str, Any]:
     import numpy  # noqa: F401
 
     from bench.baselines import bare_chroma_add
-    from core.datadir import COLLECTIONS
+    from core.substrates import COLLECTIONS
 
     dd = fresh_dd(work, "bare-chroma-dd")
     chunk = bare_chunk(_set(work)["dimension"])
@@ -195,14 +199,16 @@ def restore_memories(work: Path) -> dict[str, Any]:
     import chromadb  # noqa: F401 - imported before the clock starts, as in the bare step
     import numpy  # noqa: F401
 
-    from core.restore import RestoreOptions, run_restore
+    from core.restore import run_restore
+    from core.restore_model import RestoreOptions
+    from core.wire import encode
 
     dd = fresh_dd(work, "restore-mc-dd")
     started = time.perf_counter()
     res = run_restore(dd, bundle_of(work), RestoreOptions(only_substrate=["mc"]))
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "memories": res.subsystems["mc"]["counts"]["memories"],
-            "failures": res.failuresTotal}
+    assert res.mc is not None
+    return {"seconds": seconds, "memories": encode(res.mc.counts.memories), "failures": res.failures_total}
 
 
 # ------------------------------------------------------------------------------------------------ backup
@@ -235,8 +241,8 @@ def bare_backup(work: Path) -> dict[str, Any]:
     import numpy  # noqa: F401
 
     from bench.baselines import bare_chroma_export, bare_sqlite_backup
-    from core.chroma import export_page_size
-    from core.datadir import COLLECTIONS
+    from core.chroma_store import export_page_size
+    from core.substrates import COLLECTIONS
 
     dd = backup_dd(work)
     out = work / "bare-out"
@@ -262,7 +268,7 @@ def backup(work: Path) -> dict[str, Any]:
     res = run_backup(dd, substrates=("mc", "graph"))
     seconds = time.perf_counter() - started
     shutil.rmtree(dd.backup_root)
-    return {"seconds": seconds, "counts": res.counts}
+    return {"seconds": seconds, "counts": dict(res.counts)}
 
 
 # ------------------------------------------------------------------------------------------------ the TUI

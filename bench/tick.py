@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
+from contextlib import suppress
 from typing import Any
 
 from textual import events
@@ -23,9 +24,23 @@ from textual._compositor import CompositorUpdate
 from textual.widgets import SelectionList
 
 
+async def settle(pilot: Any) -> None:
+    """Until no worker runs and what the workers posted has been handled (waits on workers, not on time)."""
+    app = pilot.app
+    for _ in range(100):
+        running = [w for w in app.workers if not w.is_finished]
+        for worker in running:
+            with suppress(Exception):
+                await worker.wait()
+        await pilot.pause()
+        await pilot.pause()
+        if not running and not any(not w.is_finished for w in app.workers):
+            return
+    raise TimeoutError("the console kept starting workers")
+
+
 async def _ticks(dd: Any, n: int, size: tuple[int, int]) -> dict[str, Any]:
     from console.factory import make_app
-    from console.scenes import settle
     from console.screens.diff import DiffScreen
 
     app = make_app(dd)
