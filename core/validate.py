@@ -25,7 +25,7 @@ from core.substrates import (
     VECTOR_SUBSTRATES,
     selected,
 )
-from core.verify import BUNDLE_EMPTY, RESTORABLE, VerifyResult, verify_bundle
+from core.verify import BUNDLE_EMPTY, RESTORABLE, GraphSink, VerifyResult, verify_bundle
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -111,15 +111,18 @@ def occupancy(dd: DataDir, only: tuple[str, ...] | None, client: cs.ClientAPI | 
 
 def validate(dd: DataDir, bundle: Path, *, mode: str, force: bool, force_topology_mismatch: bool,
              only: tuple[str, ...] | None, on_progress: ProgressFn = no_progress,
-             cancel: threading.Event | None = None) -> Validated:
-    """Everything that can refuse the restore, before the first write. Raises BundleInvalid / ConsoleError."""
+             cancel: threading.Event | None = None, graph_sink: GraphSink | None = None) -> Validated:
+    """Everything that can refuse the restore, before the first write. Raises BundleInvalid / ConsoleError.
+
+    `graph_sink` (a real restore's staging) receives every graph line the verify pass parsed."""
     warnings: list[str] = []
     vector_keys = [c.key for c in VECTOR_COLLECTIONS if selected(only, c.substrate) and collection_files(bundle, c.key)]
     needs_chroma = bool(vector_keys) or (mode == "replace" and any(selected(only, s) for s in VECTOR_SUBSTRATES))
     client = cs.open_client(dd, create=False) if needs_chroma else None
     live_dims = _live_dimensions(client, vector_keys)
     expected = next(iter(live_dims.values()), None) or dd.embedding_dimension
-    res = verify_bundle(bundle, expected_dimension=expected, on_progress=on_progress, cancel=cancel)
+    res = verify_bundle(bundle, expected_dimension=expected, on_progress=on_progress, cancel=cancel,
+                        graph_sink=graph_sink)
     errors = []
     for f in res.errors:
         sub = _substrate_of(f.file)
