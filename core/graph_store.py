@@ -122,7 +122,6 @@ def connect_for_restore(path: Path) -> sqlite3.Connection:
     committed; only power loss can drop the last commits, which a re-run restores)."""
     conn = connect(path, create=True)
     conn.execute(f"PRAGMA cache_size = -{RESTORE_CACHE_KIB}")
-    conn.execute("PRAGMA temp_store = MEMORY")
     conn.execute("PRAGMA synchronous = NORMAL")
     return conn
 
@@ -386,28 +385,32 @@ def attach_staging(conn: sqlite3.Connection, path: Path) -> None:
     conn.execute("ATTACH DATABASE ? AS stg", (str(path),))
 
 
-_STAGED_NODES = "SELECT st, id, label, crc, file, line, reason FROM stg.staged WHERE seq BETWEEN ? AND ? ORDER BY seq"
-# an edge is valid when both endpoints exist now: nodes precede it in the stream, so this is exactly neo's
-# validEndpointIds (accepted backup nodes, inserted or already live, and live nodes)
-_STAGED_EDGES = ("SELECT st, id, label, crc, file, line, reason, st = 0 "
-                 "AND EXISTS (SELECT 1 FROM main.Nodes n WHERE n.id = g.source) "
-                 "AND EXISTS (SELECT 1 FROM main.Nodes n WHERE n.id = g.target) "
-                 "FROM stg.staged g WHERE seq BETWEEN ? AND ? ORDER BY seq")
+# (st, id, label, crc, file, line, reason, source, target) of each line of a chunk, in stream order
+StagedLine = tuple[int, str | None, str, int, int, int, str | None, str | None, str | None]
+_STAGED_LINES = ("SELECT st, id, label, crc, file, line, reason, source, target FROM stg.staged "
+                 "WHERE seq BETWEEN ? AND ? ORDER BY seq")
 _MERGE_NODES = ("INSERT INTO main.Nodes (id, user_id, data) SELECT id, user_id, data FROM stg.staged "
                 "WHERE seq BETWEEN ? AND ? AND st = 0 ORDER BY id, seq ON CONFLICT DO NOTHING RETURNING id")
+# an edge goes in only when both endpoints exist now: nodes precede it in the stream, so this is exactly neo's
+# validEndpointIds (accepted backup nodes, inserted or already live, and live nodes)
 _MERGE_EDGES = ("INSERT INTO main.Edges (id, user_id, source, target, type, data) "
                 "SELECT id, user_id, source, target, label, data FROM stg.staged g "
                 "WHERE seq BETWEEN ? AND ? AND st = 0 "
                 "AND EXISTS (SELECT 1 FROM main.Nodes n WHERE n.id = g.source) "
                 "AND EXISTS (SELECT 1 FROM main.Nodes n WHERE n.id = g.target) "
                 "ORDER BY id, seq ON CONFLICT DO NOTHING RETURNING id")
-# (st, id, label, crc, file, line, reason[, valid endpoints]) of the lines of a chunk, in stream order
-StagedClass = tuple[int, str | None, str, int, int, int, str | None]
 
 
-def staged_chunk(conn: sqlite3.Connection, kind: int, lo: int, hi: int) -> list[tuple[object, ...]]:
-    """The chunk's lines as the merge classifies them (edges with their endpoint check), inside its transaction."""
-    return conn.execute(_STAGED_NODES if kind == 0 else _STAGED_EDGES, (lo, hi)).fetchall()
+def staged_lines(conn: sqlite3.Connection, lo: int, hi: int) -> list[StagedLine]:
+    """The chunk's lines as the merge classifies them, read inside its transaction."""
+    return conn.execute(_STAGED_LINES, (lo, hi)).fetchall()
+
+
+def merge_connection(conn: sqlite3.Connection) -> None:
+    """The merge checks both endpoints of every edge it inserts itself, in the inserting statement and under
+    the write lock (`_MERGE_EDGES`), so SQLite's own foreign-key probe would repeat that check for nothing:
+    it is switched off on this connection (the merge never deletes, so no cascade is skipped)."""
+    conn.execute("PRAGMA foreign_keys = OFF")
 
 
 def merge_staged(conn: sqlite3.Connection, kind: int, lo: int, hi: int) -> list[str]:

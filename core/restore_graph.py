@@ -197,6 +197,7 @@ class GraphRestore:
         try:
             if s.replace:
                 gs.truncate(conn)
+            gs.merge_connection(conn)
             gs.attach_staging(conn, self.staging.path)  # closing the connection detaches it
             total = self.staging.lines
             total_bytes = sum(f.stat().st_size for f in files)
@@ -247,31 +248,45 @@ class GraphRestore:
         self.gc.merge(tally, "nodes" if kind == 0 else "edges")
 
     def _chunk(self, conn: sqlite3.Connection, kind: int, lo: int, hi: int) -> None:
-        """One transaction: classify the chunk's lines, insert the absent ones, journal what went in, commit."""
+        """One transaction: insert the chunk's absent rows, count every line, journal what went in, commit.
+
+        The insert returns the ids it wrote; a line whose id did not come back was already there or (an edge)
+        points at a node that exists nowhere: only those edges' endpoints are looked up, in bulk, in the same
+        transaction, against the same rows the insert saw."""
         tally: Tally = defaultdict(Counter)
         failures: list[tuple[int, int, str]] = []
         with gs.transaction(conn) as tx:
-            first: dict[str, tuple[str, int]] = {}  # id -> (label, crc) of its first writable line here
-            for row in gs.staged_chunk(conn, kind, lo, hi):
-                st, rid, label, crc, file, line, reason = row[:7]
+            lines = gs.staged_lines(conn, lo, hi)
+            inserted = set(gs.merge_staged(conn, kind, lo, hi))
+            cand: list[gs.StagedLine] = []
+            seen: dict[str | None, int] = {}  # id -> lines of this chunk that carry it
+            for line in lines:
+                st = line[0]
                 if st == gs.STAGED_INVALID:
-                    tally["failed"][str(label) or "(invalid)"] += 1
-                    failures.append((int(file), int(line), str(reason)))  # type: ignore[call-overload]
+                    tally["failed"][line[2] or "(invalid)"] += 1
+                    failures.append((line[4], line[5], line[6] or "cannot be written"))
                 elif st == gs.STAGED_FILTERED:
-                    tally["filtered"][str(label)] += 1
-                elif kind == 1 and not row[7]:
-                    tally["orphaned"][str(label)] += 1
-                elif rid in first:
-                    tally["skippedExisting"][str(label)] += 1  # an earlier line of this chunk has the id
+                    tally["filtered"][line[2]] += 1
                 else:
-                    first[str(rid)] = (str(label), int(crc))  # type: ignore[call-overload]
+                    cand.append(line)
+                    seen[line[1]] = seen.get(line[1], 0) + 1
+            exists: set[str] = set()
+            if kind == 1:  # endpoints of the edges that did not go in (and of every line of a repeated id)
+                ask = {e for c in cand if c[1] not in inserted or seen[c[1]] > 1 for e in (c[7], c[8]) if e}
+                exists = gs.present_ids(conn, gs.NODES, list(ask)) if ask else set()
             pairs: list[tuple[str, int]] = []
-            for rid in gs.merge_staged(conn, kind, lo, hi):
-                label, crc = first.pop(rid)
-                tally["inserted"][label] += 1
-                pairs.append((rid, crc))
-            for label, _crc in first.values():  # live, or inserted by an earlier chunk
-                tally["skippedExisting"][label] += 1
+            placed: set[str | None] = set()  # ids whose writable first line has been counted
+            for _st, rid, label, crc, _file, _line, _reason, source, target in cand:
+                if kind == 1 and (rid not in inserted or seen[rid] > 1) and not (source in exists and target in exists):
+                    tally["orphaned"][label] += 1
+                elif rid in placed or rid not in inserted:
+                    tally["skippedExisting"][label] += 1  # live, or an earlier line of the bundle went in
+                    placed.add(rid)
+                else:
+                    assert rid is not None
+                    placed.add(rid)
+                    tally["inserted"][label] += 1
+                    pairs.append((rid, crc))
             b = self._journal(tx, kind, pairs)
         for failure in failures:
             self._fail(*failure)
