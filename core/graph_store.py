@@ -2,8 +2,8 @@
 runs against it, and every transaction, is in this file.
 
 What each operation may write (the rest only reads):
-- restore, merge: ``INSERT OR IGNORE`` of rows whose ids the same transaction found absent; a live row is
-  never updated or deleted (``OR REPLACE`` would cascade-delete a node's edges, see ``insert_nodes``);
+- restore, merge: ``INSERT … SELECT … ON CONFLICT DO NOTHING`` from the staged bundle; a live row is
+  never updated or deleted (``OR REPLACE`` would cascade-delete a node's edges, see ``merge_staged``);
 - restore, replace: ``truncate`` (edges, then nodes), then the merge path into the empty tables;
 - the post-restore hook: ``INSERT OR IGNORE`` of its anchor, ``INSERT`` of absent FILE/DIRECTORY nodes,
   ``UPDATE`` of the data of FILE/DIRECTORY nodes it wrote before, ``INSERT OR IGNORE`` of CONTAINS edges;
@@ -290,42 +290,13 @@ def has_contains_edge(conn: sqlite3.Connection, source: str, target: str) -> boo
                         (source, target)).fetchone() is not None
 
 
-class LiveIndex:
-    """Existence checks against the live graph, one query per batch (≈1 µs per id, no id set in memory)."""
-
-    def __init__(self, conn: sqlite3.Connection | None) -> None:
-        self.conn = conn
-
-    def _present(self, table: str, ids: Iterable[str]) -> set[str]:
-        if self.conn is None:
-            return set()
-        wanted = ids if isinstance(ids, list) else list(ids)
-        if not wanted:
-            return set()
-        return present_ids(self.conn, table, wanted)
-
-    def nodes(self, ids: Iterable[str]) -> set[str]:
-        return self._present(NODES, ids)
-
-    def edges(self, ids: Iterable[str]) -> set[str]:
-        return self._present(EDGES, ids)
-
-
 # ------------------------------------------------------------------------------------------------ writing
 
 
-def insert_nodes(conn: sqlite3.Connection, rows: Sequence[NodeRow]) -> int:
-    """Insert absent nodes; -> rows written. Never ``OR REPLACE``: replacing a node deletes it first, and the
-    delete cascades to every edge that touches it (the hazard of neo's pre-#11141 merge)."""
-    return conn.executemany(NODE_SQL, rows).rowcount
-
-
-def insert_edges(conn: sqlite3.Connection, rows: Sequence[EdgeRow]) -> int:
-    return conn.executemany(EDGE_SQL, rows).rowcount
-
-
 def insert_node(conn: sqlite3.Connection, row: NodeRow) -> bool:
-    """One node, alone (the careful path that isolates a row the database refuses); -> written?"""
+    """One node, alone (the careful path that isolates a row the database refuses); -> written? Never
+    ``OR REPLACE``: replacing a node deletes it first, and the delete cascades to every edge that touches it (the
+    hazard of neo's pre-#11141 merge)."""
     return conn.execute(NODE_SQL, row).rowcount == 1
 
 
