@@ -205,12 +205,20 @@ def census(conn: sqlite3.Connection | None) -> tuple[int, int, dict[str, int], d
     return n_nodes, n_edges, labels, types
 
 
-def iter_rows(conn: sqlite3.Connection, table: str) -> Iterator[tuple[str, str | bytes]]:
-    """(id, data) of every row of a table, streamed."""
+# A row's data as backup writes it: its bytes, whether SQLite's JSON parser accepts it, and whether it needs a
+# second look (a `\u` escape, which SQLite accepts unpaired where the console's parser does not, or a raw CR/LF,
+# which neo's line reader would split on). SQLite checks and flags every row in C while it reads it.
+ExportRow = tuple[bytes, int, int, str]
+_EXPORT = ("SELECT CAST(data AS BLOB), json_valid(CAST(data AS TEXT)), instr(data, '\\u') > 0 "
+           "OR instr(data, char(10)) > 0 OR instr(data, char(13)) > 0, id FROM {table}")
+
+
+def export_pages(conn: sqlite3.Connection, table: str, page: int = 5_000) -> Iterator[list[ExportRow]]:
+    """Every row of a table, a page at a time, as backup writes them (see `ExportRow`)."""
     assert table in TABLES
-    cur = conn.execute(f"SELECT id, data FROM {table}")
-    while rows := cur.fetchmany(2000):
-        yield from rows
+    cur = conn.execute(_EXPORT.format(table=table))
+    while rows := cur.fetchmany(page):
+        yield rows
 
 
 # Chunks come in power-of-two sizes padded with NULLs (`= NULL` matches nothing), so a handful of statements

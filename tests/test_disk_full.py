@@ -64,7 +64,16 @@ def test_backup_on_a_full_disk_publishes_nothing_and_says_where(data_dir: DataDi
             raise disk_full()
         real(self, line)
 
+    real_block = core.jsonl.JsonlWriter.write_block
+
+    def write_block(self: core.jsonl.JsonlWriter, block: bytes, lines: int) -> None:  # the graph's pages
+        written["n"] += lines
+        if written["n"] > 2500:
+            raise disk_full()
+        real_block(self, block, lines)
+
     monkeypatch.setattr(core.jsonl.JsonlWriter, "write_raw", write_raw)
+    monkeypatch.setattr(core.jsonl.JsonlWriter, "write_block", write_block)
     code, out, err = run(capsys, "--data-dir", str(data_dir.root), "backup", "--no-prune", "--json")
     assert code == 1
     assert out["error"]["code"] == "NO_SPACE" and out["error"]["file"] == str(data_dir.backup_root)
