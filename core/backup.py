@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -102,8 +103,11 @@ def _export_collection(
 
 
 def _export_graph(
-    w: BundleWriter, dd: DataDir, on_progress: ProgressFn, cancel: threading.Event | None
+    w: BundleWriter, dd: DataDir, on_progress: ProgressFn, cancel: threading.Event | None,
+    stop: threading.Event | None = None,
 ) -> tuple[Stats, int]:
+    """The graph's rows, one snapshot, into the bundle's graph file. Runs on a thread beside the Chroma export
+    (SQLite reads and checks rows with the GIL released): `stop` ends it at its next page when the run fails."""
     stats: Stats = {"collection": "native-graph", "backupFile": None, "expected": 0,
                     "exported": 0, "skipped": 0, "skippedIds": []}
     if not dd.graph_db.exists():
@@ -124,6 +128,7 @@ def _export_graph(
             for table, prefix in ((gs.NODES, NODE_PREFIX), (gs.EDGES, EDGE_PREFIX)):
                 for page in gs.export_pages(conn, table):
                     check_cancel(cancel)
+                    check_cancel(stop)
                     parts: list[bytes] = []
                     for raw, valid, look, row_id in page:
                         if look:
@@ -292,12 +297,16 @@ def run_backup(
     started = time.monotonic()
     when = when or datetime.now(UTC)
     w = BundleWriter(dd.backup_root, when)
+    pool = ThreadPoolExecutor(1, thread_name_prefix="backup-graph")
+    stop = threading.Event()
     try:
         subsystems: Stats = {}
         counts: dict[str, int] = {}
         ids: dict[str, str | None] = {}
         dimension: int | None = None
         client = _open_chroma(dd) if set(VECTOR_SUBSTRATES) & set(substrates) else None
+        # the graph export runs beside the Chroma export: SQLite steps (reads, JSON checks) without the GIL
+        graph_job = pool.submit(_export_graph, w, dd, on_progress, cancel, stop) if "graph" in substrates else None
         if "kb" in substrates:
             stats, n, dim = _export_collection(w, client, "kb", when, on_progress, cancel)
             dimension = dimension or dim
@@ -323,8 +332,8 @@ def run_backup(
                 "message": f"Export complete. Exported {n_mem} memories, {n_sum} summaries, 0 temporal summaries, "
                            "and 0 graph elements.",
                 "count": n_mem + n_sum, "memories": mem, "summaries": summ}
-        if "graph" in substrates:
-            gstats, n_graph = _export_graph(w, dd, on_progress, cancel)
+        if graph_job is not None:
+            gstats, n_graph = graph_job.result()
             counts["graph"] = n_graph
             subsystems["graph"] = {
                 "message": f"Export complete. Exported 0 memories, 0 summaries, 0 temporal summaries, and {n_graph} graph elements.",
@@ -377,12 +386,15 @@ def run_backup(
             meta["substrates"] = list(substrates)
         final = w.publish(meta)
     except BaseException as exc:
+        stop.set()  # the graph thread, if it still runs, stops at its next page; its files go with the staging dir
+        pool.shutdown(wait=True)
         w.abort()
         disk = storage_error(exc, dd.backup_root, "writing the bundle; nothing was published and the staging dir "
                              "was removed") if isinstance(exc, Exception) else None
         if disk is not None:
             raise disk from exc
         raise
+    pool.shutdown(wait=True)
     total_bytes = sum(c.bytes for c in w.checksums.values())
     return BackupResult(
         bundle=final.name, path=str(final), completed_at=completed,

@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -45,29 +46,34 @@ class BundleWriter:
             (self.staging / sub).mkdir(mode=0o700)
         self.checksums: dict[str, FileSum] = {}
         self._open: list[tuple[str, JsonlWriter]] = []
+        self._lock = threading.Lock()  # backup writes the graph file on a thread beside the Chroma export
 
     def final_path(self, rel: str) -> str:
         return str(self.final / rel)
 
     def open_jsonl(self, rel: str) -> JsonlWriter:
         w = JsonlWriter(self.staging / rel)
-        self._open.append((rel, w))
+        with self._lock:
+            self._open.append((rel, w))
         return w
 
     def close_jsonl(self, w: JsonlWriter) -> None:
         w.close()
         rel = str(w.path.relative_to(self.staging))
-        self.checksums[rel] = FileSum(w.sha256, w.bytes, w.lines)
-        self._open = [(r, o) for r, o in self._open if o is not w]
+        with self._lock:
+            self.checksums[rel] = FileSum(w.sha256, w.bytes, w.lines)
+            self._open = [(r, o) for r, o in self._open if o is not w]
 
     def discard_jsonl(self, w: JsonlWriter) -> None:
         w.close()
         w.path.unlink(missing_ok=True)
-        self._open = [(r, o) for r, o in self._open if o is not w]
+        with self._lock:
+            self._open = [(r, o) for r, o in self._open if o is not w]
 
     def copy_in(self, src: Path, rel: str) -> int:
         size, sha, lines = copy_file_hashed(src, self.staging / rel)
-        self.checksums[rel] = FileSum(sha, size, lines)
+        with self._lock:
+            self.checksums[rel] = FileSum(sha, size, lines)
         return size
 
     def staged(self, rel: str) -> Path:
