@@ -126,27 +126,20 @@ def _export_graph(
         skipped: list[str] = []
         try:
             for table, prefix in ((gs.NODES, NODE_PREFIX), (gs.EDGES, EDGE_PREFIX)):
-                for page in gs.export_pages(conn, table):
+                for block, n, odd in gs.export_pages(conn, table, prefix.decode()):
                     check_cancel(cancel)
                     check_cancel(stop)
-                    parts: list[bytes] = []
-                    for raw, valid, look, row_id in page:
-                        if look:
-                            # a `\u` escape: the console's own parser is the judge (it refuses an unpaired
-                            # surrogate that SQLite accepts), so the bundle restores here as well as in neo
-                            if not valid or (b"\\u" in raw and not _strict_json(raw)):
-                                skipped.append(row_id)
-                                continue
-                            # `data` goes in verbatim (big integers and -0 stay exact). A raw CR or LF in valid
-                            # JSON can only be whitespace between tokens (inside a string it is illegal), yet
-                            # neo's line reader splits on either: a space in its place keeps every value and the
-                            # one-line rule.
-                            raw = raw.replace(b"\r", b" ").replace(b"\n", b" ")
-                        elif not valid:
+                    parts = [block]
+                    for raw, valid, row_id in odd:
+                        # the console's own parser is the judge (it refuses an unpaired surrogate that SQLite
+                        # accepts), so no published bundle holds a row its restore would refuse. `data` goes in
+                        # verbatim otherwise: big integers and -0 stay exact
+                        if not valid or not _strict_json(raw):
                             skipped.append(row_id)
                             continue
-                        parts += (prefix, raw, b"}\n")
-                    out.write_block(b"".join(parts), len(parts) // 3)
+                        parts += (prefix, raw.replace(b"\r", b" ").replace(b"\n", b" "), b"}\n")
+                        n += 1
+                    out.write_block(b"".join(parts), n)
                     ticker.update(out.lines, bytes_done=out.bytes)
             ticker.update(out.lines, bytes_done=out.bytes, force=True)
         except BaseException:

@@ -271,7 +271,7 @@ async def test_sigterm_during_a_tui_backup_publishes_nothing(tmp_path: Path, mon
     real_pages = core.graph_store.export_pages
 
     def slow_disk(*args: object, **kwargs: object) -> Iterator[object]:
-        for page in real_pages(*args, page=500):  # type: ignore[arg-type]
+        for page in real_pages(*args, page=500):  # type: ignore[arg-type, call-arg]
             time.sleep(0.5)
             yield page
 
