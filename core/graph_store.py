@@ -206,14 +206,13 @@ def census(conn: sqlite3.Connection | None) -> tuple[int, int, dict[str, int], d
 
 
 # Backup reads the graph a page of rowids at a time and lets SQLite build the page's bundle lines in C: each row
-# checked by SQLite's JSON parser, its raw CR/LF (whitespace in valid JSON, but neo's line reader splits on them)
-# made spaces, wrapped as `{"type":"node","data":<data>}`. A row SQLite rejects, or one holding a `\u` escape
-# (SQLite accepts an unpaired surrogate the console's own parser refuses), comes back by itself for the caller
-# to judge.
+# checked by SQLite's JSON parser and wrapped as `{"type":"node","data":<data>}`. A row SQLite rejects, one holding
+# a `\u` escape (SQLite accepts an unpaired surrogate the console's own parser refuses) or a raw CR/LF (neo's
+# line reader splits on them) comes back by itself for the caller to judge and write.
 _EXPORT_PAGE = ("SELECT CAST(group_concat(CASE WHEN ok THEN line END, char(10)) AS BLOB), total(ok), "
                 "group_concat(CASE WHEN NOT ok THEN rid END) FROM ("
-                " SELECT rowid AS rid, json_valid(CAST(data AS TEXT)) AND instr(data, '\\u') = 0 AS ok,"
-                " ? || replace(replace(data, char(13), ' '), char(10), ' ') || '}' AS line"
+                " SELECT rowid AS rid, json_valid(CAST(data AS TEXT)) AND instr(data, '\\u') = 0"
+                " AND instr(data, char(10)) = 0 AND instr(data, char(13)) = 0 AS ok, ? || data || '}' AS line"
                 " FROM TABLE WHERE rowid BETWEEN ? AND ?)")
 ExportPage = tuple[bytes, int, list[tuple[bytes, int, str]]]  # (lines, how many, rows to judge: data, valid, id)
 
