@@ -1,18 +1,18 @@
 """The recovery console: a thin Textual shell over ``core``.
 
 The App holds what every screen shares (the data dir, the read-only switch, the injected clock and ``now``,
-the latest bundle listing with its retention verdicts and the header's freshness line) and the one worker
-that reads the backup root. Each task has its own Screen; every engine call runs in a thread worker that
-reports back with ``post_message`` only.
+the latest bundle listing with its retention verdicts, the header's freshness line, the live graph census)
+and the workers that read them, and it is the one place that decides which screen comes next: screens ask it
+through ``console.nav.ConsoleApp`` and never import each other. Every engine call runs in a worker: thread
+workers report back with ``post_message`` only; the census is an async worker on aiosqlite.
 """
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime
 
+from rich.table import Table
 from rich.text import Text
 from textual import work
 from textual.app import App, SystemCommand
@@ -22,47 +22,37 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
+from console.format import age_text, describe_error, location_label
+from console.livegraph import GraphCensus, graph_census
 from console.messages import BundlesLoaded
-from core.bundle import Listing, list_bundles
+from console.screens.base import BaseScreen
+from console.screens.bundles import BundlesScreen
+from console.screens.diff import DiffScreen
+from console.screens.help import HelpScreen
+from console.screens.restore import RestoreScreen
+from console.screens.retention import RetentionScreen
+from core.bundle import BundleInfo, Listing
 from core.datadir import DataDir
+from core.errors import ConsoleError
+from core.guard import GuardResult
+from core.plan import Plan
+from core.restore_model import RestoreOptions
+from core.retention import BundleVerdict, RetentionReport
 from core.safetext import visible
+from core.status import default_max_age_hours, root_status
 from core.substrates import RECOVERY_SUBSTRATES
+from core.verify import VerifyResult
 from widgets.confirm import ConfirmScreen, MessageScreen
 from widgets.status_header import Freshness, HeaderState
 
-DEFAULT_GUARD_HOURS = 24.0
 
-
-def describe_error(exc: BaseException | None) -> str:
-    """An error as the operator reads it, with any control character from the data it names made visible
-    (only the guard's refusal keeps its line breaks: it is laid out on lines by design)."""
-    if exc is None:
-        return "unknown error"
-    from core.errors import GuardRefused
-
-    describe = getattr(exc, "describe", None)
-    if callable(describe):
-        return visible(describe(), newlines=isinstance(exc, GuardRefused))
-    return visible(f"{type(exc).__name__}: {exc}")
-
-
-def guard_max_age_hours() -> float:
-    """The guard's own default max age, so the header flags exactly what `recovery-console guard` refuses."""
+def configured_guard_hours(dd: DataDir) -> float:
+    """The guard's max age as the config sets it (`[guard] max_age`, else 24 h): what the header flags as STALE
+    until the first guard answer arrives. A config the guard refuses says so in that answer; until then, 24 h."""
     try:
-        from core.retention import guard
-    except ImportError:
-        return DEFAULT_GUARD_HOURS
-    default = inspect.signature(guard).parameters.get("max_age")
-    value = getattr(default, "default", None)
-    if isinstance(value, timedelta):
-        return value.total_seconds() / 3600
-    return DEFAULT_GUARD_HOURS
-
-
-def location_label(dd: DataDir) -> str:
-    """The data dir as the last two path parts (``incident/.neo-ai-data``): enough to tell two apart."""
-    parts = dd.root.parts
-    return visible("/".join(parts[-2:]) if len(parts) >= 2 else str(dd.root))
+        return default_max_age_hours(dd)
+    except ConsoleError:
+        return 24.0
 
 
 class RecoveryApp(App[int]):
@@ -89,12 +79,13 @@ class RecoveryApp(App[int]):
         self.clock = clock
         self._now = now or (lambda: datetime.now(UTC))
         self.listing: Listing | None = None
-        self.retention: dict[str, Any] | None = None
-        self.guard: dict[str, Any] | None = None
+        self.retention: RetentionReport | None = None
+        self.guard: GuardResult | None = None
         self.listing_error: str | None = None
-        self.verify_results: dict[str, Any] = {}
-        self.busy: str = ""  # "restoring", "backing up", ... while a write runs
-        self.guard_hours = guard_max_age_hours()
+        self.census: GraphCensus | None = None
+        self.verify_results: dict[str, VerifyResult] = {}
+        self.busy: str = ""  # "restore", "backup", "undo" while a write runs
+        self.guard_hours = configured_guard_hours(dd)
         self.header_state = HeaderState(location=location_label(dd), readonly=readonly, loading=True)
 
     # ------------------------------------------------------------------ basics
@@ -103,8 +94,6 @@ class RecoveryApp(App[int]):
         return self._now().astimezone(UTC)
 
     def get_default_screen(self) -> Screen:
-        from console.screens.bundles import BundlesScreen
-
         return BundlesScreen()
 
     def on_mount(self) -> None:
@@ -119,42 +108,68 @@ class RecoveryApp(App[int]):
             readonly=self.readonly, loading=self.header_state.loading, busy=what,
         )
 
-    # ------------------------------------------------------------------ the backup root
+    # ------------------------------------------------------------------ navigation (console/nav.py)
+
+    def open_diff(self, bundle: BundleInfo) -> None:
+        self.push_screen(DiffScreen(bundle))
+
+    def open_restore(self, bundle: BundleInfo, opts: RestoreOptions, plan: Plan, *, autostart: bool = True) -> None:
+        self.push_screen(RestoreScreen(bundle.name, bundle.path, opts, plan, autostart=autostart))
+
+    def open_retention(self) -> None:
+        self.push_screen(RetentionScreen())
+
+    def open_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(readonly=self.readonly))
+
+    def go_home(self) -> None:
+        while len(self.screen_stack) > 1 and not isinstance(self.screen, BundlesScreen):
+            self.pop_screen()
+
+    def show_error(self, title: str, text: str) -> None:
+        self.push_screen(MessageScreen(title, Text(visible(text, newlines=True)), error=True))
+
+    # ------------------------------------------------------------------ the backup root and the live graph
 
     def refresh_bundles(self) -> None:
         self._load_bundles()
+        self._load_census()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="listing", description="Reading bundles")
     def _load_bundles(self) -> None:
-        listing = list_bundles(self.dd.backup_root, count_rows=True)
-        retention = guard_json = None
-        error = None
-        from core.guard import guard
-        from core.retention import evaluate
-        from core.wire import encode
-
-        if True:
-            try:
-                retention = encode(evaluate(self.dd, now=self.now(), count_rows=False))
-                guard_json = encode(guard(self.dd, now=self.now()))
-            except Exception as exc:  # the listing stays useful when the policy cannot be evaluated
-                error = f"retention could not be evaluated: {describe_error(exc)}"
-        self.post_message(BundlesLoaded(listing, retention, guard_json, error))
+        # one read of the backup root answers the listing, retention and the guard
+        self.post_message(BundlesLoaded(root_status(self.dd, now=self.now())))
 
     def on_bundles_loaded(self, message: BundlesLoaded) -> None:
-        self.listing = message.listing
-        self.retention = message.retention
-        self.guard = message.guard
-        self.listing_error = message.error
+        status = message.status
+        self.listing = status.listing
+        self.retention = status.retention
+        self.guard = status.guard
+        self.listing_error = status.error
+        if status.max_age_hours is not None:
+            self.guard_hours = status.max_age_hours
         self.header_state = HeaderState(
             location=location_label(self.dd), freshness=self.freshness(), readonly=self.readonly,
             loading=False, busy=self.busy,
         )
         self._notify_screens()
 
-    def _notify_screens(self) -> None:
-        from console.screens.base import BaseScreen
+    @work(exclusive=True, exit_on_error=False, group="census", description="Counting the live graph")
+    async def _load_census(self) -> None:
+        # an async worker: aiosqlite does the reading on its own thread, the event loop only awaits it
+        self.census = await graph_census(self.dd.graph_db)
+        self._notify_screens()
 
+    def show_census(self) -> None:
+        self._census_by_label()
+
+    @work(exclusive=True, exit_on_error=False, group="census-labels", description="Counting the live graph")
+    async def _census_by_label(self) -> None:
+        census = await graph_census(self.dd.graph_db, by_label=True)
+        self.push_screen(MessageScreen("Live graph", census_table(self.dd, census)))
+
+    def _notify_screens(self) -> None:
         for screen in self.screen_stack:
             if isinstance(screen, BaseScreen):
                 screen.data_changed()
@@ -163,28 +178,19 @@ class RecoveryApp(App[int]):
         """Per recovery substrate, the age of the newest restorable bundle (neo's rule: bytes and `pass`)."""
         now = self.now()
         out = []
-        max_age = (self.guard or {}).get("maxAgeHours")
-        if isinstance(max_age, (int, float)):
-            self.guard_hours = float(max_age)
         for sub in RECOVERY_SUBSTRATES:
             age: float | None = None
-            info = ((self.retention or {}).get("substrates") or {}).get(sub)
-            if isinstance(info, dict) and "ageHours" in info:
-                age = info["ageHours"] if isinstance(info["ageHours"], (int, float)) else None
+            if self.retention is not None:
+                age = self.retention.substrates[sub].age_hours
             elif self.listing is not None:
-                for b in self.listing.bundles:
-                    s = b.substrates.get(sub)
-                    if s is not None and s.restorable and b.meta_state == "valid":
-                        age = (now - b.time).total_seconds() / 3600
-                        break
-            out.append(Freshness(sub, age, self.guard_hours))
+                newest = next((b for b in self.listing.bundles if b.restorable(sub)), None)
+                age = (now - newest.time).total_seconds() / 3600 if newest is not None else None
+            stale = age is None or age > self.guard_hours
+            out.append(Freshness(sub, None if age is None else age_text(age), stale))
         return tuple(out)
 
-    def bundle_verdict(self, name: str) -> dict[str, Any] | None:
-        for b in (self.retention or {}).get("bundles") or []:
-            if isinstance(b, dict) and b.get("name") == name:
-                return b
-        return None
+    def bundle_verdict(self, name: str) -> BundleVerdict | None:
+        return self.retention.verdict(name) if self.retention is not None else None
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR:
@@ -196,16 +202,10 @@ class RecoveryApp(App[int]):
             self.show_error(f"{event.worker.description or event.worker.name} failed",
                             describe_error(event.worker.error))
 
-    def show_error(self, title: str, text: str) -> None:
-        self.push_screen(MessageScreen(title, Text(visible(text, newlines=True)), error=True))
-
     # ------------------------------------------------------------------ actions
 
     def action_help(self) -> None:
-        from console.screens.help import HelpScreen
-
-        if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen(readonly=self.readonly))
+        self.open_help()
 
     async def action_quit(self) -> None:
         if not self.busy:
@@ -232,10 +232,10 @@ class RecoveryApp(App[int]):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        from console.screens.bundles import BundlesScreen
-
         yield SystemCommand("Help", "Keys, symbols and what each screen does", self.action_help)
         yield SystemCommand("Refresh bundles", "Read the backup root again", self.refresh_bundles)
+        yield SystemCommand("Live graph census", "Nodes per label and edges per type in the live graph, now",
+                            self.show_census)
         home = next((s for s in self.screen_stack if isinstance(s, BundlesScreen)), None)
         if home is not None and screen is home:
             yield SystemCommand("Retention", "Policy, verdicts, coverage timeline, prune", home.action_retention)
@@ -243,3 +243,27 @@ class RecoveryApp(App[int]):
                                 home.action_verify)
             if not self.readonly:
                 yield SystemCommand("Back up now", "Take a bundle of every substrate", home.action_backup)
+
+
+def census_table(dd: DataDir, census: GraphCensus) -> Table | Text:
+    """The live graph per label and edge type, biggest first (labels and types are data: never markup)."""
+    if census.error is not None:
+        return Text(f"The live graph could not be read: {visible(census.error)}")
+    if not census.exists:
+        return Text(visible(f"No live graph database at {dd.graph_db}."))
+    table = Table(box=None, show_header=True, padding=(0, 1), expand=True)
+    table.add_column("node label")
+    table.add_column("nodes", justify="right")
+    table.add_column("edge type")
+    table.add_column("edges", justify="right")
+    labels = sorted(census.labels.items(), key=lambda kv: (-kv[1], kv[0]))
+    types = sorted(census.edge_types.items(), key=lambda kv: (-kv[1], kv[0]))
+    for i in range(max(len(labels), len(types))):
+        label, nodes = labels[i] if i < len(labels) else ("", None)
+        etype, edges = types[i] if i < len(types) else ("", None)
+        table.add_row(Text(visible(label)), "" if nodes is None else f"{nodes:,}",
+                      Text(visible(etype)), "" if edges is None else f"{edges:,}")
+    table.add_row(Text("total", style="bold"), Text(f"{census.nodes:,}", style="bold"),
+                  Text("total", style="bold"), Text(f"{census.edges:,}", style="bold"))
+    return table
+

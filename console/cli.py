@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             from console.tui import run_tui
 
-            return run_tui(ctx)
+            return run_tui(ctx.dd, ctx.readonly)
         return int(modules[args.command].run(args, ctx))
     except (Exception, KeyboardInterrupt) as exc:
         failure = classify(exc)

@@ -1,17 +1,14 @@
-"""The one way to build the console app: the CLI, the tests and the screenshot command all call ``make_app``."""
+"""The one way to build the console app: the CLI, the tests and the screenshot scenes all call ``make_app``."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING
 
+from textual.clock import Clock
+
+from console.app import RecoveryApp
 from core.datadir import DataDir
-
-if TYPE_CHECKING:
-    from textual.clock import Clock
-
-    from console.app import RecoveryApp
 
 
 def make_app(
@@ -26,6 +23,4 @@ def make_app(
     ``clock`` drives every ProgressBar's ETA (pass ``textual.clock.MockClock()`` in tests); ``now`` returns the
     current time (UTC) for ages and log stamps, so a fixed ``now`` makes screens deterministic.
     """
-    from console.app import RecoveryApp
-
     return RecoveryApp(dd, readonly=readonly, clock=clock, now=now)

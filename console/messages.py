@@ -8,11 +8,11 @@ cancellation and failure messages never coalesce, so every one of them is seen.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from textual.message import Message
 
 from core.progress import Progress
+from core.status import RootStatus
 
 
 @dataclass
@@ -44,8 +44,8 @@ class JobFinished(Message):
     """A job ended with a result (never coalesced)."""
 
     job: str
-    result: Any
-    extra: dict[str, Any] = field(default_factory=dict)
+    result: object  # the engine's result (a Scan, Plan, BackupResult, RestoreResult, ...): each screen narrows it
+    extra: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass
@@ -66,9 +66,15 @@ class JobFailed(Message):
 
 @dataclass
 class BundlesLoaded(Message):
-    """The listing (and, when the engine has it, the retention evaluation) of the backup root."""
+    """One read of the backup root: the listing, its retention evaluation and the backup guard's answer (or why
+    those could not be evaluated: the listing still shows)."""
 
-    listing: Any
-    retention: dict[str, Any] | None
-    guard: dict[str, Any] | None
-    error: str | None = None
+    status: RootStatus
+
+
+@dataclass
+class GuardChecked(Message):
+    """The backup guard's answer for a replace confirm: ``text`` is its message, or why it could not run."""
+
+    ok: bool
+    text: str

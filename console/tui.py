@@ -1,4 +1,7 @@
-"""Start the Textual console (what `recovery-console` with no subcommand runs)."""
+"""Start the Textual console (what `recovery-console` with no subcommand runs), and stop it cleanly on a signal.
+
+The CLI imports this module only when it opens the console, so `--help` and the subcommands never load Textual.
+"""
 
 from __future__ import annotations
 
@@ -11,19 +14,19 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from console.commands.common import EXIT_CANCELLED, Context, detach_from_terminal, terminal_fds
+from textual.app import App
+
+from console.commands.common import EXIT_CANCELLED, detach_from_terminal, terminal_fds
+from console.factory import make_app
 from core import lock
-
-if TYPE_CHECKING:
-    from textual.app import App
+from core.datadir import DataDir
 
 
-def run_tui(ctx: Context) -> int:
-    from console.factory import make_app
-
-    app = make_app(ctx.dd, readonly=ctx.readonly)
+def run_tui(dd: DataDir, readonly: bool = False) -> int:
+    """Run the console on ``dd`` until the operator quits; the exit code (130 when a signal stopped it)."""
+    app = make_app(dd, readonly=readonly)
     with stop_on_signals(app) as received:
         app.run()
     if received:

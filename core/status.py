@@ -33,9 +33,14 @@ def root_status(dd: DataDir, *, now: datetime | None = None, count_rows: bool = 
     try:
         return RootStatus(listing=listing, retention=evaluate(dd, now=listing.now, listing=listing),
                           guard=guard(dd, now=listing.now, listing=listing))
-    except ConsoleError as exc:
+    except (ConsoleError, OSError) as exc:  # a config the policy refuses, an unreadable defrag root
         return RootStatus(listing=listing, retention=None, guard=None,
-                          error=f"retention could not be evaluated: {exc.describe()}")
+                          error=f"retention could not be evaluated: {_describe(exc)}")
+
+
+def _describe(exc: Exception) -> str:
+    return exc.describe() if isinstance(exc, ConsoleError) else f"{exc.strerror or exc}: {exc.filename}" \
+        if isinstance(exc, OSError) else str(exc)
 
 
 def default_max_age_hours(dd: DataDir) -> float:

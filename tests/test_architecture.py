@@ -77,3 +77,52 @@ def test_core_imports_at_module_level_only() -> None:
                     if names - LAZY_IMPORTS:
                         late.append(f"{path.relative_to(ROOT)}:{inner.lineno}: {', '.join(sorted(names))}")
     assert not late, f"function-level imports in core: {late}"
+
+
+# ---------------------------------------------------------------- the console: one seam, no circle
+
+# the console's own modules (the CLI commands are the CLI's): every import at the top of the module
+CONSOLE_MODULES = sorted([*ROOT.glob("console/*.py"), *ROOT.glob("console/screens/*.py"), *ROOT.glob("widgets/*.py"),
+                          ROOT / "console/commands/screenshots_cmd.py"])
+# the only imports inside functions: each keeps Textual (or the scenes, which load it) off the CLI's fast path
+LAZY = {("console/cli.py", "console.tui"), ("console/commands/screenshots_cmd.py", "rich.text"),
+        ("console/commands/screenshots_cmd.py", "console.scenes")}
+
+
+def function_level_imports(path: Path) -> list[tuple[str, int]]:
+    found: list[tuple[str, int]] = []
+
+    def visit(node: ast.AST, in_function: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if in_function and isinstance(child, ast.Import):
+                found.extend((alias.name, child.lineno) for alias in child.names)
+            elif in_function and isinstance(child, ast.ImportFrom):
+                found.append((child.module or "", child.lineno))
+            visit(child, in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)))
+
+    visit(ast.parse(path.read_text(encoding="utf-8")), False)
+    return found
+
+
+def test_the_console_imports_at_the_top_except_to_keep_textual_off_the_cli_path() -> None:
+    assert len(CONSOLE_MODULES) > 15
+    late = {(str(p.relative_to(ROOT)), module, line) for p in CONSOLE_MODULES
+            for module, line in function_level_imports(p)}
+    assert {(path, module) for path, module, _ in late} <= LAZY, sorted(late)
+
+
+def test_function_level_imports_are_found(tmp_path: Path) -> None:
+    """The check above can fail: an import in a method, a nested function and an async function are found."""
+    code = tmp_path / "m.py"
+    code.write_text("import os\nclass A:\n    def f(self):\n        import json\n        def g():\n"
+                    "            from x import y\nasync def h():\n    from z import w\n")
+    assert [m for m, _ in function_level_imports(code)] == ["json", "x", "z"]
+
+
+def test_screens_reach_neither_the_app_nor_each_other_at_runtime() -> None:
+    """What import-linter checks statically, in a fresh interpreter: importing every screen loads no app, no
+    other entry point and no CLI command."""
+    screens = sorted(p.stem for p in ROOT.glob("console/screens/*.py") if p.stem != "__init__")
+    mods = loaded_after("\n".join(f"import console.screens.{s}" for s in screens))
+    assert not {m for m in mods if m in ("console.app", "console.factory", "console.tui", "console.scenes",
+                                         "console.cli") or m.startswith("console.commands")}

@@ -129,8 +129,8 @@ def test_replace_into_an_empty_store_still_takes_its_safety_bundle(tmp_path: Pat
 async def test_the_tui_backup_key_refuses_an_empty_data_dir(tmp_path: Path) -> None:
     from textual.widgets import Static
 
-    from console.commands.screenshots_cmd import settle, wait_for
-    from tests.test_tui_support import make
+    from console.scenes import settle
+    from tests.tui_support import make
     from widgets.confirm import MessageScreen
 
     dd = resolve(tmp_path / "typo", env={})
@@ -139,8 +139,8 @@ async def test_the_tui_backup_key_refuses_an_empty_data_dir(tmp_path: Path) -> N
         await settle(pilot)
         home = app.screen
         await pilot.press("b")
-        await wait_for(pilot, lambda: home._job is None, timeout=60)
         await settle(pilot)
+        assert home._job is None
         assert isinstance(app.screen, MessageScreen)
         body = app.screen.query_one("#body", Static).content
         text = body.plain if hasattr(body, "plain") else str(body)

@@ -100,8 +100,8 @@ def test_no_notice_when_the_dir_is_named_exactly(tmp_path: Path) -> None:
 
 
 async def test_the_console_shows_the_notice(tmp_path: Path) -> None:
-    from console.commands.screenshots_cmd import settle
-    from tests.test_tui_support import make
+    from console.scenes import settle
+    from tests.tui_support import make
 
     project = project_with_core(tmp_path)
     app = make(resolve(project, env={}))

@@ -83,3 +83,16 @@ def test_refuses_a_real_data_dir(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="not a demo data dir"):
         build_demo(real, scale=0.05)
     assert (real / "sqlite" / "memory-core-graph.sqlite").read_bytes() == b"precious"
+
+
+def test_the_demo_command_opens_the_console_on_the_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`recovery-console demo` builds the data dir, then opens the console on it (not on the CLI's data dir)."""
+    import console.tui
+    from console.cli import main
+
+    opened: list[tuple[object, object]] = []
+    monkeypatch.setattr(console.tui, "run_tui", lambda dd, readonly=False: opened.append((dd, readonly)) or 0)
+    root = tmp_path / "demo"
+    assert main(["--readonly", "demo", "--dir", str(root), "--scale", "0.01", "--dimension", "4"]) == 0
+    ((dd, readonly),) = opened
+    assert getattr(dd, "root", None) == root.resolve() and readonly is True

@@ -254,10 +254,10 @@ def screen_text(app: Any) -> str:
 
 async def tour(dd: DataDir, f: dict[str, str]) -> list[tuple[str, str]]:
     """Visit every row of the bundles screen and every tab of the diff screen; return each screen's text."""
-    from console.commands.screenshots_cmd import settle, wait_for
+    from console.scenes import settle
     from console.screens.bundles import BundlesScreen
     from console.screens.diff import DiffScreen
-    from tests.test_tui_support import make
+    from tests.tui_support import make
 
     seen: list[tuple[str, str]] = []
     app = make(dd)
@@ -275,9 +275,9 @@ async def tour(dd: DataDir, f: dict[str, str]) -> list[tuple[str, str]]:
         await pilot.press(*["up"] * rows)  # back to the newest bundle
         await settle(pilot)
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, DiffScreen) and app.screen.plan is not None)
+        await settle(pilot)
         diff = app.screen
-        await pilot.pause()
+        assert isinstance(diff, DiffScreen) and diff.plan is not None
         for tab in range(5):
             seen.append((f"diff tab {tab}", screen_text(app)))
             await pilot.press("right_square_bracket")

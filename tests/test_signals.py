@@ -260,11 +260,11 @@ def test_a_wedged_console_ends_only_after_its_engine_stopped(tmp_path: Path) -> 
 async def test_sigterm_during_a_tui_backup_publishes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The console's handler in this process: the backup worker stops, the staging dir goes, the app ends 130."""
     import core.graph_store
-    from console.commands.screenshots_cmd import settle, wait_for
+    from console.scenes import settle, wait_for
     from console.tui import stop_on_signals
     from core.bundle import PARTIAL_PREFIX, list_bundles
     from tests.builders import chain_graph, insert_graph
-    from tests.test_tui_support import make
+    from tests.tui_support import make
 
     dd = resolve(tmp_path / ".neo-ai-data", env={})
     insert_graph(dd, *chain_graph(5_000))

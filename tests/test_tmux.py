@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_tui_support import copy_demo, demo_cache
+from tests.tui_support import copy_demo, demo_cache
 
 TMUX = shutil.which("tmux")
 pytestmark = pytest.mark.skipif(TMUX is None, reason="tmux is not installed")

@@ -3,8 +3,10 @@ read-only mode, hostile strings from a bundle, errors from workers, quitting dur
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,14 +14,17 @@ from typing import Any
 import pytest
 from textual.widgets import DataTable, SelectionList, Static
 
-from console.commands.screenshots_cmd import settle, wait_for
+import console.screens.diff as diff_screen
+from console.scenes import open_diff, settle
 from console.screens.bundles import BundlesScreen
 from console.screens.diff import DiffScreen
 from console.screens.help import HelpScreen
 from console.screens.restore import RestoreScreen
 from console.screens.retention import RetentionScreen
 from core.datadir import DataDir, resolve
-from tests.test_tui_support import NOW, copy_demo, demo_cache, make
+from core.plan import Plan
+from core.wire import encode
+from tests.tui_support import NOW, copy_demo, demo_cache, make
 from widgets.confirm import ConfirmScreen, MessageScreen
 from widgets.status_header import Freshness, HeaderState, StatusHeader
 
@@ -35,10 +40,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def shared_dd(demo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DataDir]:
     """One copy for the tests that only read. Its stores never change, so its one slow scan is reused (the
     tests that write scan their own copy for real)."""
-    import core.plan
-
     dd = copy_demo(demo, tmp_path_factory.mktemp("ro"))
-    real = core.plan.scan_bundle
+    real = diff_screen.scan_bundle
     cache: dict[str, Any] = {}
 
     def cached(data_dir: DataDir, bundle: Any, **kwargs: Any) -> Any:
@@ -49,7 +52,7 @@ def shared_dd(demo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         return cache[str(bundle)]
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(core.plan, "scan_bundle", cached)
+        mp.setattr(diff_screen, "scan_bundle", cached)
         yield dd
 
 
@@ -62,15 +65,6 @@ def fresh_dd(demo: Path, tmp_path: Path) -> DataDir:
 def plain(widget: Static) -> str:
     content = widget.content
     return content.plain if hasattr(content, "plain") else str(content)
-
-
-async def open_diff(pilot: Any) -> DiffScreen:
-    app = pilot.app
-    await settle(pilot)
-    await pilot.press("enter")
-    await wait_for(pilot, lambda: isinstance(app.screen, DiffScreen) and app.screen.plan is not None)
-    await pilot.pause()
-    return app.screen
 
 
 # ---------------------------------------------------------------- home
@@ -93,6 +87,39 @@ async def test_home_lists_bundles_residue_and_freshness(shared_dd: DataDir) -> N
         assert "kb 9h" in header and "graph 9h" in header and "STALE" not in header
         detail = plain(screen.query_one("#detail-text", Static))
         assert "integrity" in detail and "graph pass 37,925" in detail
+        # the live graph beside the bundle, counted through aiosqlite: the wipe reads at a glance
+        assert census_line(*graph_counts(shared_dd)) in detail
+        assert census_line(3_545, 4_300) in detail
+
+
+def census_line(nodes: int, edges: int) -> str:
+    return f"live       graph {nodes + edges:,} rows: {nodes:,} nodes · {edges:,} edges"
+
+
+async def test_the_live_census_per_label_on_demand(shared_dd: DataDir) -> None:
+    """From the command palette: every label and edge type of the live graph, read-only, on the event loop."""
+    import sqlite3
+
+    conn = sqlite3.connect(shared_dd.graph_db)
+    try:
+        labels = dict(conn.execute("SELECT json_extract(data, '$.label'), count(*) FROM Nodes GROUP BY 1"))
+        types = dict(conn.execute("SELECT type, count(*) FROM Edges GROUP BY 1"))
+    finally:
+        conn.close()
+    app = make(shared_dd)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await settle(pilot)
+        app.show_census()
+        await settle(pilot)
+        assert isinstance(app.screen, MessageScreen)
+        from tests.test_hostile_text import screen_text
+
+        text = screen_text(app)
+        top_label, top_nodes = max(labels.items(), key=lambda kv: (kv[1], kv[0]))
+        top_type, top_edges = max(types.items(), key=lambda kv: (kv[1], kv[0]))
+        assert f"{top_label} " in text and f"{top_nodes:,}" in text
+        assert f"{top_type} " in text and f"{top_edges:,}" in text
+        assert f"{sum(labels.values()):,}" in text and f"{sum(types.values()):,}" in text
 
 
 async def test_a_row_drawn_before_the_table_measures_it_is_redrawn_at_its_width() -> None:
@@ -121,10 +148,28 @@ async def test_a_row_drawn_before_the_table_measures_it_is_redrawn_at_its_width(
         assert screen_text(app).splitlines()[1].strip() == "2026-05-10 01:11"  # what the terminal gets
 
 
+def test_the_app_provides_everything_the_screens_may_ask_of_it(shared_dd: DataDir) -> None:
+    """console/nav.py is the screens' whole view of the app: every attribute and method it names exists on
+    the app, each method with the same parameters."""
+    import inspect
+
+    from console.nav import ConsoleApp
+
+    app = make(shared_dd)
+    attributes = set(ConsoleApp.__annotations__)
+    methods = {name: f for name, f in vars(ConsoleApp).items() if inspect.isfunction(f) and not name.startswith("_")}
+    assert {"dd", "readonly", "listing", "census", "busy"} <= attributes
+    assert {"open_diff", "open_restore", "open_retention", "open_help", "go_home", "show_error"} <= set(methods)
+    assert [a for a in attributes if not hasattr(app, a)] == []
+    for name, proto in methods.items():
+        real = getattr(type(app), name)
+        assert list(inspect.signature(real).parameters) == list(inspect.signature(proto).parameters), name
+
+
 def test_header_flags_stale_and_missing_in_words() -> None:
     header = StatusHeader("Bundles")
     header.state = HeaderState(location="x/.neo-ai-data", readonly=True, loading=False, freshness=(
-        Freshness("kb", 3.0, 24.0), Freshness("mc", 30.0, 24.0), Freshness("graph", None, 24.0)))
+        Freshness("kb", "3h", False), Freshness("mc", "30h", True), Freshness("graph", None, True)))
     text = header.render().plain
     assert "kb 3h" in text and "mc 30h STALE" in text and "graph NONE!" in text and "READ-ONLY" in text
 
@@ -136,10 +181,10 @@ async def test_diff_incident_preset_recounts_to_may10_figures(shared_dd: DataDir
     app = make(shared_dd)
     async with app.run_test(size=(80, 24)) as pilot:
         diff = await open_diff(pilot)
-        assert diff.plan_json["graph"]["totals"]["wouldInsert"] > INCIDENT["wouldInsert"]
+        assert diff.plan is not None and diff.plan.totals.would_insert > INCIDENT["wouldInsert"]
         await pilot.press("3")
         await pilot.pause()
-        assert diff.plan_json["graph"]["totals"] == INCIDENT
+        assert encode(diff.plan.totals) == INCIDENT
         totals = plain(diff.query_one("#totals", Static))
         assert "would insert 11,589" in totals and "already present 3,580" in totals
         assert "filtered out 22,756" in totals
@@ -147,7 +192,7 @@ async def test_diff_incident_preset_recounts_to_may10_figures(shared_dd: DataDir
         labels = diff.query_one("#filter-labels", SelectionList)
         labels.deselect("FILE")
         await pilot.pause()
-        assert diff.plan_json["graph"]["totals"]["wouldInsert"] > INCIDENT["wouldInsert"]
+        assert diff.plan.totals.would_insert > INCIDENT["wouldInsert"]
         assert "FILE" not in diff.filters()[0]
         await pilot.press("0")
         await pilot.pause()
@@ -172,7 +217,7 @@ async def test_diff_tables_show_rows_per_label_and_edge_type(shared_dd: DataDir)
 async def test_ticked_and_unticked_read_from_the_glyphs_under_no_color(shared_dd: DataDir) -> None:
     """Under NO_COLOR (Textual's monochrome filter) a ticked box is ▐X▌ and an unticked one ▐ ▌; the chosen
     radio ▐●▌, the other ▐ ▌: read from the text the terminal receives, with no colour at all."""
-    from console.commands.screenshots_cmd import Scene, app_environment
+    from console.scenes import Scene, app_environment
     from tests.test_hostile_text import screen_text
 
     with app_environment(Scene("nocolor", "", no_color=True)):
@@ -204,6 +249,50 @@ async def test_ticked_and_unticked_read_from_the_glyphs_under_no_color(shared_dd
         await pilot.pause()
         text = screen_text(app)
         assert diff.mode == "replace" and "▐ ▌ merge:" in text and "▐●▌ replace:" in text
+
+
+async def test_the_replace_guard_runs_in_a_worker_and_the_dialog_shows_its_answer(
+        shared_dd: DataDir, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The guard reads the backup root: the dialog opens at once and stays live while it runs (off the UI
+    thread), says it is checking, and shows the refusal when it arrives; Replace stays disabled throughout,
+    even with the data dir's name typed."""
+    from datetime import timedelta
+
+    from textual.widgets import Button, Input
+
+    real = diff_screen.guard
+    entered, release = threading.Event(), threading.Event()
+    threads: list[threading.Thread] = []
+
+    def slow_guard(dd: DataDir, *, now: Any) -> Any:
+        threads.append(threading.current_thread())
+        entered.set()
+        release.wait(10)  # on the UI thread, this would freeze the console for the whole wait
+        return real(dd, now=now, max_age=timedelta(hours=1))  # the newest demo bundle is 9h old: refused
+
+    monkeypatch.setattr(diff_screen, "guard", slow_guard)
+    app = make(shared_dd)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_diff(pilot)
+        await pilot.press("m", "R")
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, ConfirmScreen)
+        assert "Checking the backup guard…" in plain(dialog.query_one("#body", Static))
+        assert await asyncio.to_thread(entered.wait, 10)
+        assert threads and threads[0] is not threading.main_thread()
+        dialog.query_one("#typed", Input).value = shared_dd.root.name  # the UI answers while the guard runs
+        await pilot.pause()
+        assert dialog.query_one("#yes", Button).disabled  # no answer from the guard yet
+        release.set()
+        await settle(pilot)
+        body = plain(dialog.query_one("#body", Static))
+        assert "Checking" not in body and "The backup guard refuses a replace now" in body
+        assert "older than 1h" in body
+        assert dialog.query_one("#yes", Button).disabled
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, DiffScreen)
 
 
 # ---------------------------------------------------------------- read-only
@@ -302,7 +391,7 @@ async def test_hostile_label_renders_exactly_and_does_not_crash(tmp_path: Path) 
         assert any(getattr(p, "plain", None) == "odd[/]label 1" for p in prompts), prompts
         fl.select("odd[/]label")
         await pilot.pause()
-        assert diff.plan_json["graph"]["labels"]["odd[/]label"]["filtered"] == 1
+        assert diff.plan is not None and diff.plan.graph.labels["odd[/]label"].filtered == 1
         for _ in range(5):
             await pilot.press("right_square_bracket")
             await pilot.pause()
@@ -314,12 +403,10 @@ async def test_hostile_label_renders_exactly_and_does_not_crash(tmp_path: Path) 
 
 
 async def test_a_failing_scan_is_shown_not_swallowed(shared_dd: DataDir, monkeypatch: pytest.MonkeyPatch) -> None:
-    import core.plan
-
     def boom(*_a: Any, **_k: Any) -> Any:
         raise RuntimeError("disk on fire [/]")
 
-    monkeypatch.setattr(core.plan, "scan_bundle", boom)
+    monkeypatch.setattr(diff_screen, "scan_bundle", boom)
     app = make(shared_dd)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
@@ -378,10 +465,10 @@ def graph_counts(dd: DataDir) -> tuple[int, int]:
         conn.close()
 
 
-def planned_graph(plan_json: dict[str, Any]) -> tuple[int, int]:
-    g = plan_json["graph"]
-    return (sum(r["wouldInsert"] for r in g["labels"].values()),
-            sum(r["wouldInsert"] for r in g["edgeTypes"].values()))
+def planned_graph(plan: Plan | None) -> tuple[int, int]:
+    assert plan is not None
+    return (sum(r.would_insert for r in plan.graph.labels.values()),
+            sum(r.would_insert for r in plan.graph.edge_types.values()))
 
 
 async def confirm_restore(pilot: Any, expect: str) -> RestoreScreen:
@@ -393,8 +480,11 @@ async def confirm_restore(pilot: Any, expect: str) -> RestoreScreen:
     assert dialog.focused is not None and dialog.focused.id == "no"
     assert expect in plain(dialog.query_one("#body", Static))
     await pilot.press("tab", "enter")  # from No to Restore
-    await wait_for(pilot, lambda: isinstance(app.screen, RestoreScreen))
-    return app.screen
+    for _ in range(20):  # the dialog's answer pushes the restore view; its mount starts the worker
+        await pilot.pause()
+        if isinstance(app.screen, RestoreScreen) and app.screen.is_mounted:
+            return app.screen
+    raise AssertionError(f"the restore view did not open: {app.screen!r}")
 
 
 async def test_guided_merge_restore_reports_what_the_plan_predicted(fresh_dd: DataDir) -> None:
@@ -407,26 +497,28 @@ async def test_guided_merge_restore_reports_what_the_plan_predicted(fresh_dd: Da
         await pilot.press("3")
         await pilot.pause()
         assert "would insert 11,589" in plain(diff.query_one("#totals", Static))
-        planned = planned_graph(diff.plan_json)
+        planned = planned_graph(diff.plan)
+        home = app.screen_stack[0]
+        assert census_line(*live_before) in plain(home.query_one("#detail-text", Static))
         screen = await confirm_restore(pilot, "insert 11,589 · skip 3,580 already present · leave out 22,756")
         assert app.busy == "restore" and "RESTORE" in screen.query_one(StatusHeader).render().plain
-        await wait_for(pilot, lambda: screen.state in ("done", "failed", "cancelled"), timeout=180)
-        await pilot.pause()
+        await settle(pilot)
         assert screen.state == "done", plain(screen.query_one("#restore-status", Static))
-        rows = {what: (got, plan) for what, got, plan in screen.comparison()}
+        rows = {line.what: (line.result, line.plan) for line in screen.comparison()}
         assert rows["graph inserted"] == (11_589, 11_589)
         assert rows["graph skipped (present)"] == (3_580, 3_580)
         assert rows["graph left out"] == (22_756, 22_756)
         assert rows["graph failed"] == (0, 0)
         for key in ("memories", "summaries", "kb"):
             got, plan = rows[f"{key} inserted"]
-            assert got == plan == diff.plan_json[key]["wouldInsert"]
+            assert got == plan == diff.plan.collection(key).would_insert
         compare = screen.query_one("#compare", DataTable)
         assert all(compare.get_row_at(i)[3].plain == "= same" for i in range(compare.row_count))
         counters = screen.query_one("#counters", DataTable)
         assert counters.get_cell("nodes:CONCEPT", "inserted").plain == counters.get_cell("nodes:CONCEPT", "plan").plain
         assert counters.get_cell("nodes:CONCEPT", "match").plain == "="
-        run_id = screen.result_json["runId"]
+        assert screen.result is not None and screen.result.run_id
+        run_id = screen.result.run_id
         status = plain(screen.query_one("#restore-status", Static))
         assert status.startswith("Restore finished") and run_id in status
         assert app.busy == ""
@@ -436,6 +528,9 @@ async def test_guided_merge_restore_reports_what_the_plan_predicted(fresh_dd: Da
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, BundlesScreen)
+        # the census was read again when the restore ended: the home screen shows the graph it left
+        after = (live_before[0] + planned[0], live_before[1] + planned[1])
+        assert census_line(*after) in plain(app.screen.query_one("#detail-text", Static))
 
 
 async def test_cancel_stops_between_batches_and_resume_finishes_the_same_restore(
@@ -447,10 +542,12 @@ async def test_cancel_stops_between_batches_and_resume_finishes_the_same_restore
     monkeypatch.setattr(core.restore_graph, "GRAPH_WRITE_BATCH", 500)
     real = core.restore_graph.GraphRestore._batch
     calls = {"n": 0, "hold": True}
+    holding = threading.Event()
 
     def held(self: Any, *args: Any) -> Any:
         calls["n"] += 1
         if calls["n"] == 30 and calls["hold"] and self.s.cancel is not None:
+            holding.set()
             self.s.cancel.wait(60)
         return real(self, *args)
 
@@ -465,15 +562,17 @@ async def test_cancel_stops_between_batches_and_resume_finishes_the_same_restore
             substrates.deselect(sub)
         await pilot.pause()
         assert diff.only_substrate() == ["graph"]
-        planned = planned_graph(diff.plan_json)
+        planned = planned_graph(diff.plan)
         screen = await confirm_restore(pilot, "only    graph")
-        await wait_for(pilot, lambda: screen._tasks["graph"].done > 0 or screen.state != "running", timeout=120)
+        assert await asyncio.to_thread(holding.wait, 120), "the engine never reached its 30th batch"
+        await pilot.pause()
+        assert screen.state == "running" and screen._tasks["graph"].done > 0
         await pilot.press("c")
         await pilot.pause()
         assert isinstance(app.screen, ConfirmScreen)
         assert "resume" in plain(app.screen.query_one("#body", Static)).lower()
         await pilot.press("tab", "enter")  # from Keep going to Cancel restore
-        await wait_for(pilot, lambda: screen.state in ("cancelled", "done", "failed"), timeout=60)
+        await settle(pilot)
         assert screen.state == "cancelled"
         calls["hold"] = False
         assert app.busy == ""
@@ -484,10 +583,9 @@ async def test_cancel_stops_between_batches_and_resume_finishes_the_same_restore
         assert mid[0] > live_before[0] and sum(mid) < sum(final)  # stopped part-way, between batches
         assert screen.check_action("resume", ()) is True
         await pilot.press("r")
-        await wait_for(pilot, lambda: screen.state in ("done", "failed", "cancelled"), timeout=120)
-        await pilot.pause()
+        await settle(pilot)
         assert screen.state == "done", plain(screen.query_one("#restore-status", Static))
-        rows = {what: (got, plan) for what, got, plan in screen.comparison()}
+        rows = {line.what: (line.result, line.plan) for line in screen.comparison()}
         # compared with the re-plan: what the first attempt inserted is now already present
         assert rows["graph inserted"][0] == rows["graph inserted"][1] < 11_589
         assert rows["graph skipped (present)"][0] == rows["graph skipped (present)"][1] > 3_580
@@ -495,13 +593,13 @@ async def test_cancel_stops_between_batches_and_resume_finishes_the_same_restore
         # exactly the state of an uninterrupted run
         assert graph_counts(fresh_dd) == final
         # undo, from the end view: exactly what this (resumed) run inserted goes, the first attempt's stays
-        run_id = screen.result_json["runId"]
+        assert screen.result is not None and screen.result.run_id
+        run_id = screen.result.run_id
         await pilot.press("u")
         await pilot.pause()
         assert isinstance(app.screen, ConfirmScreen) and run_id in plain(app.screen.query_one("#body", Static))
         await pilot.press("tab", "enter")
-        await wait_for(pilot, lambda: screen.state == "undone" or (app.busy == "" and screen.state != "done"),
-                       timeout=120)
+        await settle(pilot)
         assert screen.state == "undone", plain(screen.query_one("#restore-status", Static))
         assert graph_counts(fresh_dd) == mid
 
@@ -519,8 +617,8 @@ async def test_backup_with_progress_publishes_a_bundle(tmp_path: Path) -> None:
         await pilot.press("b")
         await pilot.pause()
         assert home.query_one("#job").display is True
-        await wait_for(pilot, lambda: home._job is None, timeout=120)
         await settle(pilot)
+        assert home._job is None
         status = plain(home.query_one("#job-status", Static))
         after = {p.name for p in dd.backup_root.iterdir() if p.name.startswith("backup-")}
         (new,) = after - before
@@ -533,7 +631,8 @@ async def test_prune_previews_then_deletes_exactly_what_retention_marks(fresh_dd
     app = make(fresh_dd)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        doomed = [b["name"] for b in app.retention["bundles"] if b["verdict"] == "delete"]
+        assert app.retention is not None
+        doomed = [b.name for b in app.retention.bundles if not b.keep]
         assert doomed  # the demo has one bundle no policy keeps
         await pilot.press("t")
         await settle(pilot)
@@ -548,7 +647,7 @@ async def test_prune_previews_then_deletes_exactly_what_retention_marks(fresh_dd
         await settle(pilot)
         assert isinstance(app.screen, MessageScreen)
         assert not any((fresh_dd.backup_root / name).exists() for name in doomed)
-        kept = [b["name"] for b in app.retention["bundles"]]
+        kept = [b.name for b in app.retention.bundles]
         assert all((fresh_dd.backup_root / name).exists() for name in kept)
 
 

@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
-from console.commands.screenshots_cmd import Scene, app_environment, scenes
-from tests.test_tui_support import copy_demo, demo_cache, make
+import console.screens.diff as diff_screen
+from console.scenes import Scene, app_environment, scenes
+from tests.tui_support import copy_demo, demo_cache, make
 
 CASES = [(scene, (80, 24)) for scene in scenes()] + [(scene, (120, 40)) for scene in scenes() if scene.wide]
 
@@ -33,10 +34,9 @@ def shared_copy(demo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module", autouse=True)
 def scan_once() -> Iterator[None]:
-    """The shared copy never changes in these tests, so its one slow scan is done once and reused."""
-    import core.plan
-
-    real = core.plan.scan_bundle
+    """The shared copy never changes in these tests, so its one slow scan is done once and reused (the
+    scenes that write scan their own copy for real)."""
+    real = diff_screen.scan_bundle
     cache: dict[tuple[str, str], Any] = {}
 
     def cached(dd: Any, bundle: Any, **kwargs: Any) -> Any:
@@ -46,7 +46,7 @@ def scan_once() -> Iterator[None]:
         return cache[key]
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(core.plan, "scan_bundle", cached)
+        mp.setattr(diff_screen, "scan_bundle", cached)
         yield
 
 

@@ -3,7 +3,7 @@
 from widgets.bars import compact, legend, split_bar
 from widgets.confirm import ConfirmScreen, MessageScreen
 from widgets.job_progress import TaskProgress, rate_text
-from widgets.status_header import Freshness, HeaderState, StatusHeader, age_text
+from widgets.status_header import Freshness, HeaderState, StatusHeader
 from widgets.table import DataTable
 from widgets.toggles import CheckList, Radio
 
@@ -17,7 +17,6 @@ __all__ = [
     "Radio",
     "StatusHeader",
     "TaskProgress",
-    "age_text",
     "compact",
     "legend",
     "rate_text",

@@ -61,20 +61,6 @@ def legend(kinds: Sequence[str] = ("insert", "present", "filtered")) -> Text:
     return text
 
 
-def fraction_line(label: str, done: int, total: int | None, width: int = 20) -> Text:
-    """``label [#####.....] done/total`` in plain characters."""
-    text = Text(label)
-    if total:
-        n = round(width * min(done, total) / total)
-        text.append(" [")
-        text.append("#" * n, style="green")
-        text.append("." * (width - n), style="dim")
-        text.append(f"] {done:,}/{total:,}")
-    else:
-        text.append(f" {done:,}")
-    return text
-
-
 def compact(n: int | None) -> str:
     """12 -> '12', 15212 -> '15.2k', 1_000_000 -> '1.0M'; None -> '-'."""
     if n is None:

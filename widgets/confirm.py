@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from rich.console import RenderableType
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.css.query import NoMatches
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
@@ -119,6 +121,18 @@ class ConfirmScreen(ModalScreen[bool]):
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()
 
+    def update(self, body: Text, *, yes_enabled: bool) -> None:
+        """A new body and Yes state, e.g. when a check the dialog was opened before has answered. Yes still
+        needs the typed name, if the dialog asks for one."""
+        self._body = body
+        self._yes_enabled = yes_enabled
+        try:
+            self.query_one("#body", Static).update(body)
+        except NoMatches:
+            return  # not composed yet: compose draws the new body
+        typed = self._typed is None or self.query_one("#typed", Input).value == self._typed
+        self.query_one("#yes", Button).disabled = not (yes_enabled and typed)
+
     @on(Input.Changed, "#typed")
     def _typed_changed(self, event: Input.Changed) -> None:
         self.query_one("#yes", Button).disabled = not (self._yes_enabled and event.value == self._typed)
@@ -178,10 +192,12 @@ class MessageScreen(ModalScreen[None]):
 
     BINDINGS = [Binding("escape,enter,q", "close", "Close")]
 
-    def __init__(self, title: str, body: Text | str, *, error: bool = False) -> None:
+    def __init__(self, title: str, body: RenderableType, *, error: bool = False) -> None:
+        """``body``: a str is shown as text (control characters made visible, never markup); anything else is
+        a Rich renderable built by the caller, whose data it has wrapped in ``Text``."""
         super().__init__(classes="-error" if error else "")
         self._title = title
-        self._body = body if isinstance(body, Text) else Text(visible(body, newlines=True))
+        self._body = Text(visible(body, newlines=True)) if isinstance(body, str) else body
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):

@@ -13,15 +13,12 @@ from core.safetext import visible
 
 @dataclass(frozen=True)
 class Freshness:
-    """The newest restorable backup of one substrate. ``age_hours`` None: no restorable backup at all."""
+    """The newest restorable backup of one substrate: its age as the caller words it (``9h``), or None when
+    there is no restorable backup at all; ``stale`` when it is older than the guard allows."""
 
     substrate: str
-    age_hours: float | None
-    max_age_hours: float
-
-    @property
-    def stale(self) -> bool:
-        return self.age_hours is None or self.age_hours > self.max_age_hours
+    age: str | None
+    stale: bool
 
 
 @dataclass(frozen=True)
@@ -32,16 +29,6 @@ class HeaderState:
     loading: bool = True
     busy: str = ""  # e.g. "restoring", shown as a badge while a write runs
     extra: tuple[str, ...] = field(default_factory=tuple)
-
-
-def age_text(hours: float | None) -> str:
-    if hours is None:
-        return "none"
-    if hours < 1:
-        return f"{max(0, int(hours * 60))}m"
-    if hours < 48:
-        return f"{hours:.0f}h"
-    return f"{hours / 24:.0f}d"
 
 
 class StatusHeader(Widget):
@@ -73,12 +60,12 @@ class StatusHeader(Widget):
             if i:
                 text.append("  ")
             text.append(f.substrate + " ", style="bold")
-            if f.age_hours is None:
+            if f.age is None:
                 text.append("NONE!", style="bold reverse red")
             elif f.stale:
-                text.append(age_text(f.age_hours) + (" !" if short else " STALE"), style="bold reverse yellow")
+                text.append(visible(f.age) + (" !" if short else " STALE"), style="bold reverse yellow")
             else:
-                text.append(age_text(f.age_hours), style="green")
+                text.append(visible(f.age), style="green")
         return text
 
     def render(self) -> Text:

@@ -28,14 +28,9 @@ class Lane:
 class TimelineData:
     now: datetime
     lanes: tuple[Lane, ...] = ()
-    start: datetime | None = None
-    labels: dict[str, str] = field(default_factory=dict)  # "left" / "right" axis labels
-
-
-def _age_label(hours: float) -> str:
-    if hours < 48:
-        return f"{hours:.0f}h ago"
-    return f"{hours / 24:.0f}d ago"
+    start: datetime | None = None  # the left end (default: the oldest point)
+    # axis labels, formatted by the caller: "left" (e.g. "77d ago"); the right end always reads "now"
+    labels: dict[str, str] = field(default_factory=dict)
 
 
 class CoverageTimeline(Widget):
@@ -75,7 +70,7 @@ class CoverageTimeline(Widget):
             return max(0, min(track - 1, round(frac * (track - 1))))
 
         out = Text()
-        left = _age_label((data.now - start).total_seconds() / 3600)
+        left = data.labels.get("left", "")
         axis = Text(" " * name_w)
         axis.append(left, style="dim")
         axis.append(" " * max(1, track - len(left) - 3))

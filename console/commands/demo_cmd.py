@@ -48,7 +48,6 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
                       f"--filter-edge-types={','.join(INCIDENT_DEFAULT.edge_types)}"])
     if args.no_tui or ctx.json:
         return 0
-    ctx._dd = resolve(root, env={}, config=getattr(args, "config", None))
-    from console.tui import run_tui
+    from console.tui import run_tui  # Textual loads only when the console opens
 
-    return run_tui(ctx)
+    return run_tui(resolve(root, env={}, config=getattr(args, "config", None)), ctx.readonly)

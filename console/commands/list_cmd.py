@@ -20,17 +20,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-rows", action="store_true", help="skip counting rows (faster on huge bundles)")
 
 
-def human_bytes(n: int) -> str:
-    """The TUI screens' size label until they move to `core.units.human_bytes` (issue 9): it divides by 1024
-    and says KB. Only console/screens import it; every CLI command prints `core.units`' KiB/MiB/GiB."""
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
-
-
 def run(args: argparse.Namespace, ctx: Context) -> int:
     listing = list_bundles(ctx.dd.backup_root, count_rows=not args.no_rows, now=datetime.now(UTC))
     if ctx.json:

@@ -113,15 +113,15 @@ def print_result(ctx: Context, r: RestoreResult) -> None:
     if r.kb is not None:
         t.add_row("kb", f"{r.kb.inserted:,}", f"{r.kb.id_already_present:,}", f"{r.kb.failed:,}", "")
     if r.mc is not None:
-        for key in MC_COLLECTIONS:
-            c = r.mc.counts.memories if key.key == "memories" else r.mc.counts.summaries
-            t.add_row(key.key, f"{c.inserted:,}", f"{c.skipped_existing:,}", f"{c.failed:,}", "")
+        for collection in MC_COLLECTIONS:
+            mc = r.mc.counts.memories if collection.key == "memories" else r.mc.counts.summaries
+            t.add_row(collection.key, f"{mc.inserted:,}", f"{mc.skipped_existing:,}", f"{mc.failed:,}", "")
     if r.graph is not None:
         fs = r.graph.filter_stats
-        for kind, c in (("nodes", r.graph.counts.nodes), ("edges", r.graph.counts.edges)):
+        for kind, rows in (("nodes", r.graph.counts.nodes), ("edges", r.graph.counts.edges)):
             other = (f"filtered {fs.filtered_nodes:,}" if kind == "nodes"
                      else f"filtered {fs.filtered_edges:,}, orphaned {fs.orphan_edges:,}")
-            t.add_row(f"graph {kind}", f"{c.inserted:,}", f"{c.skipped_existing:,}", f"{c.failed:,}", other)
+            t.add_row(f"graph {kind}", f"{rows.inserted:,}", f"{rows.skipped_existing:,}", f"{rows.failed:,}", other)
     for sub in FLAT_TARGETS:
         v = r.subsystems.get(sub)
         if isinstance(v, FilesOutcome | FileOutcome):

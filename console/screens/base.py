@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar, cast
 
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
+from console.format import describe_error
+from console.nav import ConsoleApp
 from widgets.status_header import HeaderState, StatusHeader
-
-if TYPE_CHECKING:
-    from console.app import RecoveryApp
 
 # actions that write to the data dir; --readonly disables every one of them (shown dimmed in the footer)
 WRITE_ACTIONS = frozenset({"backup", "restore", "prune", "undo", "resume"})
@@ -30,8 +29,9 @@ class BaseScreen(Screen[None]):
     SCREEN_TITLE = "recovery console"
 
     @property
-    def rc(self) -> RecoveryApp:
-        return self.app  # type: ignore[return-value]
+    def rc(self) -> ConsoleApp:
+        """The app, as the one seam screens may use (console/nav.py)."""
+        return cast(ConsoleApp, self.app)
 
     def make_header(self) -> StatusHeader:
         return StatusHeader(self.SCREEN_TITLE)
@@ -49,7 +49,8 @@ class BaseScreen(Screen[None]):
         return True
 
     def data_changed(self) -> None:
-        """The app re-read the backup root (listing, retention, guard): redraw what depends on it."""
+        """The app re-read the backup root (listing, retention, guard) or the live census: redraw what depends
+        on it."""
 
     def job_failed(self, group: str, error: str) -> None:
         """A worker of this screen raised; screens show the error where the job was shown."""
@@ -57,6 +58,4 @@ class BaseScreen(Screen[None]):
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state == WorkerState.ERROR:
-            from console.app import describe_error
-
             self.job_failed(event.worker.group, describe_error(event.worker.error))

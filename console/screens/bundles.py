@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from collections.abc import Iterable
 
 from rich.text import Text
 from textual import on, work
@@ -11,25 +10,23 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Footer, Label, Static
-from textual.worker import get_current_worker
+from textual.worker import Worker, get_current_worker
 
-from console.commands.list_cmd import human_bytes
+from console.format import age_between, human_bytes, short_time
+from console.livegraph import GraphCensus
 from console.messages import JobCancelled, JobFailed, JobFinished, JobProgressed
 from console.screens.base import COMMON_BINDINGS, BaseScreen
+from core.backup import BackupResult, run_backup
 from core.bundle import BundleInfo, Residue
 from core.progress import Cancelled
+from core.retention import BundleVerdict
 from core.safetext import visible
-from core.substrates import RECOVERY_SUBSTRATES
+from core.substrates import FLAT_SUBSTRATES, RECOVERY_SUBSTRATES
+from core.verify import VerifyResult, verify_bundle
 from widgets.bars import compact
+from widgets.confirm import MessageScreen
 from widgets.job_progress import TaskProgress
-from widgets.status_header import age_text
 from widgets.table import DataTable
-
-FLAT = ("concepts", "trajectories", "mailbox", "ledgers")
-
-
-def short_time(t: datetime) -> str:
-    return t.strftime("%Y-%m-%d %H:%M")
 
 
 def substrate_cell(b: BundleInfo, sub: str) -> Text:
@@ -42,9 +39,9 @@ def substrate_cell(b: BundleInfo, sub: str) -> Text:
     return Text(f"{rows} ✗", style="bold red" if s.rows == 0 or s.bytes == 0 else "yellow")
 
 
-def bundle_notes(b: BundleInfo, verdict: dict[str, Any] | None, verified: Any) -> list[tuple[str, str]]:
+def bundle_notes(b: BundleInfo, verdict: BundleVerdict | None, verified: VerifyResult | None) -> list[tuple[str, str]]:
     notes: list[tuple[str, str]] = []
-    if verdict is not None and verdict.get("verdict") == "delete":
+    if verdict is not None and not verdict.keep:
         notes.append(("DELETE", "bold red"))  # "keep" is the normal case: the detail pane says why
     if b.error:
         notes.append(("UNREADABLE", "bold red"))
@@ -57,14 +54,25 @@ def bundle_notes(b: BundleInfo, verdict: dict[str, Any] | None, verified: Any) -
         if s is not None and b.meta_state == "valid" and not s.restorable:
             word = "empty" if (s.rows == 0 or s.bytes == 0 or s.integrity == "empty") else (s.integrity or "?")
             notes.append((f"{sub} {visible(word)}", "bold yellow"))
-    if b.reason:
+    if b.reason is not None:
         notes.append((visible(b.reason), "magenta"))
     if verified is not None:
         notes.append(("verified ✓", "green") if verified.ok else (f"verify: {visible(verified.verdict)}", "bold red"))
     return notes
 
 
-def condense_reasons(reasons: list[str]) -> list[str]:
+def census_text(census: GraphCensus | None) -> Text:
+    """The live graph's size in the bundle's unit (rows), so the two read side by side."""
+    if census is None:
+        return Text("reading the live graph…", style="dim")
+    if census.error is not None:
+        return Text(f"graph unreadable: {visible(census.error)}", style="bold red")
+    if not census.exists:
+        return Text("graph: no live database", style="bold yellow")
+    return Text(f"graph {census.nodes + census.edges:,} rows: {census.nodes:,} nodes · {census.edges:,} edges")
+
+
+def condense_reasons(reasons: Iterable[str]) -> list[str]:
     """``kb: x``, ``mc: x``, ``graph: x`` -> ``kb, mc, graph: x`` (same words, fewer lines at 80 columns)."""
     groups: dict[str, list[str]] = {}
     other: list[str] = []
@@ -93,7 +101,7 @@ class BundlesScreen(BaseScreen):
     def __init__(self) -> None:
         super().__init__()
         self._job: str | None = None
-        self._job_worker: Any = None
+        self._job_worker: Worker[None] | None = None
         self._ready = False
 
     def compose(self) -> ComposeResult:
@@ -152,7 +160,6 @@ class BundlesScreen(BaseScreen):
             head.append(f"  ({visible(self.rc.listing_error)})", style="yellow")
         title.update(head)
         for b in listing.bundles:
-            hours = (now - b.time).total_seconds() / 3600
             notes = bundle_notes(b, self.rc.bundle_verdict(b.name), self.rc.verify_results.get(b.name))
             note_text = Text()
             for i, (word, style) in enumerate(notes):
@@ -160,15 +167,14 @@ class BundlesScreen(BaseScreen):
                     note_text.append(" · ", style="dim")
                 note_text.append(word, style=style)
             table.add_row(
-                Text(short_time(b.time)), Text(age_text(hours), justify="right"),
+                Text(short_time(b.time)), Text(age_between(b.time, now), justify="right"),
                 Text(human_bytes(b.total_bytes), justify="right"),
                 *(substrate_cell(b, sub) for sub in RECOVERY_SUBSTRATES),
                 note_text, key=b.name,
             )
         for r in listing.residue:
-            hours = (now - r.mtime).total_seconds() / 3600
             table.add_row(
-                Text(short_time(r.mtime), style="dim"), Text(age_text(hours), justify="right", style="dim"),
+                Text(short_time(r.mtime), style="dim"), Text(age_between(r.mtime, now), justify="right", style="dim"),
                 Text(human_bytes(r.bytes), justify="right", style="dim"), Text("-"), Text("-"), Text("-"),
                 Text(f"RESIDUE {r.kind}", style="bold yellow"), key=f"residue:{r.name}",
             )
@@ -234,7 +240,7 @@ class BundlesScreen(BaseScreen):
         meta = b.meta or {}
         t = Text()
         t.append(visible(b.name), style="bold")
-        if b.reason:
+        if b.reason is not None:
             t.append(f"  ({visible(b.reason)})", style="magenta")
 
         def row(key: str) -> None:
@@ -250,7 +256,7 @@ class BundlesScreen(BaseScreen):
             t.append(f"MALFORMED: {visible(b.meta_error or '?')}", style="bold red")
         else:
             t.append("ABSENT: counts and topology cannot be checked", style="bold yellow")
-        t.append(f" · {age_text((now - b.time).total_seconds() / 3600)} old · {human_bytes(b.total_bytes)}")
+        t.append(f" · {age_between(b.time, now)} old · {human_bytes(b.total_bytes)}")
         row("integrity")
         for i, sub in enumerate(RECOVERY_SUBSTRATES):
             s = b.substrates.get(sub)
@@ -265,14 +271,16 @@ class BundlesScreen(BaseScreen):
             if s.rows is not None:
                 t.append(f" {s.rows:,}")
             t.append(" ✓" if s.restorable else " ✗")
+        row("live")
+        t.append_text(census_text(self.rc.census))
         verdict = self.rc.bundle_verdict(b.name)
         row("retention")
         if verdict is None:
             t.append("not evaluated", style="dim")
         else:
-            v = visible(verdict.get("verdict", "?"))
-            t.append(v.upper() if v == "delete" else v, style="bold red" if v == "delete" else "green")
-            reasons = condense_reasons([visible(r) for r in verdict.get("reasons") or []])
+            v = visible(verdict.verdict)
+            t.append(v.upper() if not verdict.keep else v, style="bold red" if not verdict.keep else "green")
+            reasons = condense_reasons(visible(r) for r in verdict.reasons)
             if reasons:
                 t.append(": " + "; ".join(reasons))
         row("checksums")
@@ -321,7 +329,7 @@ class BundlesScreen(BaseScreen):
         sha = meta.get("gitSha")
         t.append(f" · git {visible(str(sha)[:7]) if sha else '-'}")
         row("flat")
-        for i, sub in enumerate(FLAT):
+        for i, sub in enumerate(FLAT_SUBSTRATES):
             s = b.substrates.get(sub)
             if i:
                 t.append(" · ")
@@ -344,15 +352,11 @@ class BundlesScreen(BaseScreen):
         self.rc.refresh_bundles()
 
     def action_retention(self) -> None:
-        from console.screens.retention import RetentionScreen
-
-        self.app.push_screen(RetentionScreen())
+        self.rc.open_retention()
 
     def action_open_diff(self) -> None:
         residue = self.selected_residue()
         if residue is not None:
-            from widgets.confirm import MessageScreen
-
             self.app.push_screen(MessageScreen(
                 "Residue is not a bundle",
                 Text.assemble((visible(residue.name), "bold"), f"\n\nThis {residue.kind} folder was left by a job that did "
@@ -361,9 +365,7 @@ class BundlesScreen(BaseScreen):
         b = self.selected_bundle()
         if b is None:
             return
-        from console.screens.diff import DiffScreen
-
-        self.app.push_screen(DiffScreen(b))
+        self.rc.open_diff(b)
 
     def action_backup(self) -> None:
         if self._job is not None or self.rc.readonly:
@@ -409,8 +411,6 @@ class BundlesScreen(BaseScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="backup", description="Backup")
     def _run_backup(self) -> None:
-        from core.backup import run_backup
-
         worker = get_current_worker()
         try:
             result = run_backup(self.rc.dd, on_progress=lambda p: self.post_message(JobProgressed("backup", p)),
@@ -422,8 +422,6 @@ class BundlesScreen(BaseScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="verify", description="Verify")
     def _run_verify(self, b: BundleInfo) -> None:
-        from core.verify import verify_bundle
-
         worker = get_current_worker()
         try:
             result = verify_bundle(b.path, expected_dimension=self.rc.dd.embedding_dimension,
@@ -446,19 +444,19 @@ class BundlesScreen(BaseScreen):
     def on_job_finished(self, message: JobFinished) -> None:
         progress = self.query_one("#job-progress", TaskProgress)
         status = self.query_one("#job-status", Static)
-        if message.job == "backup":
-            r = message.result
+        if message.job == "backup" and isinstance(message.result, BackupResult):
+            backup = message.result
             progress.finish("done")
-            text = Text.assemble(("Published ", "green"), (visible(r.bundle), "bold"),
-                                 f"  {human_bytes(r.bytes)} · " + " · ".join(
-                                     visible(f"{e['subsystem']} {e['status']}") for e in r.integrity))
-            for w in r.warnings:
+            text = Text.assemble(("Published ", "green"), (visible(backup.bundle), "bold"),
+                                 f"  {human_bytes(backup.bytes)} · " + " · ".join(
+                                     visible(f"{e['subsystem']} {e['status']}") for e in backup.integrity))
+            for w in backup.warnings:
                 text.append(f"\nwarning: {visible(w)}", style="yellow")
             status.update(text)
             self.rc.refresh_bundles()
-        elif message.job == "verify":
+        elif message.job == "verify" and isinstance(message.result, VerifyResult):
             r = message.result
-            self.rc.verify_results[message.extra["bundle"]] = r
+            self.rc.verify_results[str(message.extra["bundle"])] = r
             progress.finish("done" if r.ok else "failed", note=visible(r.verdict))
             status.update(Text.assemble(
                 (visible(r.verdict), "green" if r.ok else "bold red"), visible(

@@ -7,8 +7,8 @@ and instant, so every checkbox tick recounts the whole plan on the UI thread.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from rich.text import Text
 from textual import on, work
@@ -29,60 +29,52 @@ from textual.widgets import (
 from textual.widgets.selection_list import Selection
 from textual.worker import get_current_worker
 
-from console.messages import JobCancelled, JobFinished, JobProgressed
+from console.format import describe_error, location_label
+from console.messages import GuardChecked, JobCancelled, JobFinished, JobProgressed
 from console.screens.base import COMMON_BINDINGS, BaseScreen
 from core.bundle import BundleInfo
+from core.guard import guard
+from core.plan import EdgeTypeRow, Filters, FlatPlan, LabelRow, Plan, Scan, build_plan, scan_bundle
+from core.presets import PRESETS
 from core.progress import Cancelled
+from core.restore_model import RestoreOptions
 from core.safetext import visible
+from core.substrates import BACKED_UP, FLAT_TARGETS, PLAN_COLLECTIONS
 from widgets.bars import legend, split_bar
 from widgets.confirm import ConfirmScreen
 from widgets.job_progress import TaskProgress
 from widgets.table import DataTable
 from widgets.toggles import CheckList, Radio
 
-PRESETS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
-    "filesystem mirror": (frozenset({"FILE", "DIRECTORY"}), frozenset({"CONTAINS"})),
-    "gap noise": (frozenset({"KB_GAP", "TOOLING_GAP"}), frozenset({"DISCOVERED_IN", "EVALUATED_BY"})),
-    "incident default": (frozenset({"FILE", "DIRECTORY", "KB_GAP", "TOOLING_GAP"}),
-                         frozenset({"CONTAINS", "DISCOVERED_IN", "EVALUATED_BY"})),
-    "none": (frozenset(), frozenset()),
-}
-PRESET_KEYS = {"1": "filesystem mirror", "2": "gap noise", "3": "incident default", "0": "none"}
-
-SUBSTRATES = ("kb", "mc", "graph", "concepts", "trajectories", "mailbox")
+# the substrates a restore can select, in the order the Options tab lists them
+SUBSTRATES = BACKED_UP
 SUBSTRATE_HELP = {"kb": "knowledge base (Chroma)", "mc": "memories + summaries",
                   "graph": "native graph (SQLite)", "concepts": "concept files", "trajectories": "RLAIF file",
                   "mailbox": "sent-to-cull file"}
-HOOKS = ("none", "filesystem-ingestor")
-CHROMA = ("memories", "summaries", "kb")
+CHROMA = tuple(c.key for c in PLAN_COLLECTIONS)
 
 
-def n(value: Any) -> int:
-    return int(value) if isinstance(value, (int, float)) else 0
+def num(value: int) -> Text:
+    return Text(f"{value:,}", justify="right")
 
 
-def num(value: Any) -> Text:
-    return Text(f"{n(value):,}", justify="right")
-
-
-def flat_text(value: Any) -> Text:
+def flat_text(value: FlatPlan | None) -> Text:
     """A flat substrate's plan entry in words: copy / skip / overwrite counts, or why nothing happens."""
-    if not isinstance(value, Mapping):
-        return Text(visible(value))
-    if value.get("selected") is False:
+    if value is None:
+        return Text("?")
+    if not value.selected:
         return Text("not selected", style="dim")
     parts: list[tuple[str, str]] = []
-    files = value.get("files") if isinstance(value.get("files"), list) else []
-    overwrite = sum(1 for f in files if isinstance(f, Mapping) and f.get("action") == "overwrite")
-    copy = n(value.get("wouldCopy")) - overwrite
+    overwrite = sum(1 for f in value.files if f.action == "overwrite")
+    copy = value.would_copy - overwrite
     if copy > 0:
         parts.append((f"copy {copy} file(s)", "green"))
     if overwrite:
         parts.append((f"OVERWRITE {overwrite} file(s)", "bold red"))
-    if n(value.get("wouldSkip")):
-        parts.append((f"skip {n(value.get('wouldSkip'))} (present live)", ""))
-    if value.get("note"):
-        parts.append((visible(value["note"]), "dim"))
+    if value.would_skip:
+        parts.append((f"skip {value.would_skip} (present live)", ""))
+    if value.note:
+        parts.append((visible(value.note), "dim"))
     if not parts:
         parts.append(("nothing to do", "dim"))
     text = Text()
@@ -112,9 +104,8 @@ class DiffScreen(BaseScreen):
     def __init__(self, bundle: BundleInfo) -> None:
         super().__init__()
         self.bundle = bundle
-        self.scan: Any = None
-        self.plan: Any = None
-        self.plan_json: dict[str, Any] = {}
+        self.scan: Scan | None = None
+        self.plan: Plan | None = None
         self.plan_error: str | None = None
         self.mode = "merge"
         self._suspend = False  # no recount while a preset ticks many boxes
@@ -123,6 +114,7 @@ class DiffScreen(BaseScreen):
         self._recount_pending = False
         self._had_plan = False
         self._cells: dict[tuple[str, str, str], str] = {}  # (table, row, column) -> plain text shown
+        self._awaiting_guard: tuple[ConfirmScreen, RestoreOptions] | None = None  # the replace dialog
 
     # ------------------------------------------------------------------ layout
 
@@ -134,7 +126,7 @@ class DiffScreen(BaseScreen):
         title.append(" → live", style="dim")
         if self.bundle.meta_state != "valid":
             title.append(f"  meta {self.bundle.meta_state.upper()}", style="bold red")
-        if self.bundle.reason:
+        if self.bundle.reason is not None:
             title.append(f"  ({visible(self.bundle.reason)})", style="magenta")
         yield Static(title, id="diff-title", classes="screen-title")
         yield Static(Text("Scanning…", style="dim"), id="totals")
@@ -213,24 +205,12 @@ class DiffScreen(BaseScreen):
         flat.add_column("plan", key="plan", width=max(30, (self.app.size.width or 80) - 22))
         self.query_one("#tabs").display = False
         self.query_one("#workspace", Input).disabled = True
-        self._start_scan()
+        self._scan_worker()
 
     # ------------------------------------------------------------------ the scan
 
-    def _start_scan(self) -> None:
-        try:
-            import core.plan  # noqa: F401
-        except ImportError:
-            self.query_one("#scan-status", Static).update(
-                Text("The plan engine (core.plan) is not available in this build.", style="bold red"))
-            self.query_one("#scan-progress", TaskProgress).finish("failed", note="unavailable")
-            return
-        self._scan_worker()
-
     @work(thread=True, exclusive=True, exit_on_error=False, group="scan", description="Scanning the bundle")
     def _scan_worker(self) -> None:
-        from core.plan import scan_bundle
-
         worker = get_current_worker()
         try:
             scan = scan_bundle(self.rc.dd, self.bundle.path,
@@ -252,7 +232,7 @@ class DiffScreen(BaseScreen):
             self.query_one("#scan-progress", TaskProgress).finish("stopped", note="cancelled")
 
     def on_job_finished(self, message: JobFinished) -> None:
-        if message.job != "scan":
+        if message.job != "scan" or not isinstance(message.result, Scan):
             return
         self.scan = message.result
         self.query_one("#scan-progress", TaskProgress).finish("done")
@@ -268,18 +248,13 @@ class DiffScreen(BaseScreen):
         super().job_failed(group, error)
 
     def _first_plan(self) -> None:
-        from core.plan import Filters, build_plan
-
-        first = build_plan(self.scan, Filters(frozenset(), frozenset()))
-        from core.wire import encode
-
-        pj = encode(first)
-        graph = pj.get("graph") or {}
-        label_rows: dict[str, Any] = graph.get("labels") or {}
-        type_rows: dict[str, Any] = graph.get("edgeTypes") or {}
+        assert self.scan is not None
+        first = build_plan(self.scan, Filters())
+        label_rows: Mapping[str, LabelRow] = first.graph.labels
+        type_rows: Mapping[str, LabelRow] = first.graph.edge_types
         # biggest first: what an operator decides about is at the top
-        self._label_keys = sorted(label_rows, key=lambda k: (-n(label_rows[k].get("backup")), str(k)))
-        self._type_keys = sorted(type_rows, key=lambda k: (-n(type_rows[k].get("backup")), str(k)))
+        self._label_keys = sorted(label_rows, key=lambda k: (-label_rows[k].backup, str(k)))
+        self._type_keys = sorted(type_rows, key=lambda k: (-type_rows[k].backup, str(k)))
         self._suspend = True
         fl = self.query_one("#filter-labels", SelectionList)
         fl.clear_options()
@@ -309,8 +284,8 @@ class DiffScreen(BaseScreen):
         self.query_one("#labels", DataTable).focus()
 
     @staticmethod
-    def _prompt(key: str, row: Mapping[str, Any]) -> Text:
-        return Text.assemble(visible(key), (f" {n(row.get('backup')):,}", "dim"))
+    def _prompt(key: str, row: LabelRow) -> Text:
+        return Text.assemble(visible(key), (f" {row.backup:,}", "dim"))
 
     # ------------------------------------------------------------------ the plan
 
@@ -338,21 +313,13 @@ class DiffScreen(BaseScreen):
     def recount(self) -> None:
         if self.scan is None or self._suspend:
             return
-        from core.plan import Filters, build_plan
-
         labels, types = self.filters()
         try:
             self.plan = build_plan(self.scan, Filters(labels, types), only_substrate=self.only_substrate(),
                                    mode=self.mode, force=self.mode == "replace")
-            from core.wire import encode
-
-            self.plan_json = encode(self.plan)
             self.plan_error = None
         except Exception as exc:
-            from console.app import describe_error
-
             self.plan = None
-            self.plan_json = {}
             self.plan_error = describe_error(exc)
         self._show_totals()
         self._show_tables()
@@ -363,25 +330,23 @@ class DiffScreen(BaseScreen):
 
     def _show_totals(self) -> None:
         totals = self.query_one("#totals", Static)
-        if self.plan_error:
-            totals.update(Text.assemble(("No plan: ", "bold red"), visible(self.plan_error)))
+        if self.plan_error or self.plan is None:
+            totals.update(Text.assemble(("No plan: ", "bold red"), visible(self.plan_error or "none")))
             return
-        pj = self.plan_json
-        t = (pj.get("graph") or {}).get("totals") or {}
+        t = self.plan.graph.totals
         line = Text()
         line.append("graph ", style="dim")
         line.append("would insert ", style="bold")
-        line.append(f"{n(t.get('wouldInsert')):,}", style="bold green")
+        line.append(f"{t.would_insert:,}", style="bold green")
         line.append("  already present ", style="dim")
-        line.append(f"{n(t.get('alreadyPresent')):,}", style="bold")
+        line.append(f"{t.already_present:,}", style="bold")
         line.append("  filtered out ", style="dim")
-        line.append(f"{n(t.get('filteredOut')):,}", style="bold yellow")
+        line.append(f"{t.filtered_out:,}", style="bold yellow")
         line.append("\nchroma ", style="dim")
         for i, key in enumerate(CHROMA):
-            row = pj.get(key) or {}
             if i:
                 line.append("  ")
-            line.append(f"{key} +{n(row.get('wouldInsert')):,}")
+            line.append(f"{key} +{self.plan.collection(key).would_insert:,}")
         line.append("   mode ", style="dim")
         line.append(self.mode.upper() if self.mode == "replace" else self.mode,
                     style="bold reverse red" if self.mode == "replace" else "bold")
@@ -401,54 +366,52 @@ class DiffScreen(BaseScreen):
         table.update_cell(row, col, cell, update_width=True)
 
     def _show_tables(self) -> None:
-        pj = self.plan_json
-        graph = pj.get("graph") or {}
-        label_rows = graph.get("labels") or {}
-        type_rows = graph.get("edgeTypes") or {}
+        plan = self.plan
+        label_rows: Mapping[str, LabelRow] = plan.graph.labels if plan else {}
+        type_rows: Mapping[str, EdgeTypeRow] = plan.graph.edge_types if plan else {}
+        none, no_edge = LabelRow(), EdgeTypeRow()  # what a row shows without a plan: zeros
         bar_w = 10 if (self.app.size.width or 80) >= 100 else 7
         labels = self.query_one("#labels", DataTable)
-        scale = max([n(r.get("backup")) for r in label_rows.values()] or [1])
+        scale = max([r.backup for r in label_rows.values()] or [1])
         for k in self._label_keys:
-            r = label_rows.get(k) or {}
-            cells = [num(r.get("backup")), num(r.get("live")), num(r.get("alreadyPresent")),
-                     num(r.get("wouldInsert")), num(r.get("filtered")),
-                     split_bar([("insert", n(r.get("wouldInsert"))), ("present", n(r.get("alreadyPresent"))),
-                                ("filtered", n(r.get("filtered")))], scale, bar_w)]
+            r = label_rows.get(k, none)
+            cells = [num(r.backup), num(r.live), num(r.already_present), num(r.would_insert), num(r.filtered),
+                     split_bar([("insert", r.would_insert), ("present", r.already_present),
+                                ("filtered", r.filtered)], scale, bar_w)]
             for col, cell in zip(("backup", "live", "present", "insert", "filtered", "bar"), cells, strict=True):
                 self._set(labels, f"n:{k}", col, cell)
         edges = self.query_one("#edges", DataTable)
-        scale = max([n(r.get("backup")) for r in type_rows.values()] or [1])
+        scale = max([r.backup for r in type_rows.values()] or [1])
         for k in self._type_keys:
-            r = type_rows.get(k) or {}
-            cells = [num(r.get("backup")), num(r.get("live")), num(r.get("alreadyPresent")),
-                     num(r.get("wouldInsert")), num(r.get("filtered")), num(r.get("orphaned")),
-                     split_bar([("insert", n(r.get("wouldInsert"))), ("present", n(r.get("alreadyPresent"))),
-                                ("filtered", n(r.get("filtered"))), ("orphaned", n(r.get("orphaned")))],
-                               scale, bar_w)]
+            e = type_rows.get(k, no_edge)
+            cells = [num(e.backup), num(e.live), num(e.already_present), num(e.would_insert), num(e.filtered),
+                     num(e.orphaned),
+                     split_bar([("insert", e.would_insert), ("present", e.already_present), ("filtered", e.filtered),
+                                ("orphaned", e.orphaned)], scale, bar_w)]
             for col, cell in zip(("backup", "live", "present", "insert", "filtered", "orphan", "bar"), cells,
                                  strict=True):
                 self._set(edges, f"e:{k}", col, cell)
         chroma = self.query_one("#chroma", DataTable)
-        scale = max([n((pj.get(k) or {}).get("backup")) for k in CHROMA] or [1])
+        collections = {k: plan.collection(k) for k in CHROMA} if plan else {}
+        scale = max([c.backup for c in collections.values()] or [1])
         for k in CHROMA:
-            r = pj.get(k) or {}
-            cells = [num(r.get("backup")), num(r.get("live")), num(r.get("alreadyPresent")),
-                     num(r.get("wouldInsert")),
-                     split_bar([("insert", n(r.get("wouldInsert"))), ("present", n(r.get("alreadyPresent")))],
-                               scale, bar_w)]
+            c = collections.get(k)
+            backup, live, present, insert = (c.backup, c.live, c.already_present, c.would_insert) if c else (0, 0, 0, 0)
+            cells = [num(backup), num(live), num(present), num(insert),
+                     split_bar([("insert", insert), ("present", present)], scale, bar_w)]
             for col, cell in zip(("backup", "live", "present", "insert", "bar"), cells, strict=True):
                 self._set(chroma, f"c:{k}", col, cell)
         flat = self.query_one("#flat", DataTable)
         flat.clear()
-        for k, v in (pj.get("flat") or {}).items():
+        for k, v in (plan.flat if plan else {}).items():
             flat.add_row(Text(visible(k)), flat_text(v), key=f"f:{k}", height=None)
         notes = Text()
-        kb = pj.get("kb") or {}
-        if n(kb.get("naturalKeyDivergent")):
-            notes.append(f"kb: {n(kb.get('naturalKeyDivergent')):,} bundle row(s) share a natural key with a "
+        divergent = plan.kb.natural_key_divergent if plan else None
+        if divergent:
+            notes.append(f"kb: {divergent:,} bundle row(s) share a natural key with a "
                          "different live id: a merge of kb is refused (neo's divergence rule); restore without "
                          "kb or use replace.\n", style="bold yellow")
-        for w in pj.get("warnings") or []:
+        for w in plan.warnings if plan else ():
             notes.append(f"note: {visible(w)}\n", style="yellow")
         self.query_one("#plan-notes", Static).update(notes)
 
@@ -501,8 +464,7 @@ class DiffScreen(BaseScreen):
     def action_preset(self, name: str) -> None:
         if self.scan is None or name not in PRESETS:
             return
-        labels, types = PRESETS[name]
-        self.apply_filters(labels, types)
+        self.apply_filters(PRESETS[name].labels, PRESETS[name].edge_types)
 
     def action_toggle_mode(self) -> None:
         rs = self.query_one("#mode", RadioSet)
@@ -541,10 +503,7 @@ class DiffScreen(BaseScreen):
 
     # ------------------------------------------------------------------ restore
 
-    def restore_options(self) -> Any:
-        from core.plan import Filters
-        from core.restore import RestoreOptions
-
+    def restore_options(self) -> RestoreOptions:
         labels, types = self.filters()
         ws = self.workspace()
         return RestoreOptions(
@@ -556,11 +515,6 @@ class DiffScreen(BaseScreen):
     def action_restore(self) -> None:
         if self.rc.readonly or self.plan is None or self.rc.busy:
             return
-        try:
-            import core.restore  # noqa: F401
-        except ImportError:
-            self.rc.show_error("Restore unavailable", "The restore engine (core.restore) is not in this build.")
-            return
         hook = self.hook()
         if hook is not None and not self.workspace():
             self.rc.show_error("Workspace needed",
@@ -568,18 +522,27 @@ class DiffScreen(BaseScreen):
                                "(or choose no hook). Nothing was changed.")
             return
         opts = self.restore_options()
-        self.app.push_screen(self._confirm_screen(opts), lambda yes: self._confirmed(yes, opts))
+        if self.mode == "merge":
+            dialog = ConfirmScreen("Restore with this plan?", self._confirm_body(opts), yes_label="Restore")
+        else:
+            # the guard reads the backup root: it runs in a worker, and the dialog (open at once, Replace
+            # disabled) shows its answer when it arrives
+            dialog = ConfirmScreen("REPLACE live data?", self._confirm_body(opts), yes_label="Replace",
+                                   danger=True, require_typed=self.rc.dd.root.name, yes_enabled=False)
+            self._awaiting_guard = (dialog, opts)
+            self._guard_worker(self.rc.now())
+        self.app.push_screen(dialog, lambda yes: self._confirmed(yes, opts))
 
-    def _confirm_screen(self, opts: Any) -> ConfirmScreen:
-        from console.app import location_label
-
-        pj = self.plan_json
-        t = (pj.get("graph") or {}).get("totals") or {}
+    def _confirm_body(self, opts: RestoreOptions, guard_answer: tuple[bool, str] | None = None) -> Text:
+        """The plan restated for the confirm dialog; a replace's says what the backup guard answered (or that
+        it is still checking: ``guard_answer`` None)."""
+        assert self.plan is not None  # the restore key needs a plan
+        plan = self.plan
+        t = plan.graph.totals
         labels, types = self.filters()
         only = self.only_substrate()
         subs = list(SUBSTRATES) if only is None else only
         body = Text()
-        ok, message = (True, "") if self.mode == "merge" else self._guard()
         if self.mode == "replace":
             # what is at stake first: the dialog may scroll at 80x24
             body.append("REPLACE truncates ", style="bold red")
@@ -591,9 +554,11 @@ class DiffScreen(BaseScreen):
             body.append("First it takes a safety bundle of every substrate it replaces (reason pre-restore) in ")
             body.append(visible(f"{self.rc.dd.backup_root.name}/"), style="bold")
             body.append("; restoring that bundle undoes this.\n")
-            if not ok:
+            if guard_answer is None:
+                body.append("Checking the backup guard…\n", style="bold yellow")
+            elif not guard_answer[0]:
                 body.append("The backup guard refuses a replace now:\n", style="bold red")
-                body.append(visible(message, newlines=True) + "\n")
+                body.append(visible(guard_answer[1], newlines=True) + "\n")
                 body.append("Take a fresh backup first (b on the bundles screen).\n", style="bold")
             body.append("\n")
         body.append("Restore ", style="bold")
@@ -603,21 +568,19 @@ class DiffScreen(BaseScreen):
         body.append(f" ({self.mode})\n\n")
         if "graph" in subs:
             body.append("graph   ", style="dim")
-            body.append(f"insert {n(t.get('wouldInsert')):,}", style="bold green")
-            body.append(f" · skip {n(t.get('alreadyPresent')):,} already present"
-                        f" · leave out {n(t.get('filteredOut')):,}\n")
+            body.append(f"insert {t.would_insert:,}", style="bold green")
+            body.append(f" · skip {t.already_present:,} already present · leave out {t.filtered_out:,}\n")
             body.append("filters ", style="dim")
             body.append("labels " + (visible(", ".join(sorted(labels))) or "none"))
             body.append("; edge types " + (visible(", ".join(sorted(types))) or "none") + "\n")
-        chroma = [k for k in CHROMA if (k == "kb" and "kb" in subs) or (k != "kb" and "mc" in subs)]
+        chroma = [c.key for c in PLAN_COLLECTIONS if c.substrate in subs]
         if chroma:
             body.append("chroma  ", style="dim")
-            body.append(" · ".join(f"{k} +{n((pj.get(k) or {}).get('wouldInsert')):,}" for k in chroma) + "\n")
-        flat = [s for s in ("concepts", "trajectories", "mailbox") if s in subs]
+            body.append(" · ".join(f"{k} +{plan.collection(k).would_insert:,}" for k in chroma) + "\n")
+        flat = [s for s in FLAT_TARGETS if s in subs]
         if flat:
             body.append("files   ", style="dim")
-            fj = pj.get("flat") or {}
-            body.append(" · ".join(f"{s} {flat_text(fj.get(s, '?')).plain}" for s in flat) + "\n")
+            body.append(" · ".join(f"{s} {flat_text(plan.flat.get(s)).plain}" for s in flat) + "\n")
         body.append("only    ", style="dim")
         body.append(", ".join(subs) if subs else "NOTHING (restores nothing)")
         body.append("\nhook    ", style="dim")
@@ -625,26 +588,26 @@ class DiffScreen(BaseScreen):
         if self.mode == "merge":
             body.append("\n\nMerge keeps every live row untouched. You can cancel between batches and resume by "
                         "running the same restore again.", style="dim")
-            return ConfirmScreen("Restore with this plan?", body, yes_label="Restore")
-        return ConfirmScreen("REPLACE live data?", body, yes_label="Replace", danger=True,
-                             require_typed=self.rc.dd.root.name, yes_enabled=ok)
+        return body
 
-    def _guard(self) -> tuple[bool, str]:
+    @work(thread=True, exclusive=True, exit_on_error=False, group="guard", description="Backup guard")
+    def _guard_worker(self, now: datetime) -> None:
         try:
-            from core.guard import guard
-        except ImportError:
-            return True, ""
-        try:
-            g = guard(self.rc.dd, now=self.rc.now())
+            g = guard(self.rc.dd, now=now)
         except Exception as exc:
-            from console.app import describe_error
-
-            return False, describe_error(exc)
-        return bool(g.ok), visible(g.message, newlines=True)
-
-    def _confirmed(self, yes: bool | None, opts: Any) -> None:
-        if not yes:
+            self.post_message(GuardChecked(False, describe_error(exc)))
             return
-        from console.screens.restore import RestoreScreen
+        self.post_message(GuardChecked(bool(g.ok), visible(g.message, newlines=True)))
 
-        self.app.push_screen(RestoreScreen(self.bundle.name, self.bundle.path, opts, self.plan_json, plan=self.plan))
+    def on_guard_checked(self, message: GuardChecked) -> None:
+        if self._awaiting_guard is None:
+            return
+        dialog, opts = self._awaiting_guard
+        self._awaiting_guard = None
+        if dialog in self.app.screen_stack:  # still open: the operator has not answered it yet
+            dialog.update(self._confirm_body(opts, (message.ok, message.text)), yes_enabled=message.ok)
+
+    def _confirmed(self, yes: bool | None, opts: RestoreOptions) -> None:
+        self._awaiting_guard = None
+        if yes and self.plan is not None:
+            self.rc.open_restore(self.bundle, opts, self.plan)

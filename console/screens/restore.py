@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from rich.text import Text
 from textual import work
@@ -17,12 +16,19 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Footer, RichLog, Static
-from textual.worker import get_current_worker
+from textual.worker import Worker, get_current_worker
 
+from console.format import describe_error, location_label
 from console.messages import JobCancelled, JobEvent, JobFailed, JobFinished, JobProgressed
 from console.screens.base import COMMON_BINDINGS, BaseScreen
+from core.compare import Line, compare, replan
+from core.plan import Plan
 from core.progress import Cancelled
+from core.restore import run_restore
+from core.restore_model import RestoreCancelled, RestoreOptions, RestoreResult, RowCount
 from core.safetext import visible
+from core.substrates import BACKED_UP, FLAT_TARGETS, MC_COLLECTIONS, VECTOR_COLLECTIONS
+from core.undo import UndoResult, undo_run
 from widgets.confirm import ConfirmScreen
 from widgets.job_progress import TaskProgress
 from widgets.table import DataTable
@@ -30,25 +36,20 @@ from widgets.table import DataTable
 TASK_TITLES = {"verify": "validate", "graph": "graph", "memories": "memories", "summaries": "summaries",
                "kb": "kb", "concepts": "concepts", "trajectories": "trajectories", "mailbox": "mailbox",
                "hook": "hook"}
-SUBSTRATE_TASKS = {"kb": ("kb",), "mc": ("memories", "summaries"), "graph": ("graph",),
+SUBSTRATE_TASKS = {"kb": ("kb",), "mc": tuple(c.key for c in MC_COLLECTIONS), "graph": ("graph",),
                    "concepts": ("concepts",), "trajectories": ("trajectories",), "mailbox": ("mailbox",)}
-ALL_SUBSTRATES = ("kb", "mc", "graph", "concepts", "trajectories", "mailbox")
+COUNT_KEYS = ("inserted", "skippedExisting", "failed")  # the engine's progress counters, per label
 
 
-def n(value: Any) -> int:
-    return int(value) if isinstance(value, (int, float)) else 0
+def count(row: object, key: str) -> int:
+    """One counter of a progress snapshot's row (the engine reports them as plain numbers per label)."""
+    value = row.get(key) if isinstance(row, Mapping) else None
+    return value if isinstance(value, int) else 0
 
 
-def dig(obj: Any, *keys: str) -> Any:
-    for k in keys:
-        if not isinstance(obj, Mapping):
-            return None
-        obj = obj.get(k)
-    return obj
-
-
-def sum_counters(rows: Mapping[str, Any] | None, key: str) -> int:
-    return sum(n((r or {}).get(key)) for r in (rows or {}).values()) if isinstance(rows, Mapping) else 0
+def counter_row(c: RowCount) -> dict[str, int]:
+    """A result's counts in the progress counters' shape, so the final numbers land in the same table cells."""
+    return {"inserted": c.inserted, "skippedExisting": c.skipped_existing, "failed": c.failed}
 
 
 class RestoreScreen(BaseScreen):
@@ -62,33 +63,27 @@ class RestoreScreen(BaseScreen):
         *COMMON_BINDINGS,
     ]
 
-    def __init__(self, bundle_name: str, bundle_path: Path, opts: Any, plan_json: Mapping[str, Any], *,
-                 plan: Any = None, autostart: bool = True) -> None:
+    def __init__(self, bundle_name: str, bundle_path: Path, opts: RestoreOptions, plan: Plan, *,
+                 autostart: bool = True) -> None:
         super().__init__()
         self.bundle_name = bundle_name
         self.bundle_path = bundle_path
         self.opts = opts
         self.plan = plan
-        self.plan_json = dict(plan_json)
-        self.first_plan_json = dict(plan_json)  # what the operator confirmed, before any attempt
+        self.first_plan = plan  # what the operator confirmed, before any attempt
         self.autostart = autostart
         self.state = "ready"  # ready | running | cancelling | cancelled | failed | done | undone
-        self.result: Any = None
-        self.result_json: dict[str, Any] = {}
-        self.counters: dict[str, dict[str, Any]] = {"nodes": {}, "edges": {}, "chroma": {}}
+        self.result: RestoreResult | None = None
+        self.counters: dict[str, dict[str, object]] = {"nodes": {}, "edges": {}, "chroma": {}}
         self.attempt = 0
-        self._worker: Any = None
+        self._worker: Worker[None] | None = None
         self._tasks: dict[str, TaskProgress] = {}
 
     # ------------------------------------------------------------------ layout
 
     def substrates(self) -> list[str]:
-        only = getattr(self.opts, "only_substrate", None)
-        if only is None:
-            return list(ALL_SUBSTRATES)
-        if isinstance(only, str):
-            only = [s.strip() for s in only.split(",") if s.strip()]
-        return [s for s in ALL_SUBSTRATES if s in set(only)]
+        only = self.opts.only_substrate
+        return [s for s in BACKED_UP if only is None or s in only]
 
     def compose(self) -> ComposeResult:
         yield self.make_header()
@@ -98,7 +93,7 @@ class RestoreScreen(BaseScreen):
             self._tasks["verify"] = bar
             yield bar
             for sub in self.substrates():
-                if sub in ("concepts", "trajectories", "mailbox"):
+                if sub in FLAT_TARGETS:
                     continue  # a file copy each: the log says what happened
                 for task in SUBSTRATE_TASKS[sub]:
                     bar = TaskProgress(task, title=TASK_TITLES.get(task, task), clock=self.rc.clock,
@@ -123,19 +118,16 @@ class RestoreScreen(BaseScreen):
             compare.add_column(label, key=key)
         compare.display = False
         self.query_one("#bars-summary").display = False
-        graph = self.plan_json.get("graph") or {}
+        graph = self.plan.graph
         rows: list[tuple[str, str, int]] = []
-        for kind, prefix, source in (("nodes", "", graph.get("labels") or {}),
-                                     ("edges", "→ ", graph.get("edgeTypes") or {})):
+        for kind, prefix, source in (("nodes", "", graph.labels), ("edges", "→ ", graph.edge_types)):
             for k, v in source.items():
-                planned = n((v or {}).get("wouldInsert"))
-                if planned or n((v or {}).get("alreadyPresent")):
-                    rows.append((f"{kind}:{k}", prefix + visible(k), planned))
+                if v.would_insert or v.already_present:
+                    rows.append((f"{kind}:{k}", prefix + visible(k), v.would_insert))
         rows.sort(key=lambda r: (-r[2], r[1]))
         subs = self.substrates()
-        chroma_rows = [(f"chroma:{key}", f"{key} (chroma)", n((self.plan_json.get(key) or {}).get("wouldInsert")))
-                       for key in ("kb", "memories", "summaries")
-                       if (key == "kb" and "kb" in subs) or (key != "kb" and "mc" in subs)]
+        chroma_rows = [(f"chroma:{c.key}", f"{c.key} (chroma)", self.plan.collection(c.key).would_insert)
+                       for c in VECTOR_COLLECTIONS if c.substrate in subs]
         rows = chroma_rows + rows  # in the order the engine restores: kb, mc, then the graph
         for key, label, planned in rows:
             table.add_row(Text(label), Text("0", justify="right"), Text("0", justify="right"),
@@ -144,13 +136,11 @@ class RestoreScreen(BaseScreen):
             self.start()
 
     def _title_text(self) -> Text:
-        from console.app import location_label
-
         t = Text()
         t.append(visible(self.bundle_name), style="bold")
         t.append(" → ", style="dim")
         t.append(location_label(self.rc.dd))
-        mode = str(getattr(self.opts, "mode", "merge"))
+        mode = self.opts.mode
         t.append(f"  {mode.upper() if mode == 'replace' else mode}",
                  style="bold reverse red" if mode == "replace" else "bold")
         return t
@@ -172,39 +162,31 @@ class RestoreScreen(BaseScreen):
         self.query_one("#bars-summary").display = False
         self.query_one("#compare").display = False
         verb = "Restoring" if self.attempt == 1 else f"Resuming (attempt {self.attempt})"
-        self.log_line(f"{verb} {self.bundle_name} ({getattr(self.opts, 'mode', 'merge')})")
+        self.log_line(f"{verb} {self.bundle_name} ({self.opts.mode})")
         self._status(Text.assemble((f"{verb}… ", "bold"), "c cancels between batches.",
                                    style=""))
         self.refresh_bindings()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="restore", description="Restore")
-    def _run(self, replan: bool) -> None:
-        from core.restore import run_restore
-
+    def _run(self, resumed: bool) -> None:
         worker = get_current_worker()
         post = self.post_message
         plan = self.plan
         try:
-            if replan:
+            if resumed:
                 # the earlier attempt's rows are live now: plan again so the end view compares like with like
-                from core.plan import build_plan, scan_bundle
-
                 post(JobEvent("restore", "re-planning against the live stores…"))
-                scan = scan_bundle(self.rc.dd, self.bundle_path, cancel=worker.cancelled_event,
-                                   on_progress=lambda p: post(JobProgressed("restore", p)))
-                plan = build_plan(scan, self.opts.filters, only_substrate=self.opts.only_substrate,
-                                  mode=self.opts.mode, force=self.opts.force)
+                plan = replan(self.rc.dd, self.bundle_path, self.opts, cancel=worker.cancelled_event,
+                              on_progress=lambda p: post(JobProgressed("restore", p)))
                 post(JobFinished("replan", plan))
             result = run_restore(self.rc.dd, self.bundle_path, self.opts,
                                  on_progress=lambda p: post(JobProgressed("restore", p)),
                                  cancel=worker.cancelled_event, plan=plan)
         except Cancelled as exc:
-            partial = getattr(exc, "result", None)
-            post(JobCancelled("restore", str(getattr(partial, "run_id", "") or "")))
+            partial = exc.result if isinstance(exc, RestoreCancelled) else None
+            post(JobCancelled("restore", (partial.run_id or "") if partial else ""))
             return
         except Exception as exc:
-            from console.app import describe_error
-
             post(JobFailed("restore", describe_error(exc)))
             return
         post(JobFinished("restore", result))
@@ -244,22 +226,25 @@ class RestoreScreen(BaseScreen):
         if p.counters:
             self._update_counters(p.counters)
 
-    def _update_counters(self, counters: Mapping[str, Any]) -> None:
+    def _update_counters(self, counters: Mapping[str, object]) -> None:
+        """A progress snapshot's counters (per label, per edge type, per collection) into the table."""
         table = self.query_one("#counters", DataTable)
-        groups: list[tuple[str, str, Mapping[str, Any]]] = [
-            ("nodes", "", counters.get("nodes") or {}), ("edges", "→ ", counters.get("edges") or {})]
-        chroma = {k: counters[k] for k in ("memories", "summaries", "kb") if isinstance(counters.get(k), Mapping)}
-        groups.append(("chroma", "", chroma))
+
+        def rows_of(value: object) -> Mapping[str, object]:
+            return value if isinstance(value, Mapping) else {}
+
+        groups: list[tuple[str, str, Mapping[str, object]]] = [
+            ("nodes", "", rows_of(counters.get("nodes"))), ("edges", "→ ", rows_of(counters.get("edges"))),
+            ("chroma", "", {c.key: counters[c.key] for c in VECTOR_COLLECTIONS if isinstance(counters.get(c.key), Mapping)})]
         for kind, prefix, rows in groups:
             for k, v in rows.items():
                 self.counters.setdefault(kind, {})[k] = v
                 key = f"{kind}:{k}"
-                cells = [Text(f"{n(v.get('inserted')):,}", justify="right"),
-                         Text(f"{n(v.get('skippedExisting')):,}", justify="right"),
-                         Text(f"{n(v.get('failed')):,}", justify="right", style="bold red" if n(v.get("failed"))
-                              else "")]
+                cells = [Text(f"{count(v, 'inserted'):,}", justify="right"),
+                         Text(f"{count(v, 'skippedExisting'):,}", justify="right"),
+                         Text(f"{count(v, 'failed'):,}", justify="right", style="bold red" if count(v, "failed") else "")]
                 if key not in table.rows:
-                    if not any(n(v.get(c)) for c in ("inserted", "skippedExisting", "failed")):
+                    if not any(count(v, c) for c in COUNT_KEYS):
                         continue  # a label the filters left out entirely: nothing to show
                     label = f"{visible(k)} (chroma)" if kind == "chroma" else prefix + visible(k)
                     table.add_row(Text(label), *cells, Text("0", justify="right"), Text(""), key=key)
@@ -321,131 +306,87 @@ class RestoreScreen(BaseScreen):
         self.rc.refresh_bundles()
 
     def _is_merge(self) -> bool:
-        return str(getattr(self.opts, "mode", "merge")) == "merge"
+        return self.opts.mode == "merge"
 
     def on_job_finished(self, message: JobFinished) -> None:
-        if message.job == "restore":
+        if message.job == "restore" and isinstance(message.result, RestoreResult):
             self._finished(message.result)
-        elif message.job == "replan":
+        elif message.job == "replan" and isinstance(message.result, Plan):
             self.plan = message.result
-            from core.wire import encode
-
-            self.plan_json = encode(self.plan)
-            t = dig(self.plan_json, "graph", "totals") or {}
-            self.log_line(f"re-planned: graph would insert {n(t.get('wouldInsert')):,}, already present "
-                          f"{n(t.get('alreadyPresent')):,}")
+            t = self.plan.graph.totals
+            self.log_line(f"re-planned: graph would insert {t.would_insert:,}, already present "
+                          f"{t.already_present:,}")
             self._replan_counters()
-        elif message.job == "undo":
+        elif message.job == "undo" and isinstance(message.result, UndoResult):
             self._undone(message.result)
+
+    def _planned(self, kind: str, label: str) -> int:
+        """What the plan said a counters-table row would insert."""
+        if kind == "chroma":
+            return self.plan.collection(label).would_insert
+        rows = self.plan.graph.labels if kind == "nodes" else self.plan.graph.edge_types
+        row = rows.get(label)
+        return row.would_insert if row is not None else 0
 
     def _replan_counters(self) -> None:
         table = self.query_one("#counters", DataTable)
-        graph = self.plan_json.get("graph") or {}
         for key in list(table.rows):
             kind, _, label = str(key.value).partition(":")
-            if kind == "chroma":
-                planned = n((self.plan_json.get(label) or {}).get("wouldInsert"))
-            else:
-                planned = n(((graph.get("labels" if kind == "nodes" else "edgeTypes") or {}).get(label) or {})
-                            .get("wouldInsert"))
-            table.update_cell(key, "plan", Text(f"{planned:,}", justify="right"), update_width=True)
+            table.update_cell(key, "plan", Text(f"{self._planned(kind, label):,}", justify="right"), update_width=True)
             for col in ("inserted", "skipped", "failed"):
                 table.update_cell(key, col, Text("0", justify="right"), update_width=True)
             table.update_cell(key, "match", Text(""), update_width=True)
         self.counters = {"nodes": {}, "edges": {}, "chroma": {}}
 
-    def _finished(self, result: Any) -> None:
+    def _finished(self, result: RestoreResult) -> None:
         self.state = "done"
         self.rc.set_busy("")
         self.result = result
-        from core.wire import encode
-
-        rj = encode(result)
-        self.result_json = rj
         for bar in self._tasks.values():
             if bar.state in ("running", "waiting"):
                 bar.finish("done" if bar.state == "running" else "skipped",
                            note="" if bar.state == "running" else "nothing to do")
-        def counted(rows: Any) -> dict[str, Any]:
-            # only rows in the engine's counter shape (a dry-run result carries plan-shaped rows instead)
-            return {k: v for k, v in (rows or {}).items() if isinstance(v, Mapping) and "inserted" in v}
-
-        final = {"nodes": counted(dig(rj, "subsystems", "graph", "byLabel")),
-                 "edges": counted(dig(rj, "subsystems", "graph", "byEdgeType"))}
-        mc = dig(rj, "subsystems", "mc", "counts") or {}
-        for key in ("memories", "summaries"):
-            if isinstance(mc.get(key), Mapping):
-                final[key] = mc[key]
-        kb = dig(rj, "subsystems", "kb")
-        if isinstance(kb, Mapping) and "inserted" in kb:
-            final["kb"] = {"inserted": kb.get("inserted"), "skippedExisting": kb.get("idAlreadyPresent"),
-                           "failed": kb.get("failed")}
+        final: dict[str, object] = {}
+        g = result.graph
+        if g is not None and not result.dry_run:  # a dry run's rows are the plan's, not counters
+            final["nodes"] = {k: counter_row(v) for k, v in g.by_label.items() if isinstance(v, RowCount)}
+            final["edges"] = {k: counter_row(v) for k, v in g.by_edge_type.items() if isinstance(v, RowCount)}
+        if result.mc is not None:
+            final["memories"] = counter_row(result.mc.counts.memories)
+            final["summaries"] = counter_row(result.mc.counts.summaries)
+        if result.kb is not None:
+            final["kb"] = {"inserted": result.kb.inserted, "skippedExisting": result.kb.id_already_present,
+                           "failed": result.kb.failed}
         self._update_counters(final)
         self._show_compare()
-        run_id = rj.get("runId")
-        self.log_line(f"finished: run {run_id}" if run_id else "finished", "bold green")
+        self.log_line(f"finished: run {result.run_id}" if result.run_id else "finished", "bold green")
         self.refresh_bindings()
         self.rc.refresh_bundles()
 
-    def comparison(self) -> list[tuple[str, int | None, int | None]]:
-        """(what, result, plan) rows: the engine's counters beside the plan's predictions."""
-        rj, pj = self.result_json, self.plan_json
-        rows: list[tuple[str, int | None, int | None]] = []
-        subs = set(self.substrates())
-        if "graph" in subs:
-            g = dig(rj, "subsystems", "graph", "counts", "graph") or {}
-            nodes, edges = g.get("nodes") or {}, g.get("edges") or {}
-            totals = dig(pj, "graph", "totals") or {}
-            fs = dig(rj, "subsystems", "graph", "filterStats") or {}
-            rows.append(("graph inserted", n(nodes.get("inserted")) + n(edges.get("inserted")),
-                         n(totals.get("wouldInsert"))))
-            rows.append(("graph skipped (present)",
-                         n(nodes.get("skippedExisting")) + n(edges.get("skippedExisting")),
-                         n(totals.get("alreadyPresent"))))
-            if isinstance(fs, Mapping) and fs:
-                left_out = n(fs.get("filteredNodes")) + n(fs.get("filteredEdges")) + n(fs.get("orphanEdges"))
-                rows.append(("graph left out", left_out, n(totals.get("filteredOut"))))
-            rows.append(("graph failed", n(nodes.get("failed")) + n(edges.get("failed")), 0))
-        for key, sub in (("memories", "mc"), ("summaries", "mc"), ("kb", "kb")):
-            if sub not in subs:
-                continue
-            plan = n(dig(pj, key, "wouldInsert"))
-            if key == "kb":
-                kb = dig(rj, "subsystems", "kb") or {}
-                got = kb.get("inserted") if isinstance(kb, Mapping) else None
-                failed = kb.get("failed") if isinstance(kb, Mapping) else None
-            else:
-                c = dig(rj, "subsystems", "mc", "counts", key) or {}
-                got = c.get("inserted") if isinstance(c, Mapping) else None
-                failed = c.get("failed") if isinstance(c, Mapping) else None
-            rows.append((f"{key} inserted", n(got) if got is not None else None, plan))
-            if n(failed):
-                rows.append((f"{key} failed", n(failed), 0))
-        return rows
+    def comparison(self) -> list[Line]:
+        """The result beside the plan it was run with (the re-plan, after a resume), line by line."""
+        return list(compare(self.plan, self.result).lines) if self.result is not None else []
 
     def _show_compare(self) -> None:
+        assert self.result is not None
         rows = self.comparison()
         table = self.query_one("#counters", DataTable)
         # every per-label row gets its own verdict against the plan
         for key in list(table.rows):
             kind, _, label = str(key.value).partition(":")
-            got = n((self.counters.get(kind) or {}).get(label, {}).get("inserted"))
-            if kind == "chroma":
-                plan_row = self.plan_json.get(label) or {}
-            else:
-                plan_row = dig(self.plan_json, "graph", "labels" if kind == "nodes" else "edgeTypes", label) or {}
-            planned = n(plan_row.get("wouldInsert"))
+            got = count((self.counters.get(kind) or {}).get(label), "inserted")
+            planned = self._planned(kind, label)
             table.update_cell(key, "match", Text("=" if got == planned else "≠",
                                                  style="green" if got == planned else "bold red"),
                               update_width=True)
-        compare = self.query_one("#compare", DataTable)
-        compare.clear()
-        for what, got, plan in rows:
-            ok = got is None or got == plan
-            compare.add_row(Text(what), Text("?" if got is None else f"{got:,}", justify="right", style="bold"),
-                            Text(f"{plan:,}", justify="right"),
-                            Text("= same" if ok else "≠ DIFFERS", style="green" if ok else "bold red"))
-        compare.display = True
+        compare_table = self.query_one("#compare", DataTable)
+        compare_table.clear()
+        for line in rows:
+            compare_table.add_row(
+                Text(line.what), Text("?" if line.result is None else f"{line.result:,}", justify="right", style="bold"),
+                Text(f"{line.plan:,}", justify="right"),
+                Text("= same" if line.same else "≠ DIFFERS", style="green" if line.same else "bold red"))
+        compare_table.display = True
         self.query_one("#bars").display = False
         summary = Text()
         for i, (task, bar) in enumerate(self._tasks.items()):
@@ -454,15 +395,15 @@ class RestoreScreen(BaseScreen):
             mark = {"done": "✓", "skipped": "-", "stopped": "■", "failed": "✗"}.get(bar.state, "?")
             summary.append(f"{mark} {TASK_TITLES.get(task, task)}",
                            style="green" if bar.state == "done" else "dim")
-        seconds = n(self.result_json.get("durationMs")) / 1000
+        seconds = self.result.duration_ms / 1000
         if seconds:
             summary.append(f"   {seconds:.1f} s", style="dim")
         bars_summary = self.query_one("#bars-summary", Static)
         bars_summary.update(summary)
         bars_summary.display = True
-        all_match = all(r is None or r == p for _, r, p in rows)
+        all_match = all(line.same for line in rows)
         text = Text()
-        run_id = self.result_json.get("runId")
+        run_id = self.result.run_id
         text.append("Restore finished" if all_match else "Restore finished; some counters differ from the plan",
                     style="bold green" if all_match else "bold yellow")
         if run_id:
@@ -471,17 +412,18 @@ class RestoreScreen(BaseScreen):
             if self._is_merge():
                 text.append("  u undoes it", style="dim")
         if self.attempt > 1:
-            first = n(dig(self.first_plan_json, "graph", "totals", "wouldInsert"))
+            first = self.first_plan.graph.totals.would_insert
             text.append(f"\nResumed: compared with a re-plan, where rows the earlier attempt inserted count as "
                         f"already present (the first plan: insert {first:,}).", style="dim")
         if not all_match:
             text.append("\nLive writes since the diff, or failed rows, explain a difference; the numbers are "
                         "what the engine reports.", style="yellow")
-        failures = n(self.result_json.get("failuresTotal"))
+        failures = self.result.failures_total
         if failures:
             text.append(f"\n{failures:,} row(s) failed; the first: ", style="bold red")
-            first_fail = (self.result_json.get("failures") or [{}])[0]
-            text.append(visible(f"{first_fail.get('file')}:{first_fail.get('line')}: {first_fail.get('reason')}"))
+            f = self.result.failures[0] if self.result.failures else None
+            if f is not None:
+                text.append(visible(f"{f.file}:{f.line}: {f.reason}"))
         self._status(text)
 
     # ------------------------------------------------------------------ actions
@@ -491,7 +433,7 @@ class RestoreScreen(BaseScreen):
             return self.state == "running"
         if action == "resume" and self.state not in ("cancelled", "failed"):
             return False
-        if action == "undo" and (self.state != "done" or not self.result_json.get("runId")
+        if action == "undo" and (self.state != "done" or self.result is None or not self.result.run_id
                                  or not self._is_merge()):
             return False
         if action == "done":
@@ -527,19 +469,11 @@ class RestoreScreen(BaseScreen):
     def action_done(self) -> None:
         if self.state in ("running", "cancelling"):
             return
-        from console.screens.bundles import BundlesScreen
-
-        while len(self.app.screen_stack) > 1 and not isinstance(self.app.screen, BundlesScreen):
-            self.app.pop_screen()
+        self.rc.go_home()
 
     def action_undo(self) -> None:
-        run_id = self.result_json.get("runId")
+        run_id = self.result.run_id if self.result is not None else None
         if not run_id or self.rc.readonly:
-            return
-        try:
-            import core.undo  # noqa: F401
-        except ImportError:
-            self.rc.show_error("Undo unavailable", f"Use: recovery-console undo {visible(run_id)}")
             return
         body = Text.assemble(
             "Undo removes exactly the rows this run inserted (", (visible(run_id), "bold"), ") and keeps everything "
@@ -556,32 +490,23 @@ class RestoreScreen(BaseScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="undo", description="Undo")
     def _undo(self, run_id: str) -> None:
-        from core.undo import undo_run
-
         try:  # the cancel token: a hangup or SIGTERM stops the undo between batches (console/tui.py)
             result = undo_run(self.rc.dd, run_id, cancel=get_current_worker().cancelled_event)
         except Exception as exc:
-            from console.app import describe_error
-
             self.post_message(JobFailed("undo", describe_error(exc)))
             return
         self.post_message(JobFinished("undo", result))
 
-    def _undone(self, result: Any) -> None:
+    def _undone(self, result: UndoResult) -> None:
         self.rc.set_busy("")
         self.state = "undone"
-        from core.wire import encode
-
-        rj = encode(result)
-        removed = rj.get("removed") or {}
-        kept = sum(len(v) for v in (rj.get("keptModified") or {}).values()) + len(rj.get("keptReferenced") or [])
+        kept = sum(len(v) for v in result.kept_modified.values()) + len(result.kept_referenced)
         text = Text()
-        text.append(f"Undo {rj.get('status', '?')}: ", style="bold green" if rj.get("status") == "completed"
-                    else "bold yellow")
-        text.append("removed " + (", ".join(f"{visible(k)} {n(v):,}" for k, v in removed.items()) or "nothing"))
+        text.append(f"Undo {result.status}: ", style="bold green" if result.status == "completed" else "bold yellow")
+        text.append("removed " + (", ".join(f"{visible(k)} {v:,}" for k, v in result.removed.items()) or "nothing"))
         if kept:
             text.append(f"; kept {kept:,} row(s) changed or referenced live since the run", style="yellow")
-        for w in rj.get("warnings") or []:
+        for w in result.warnings:
             text.append(f"\nwarning: {visible(w)}", style="yellow")
         self.log_line(text.plain.replace("\n", " · "), "bold green")
         self._status(text)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
-
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -13,31 +10,17 @@ from textual.containers import VerticalScroll
 from textual.widgets import Footer, Static
 from textual.worker import get_current_worker
 
-from console.commands.list_cmd import human_bytes
+from console.format import age_between, age_text, human_bytes, short_time
 from console.messages import JobCancelled, JobFinished, JobProgressed
 from console.screens.base import COMMON_BINDINGS, BaseScreen
 from core.progress import Cancelled
+from core.prune import PruneResult, prune
+from core.retention import RetentionReport
 from core.safetext import visible
 from core.substrates import RECOVERY_SUBSTRATES
 from widgets.confirm import ConfirmScreen, MessageScreen
-from widgets.status_header import age_text
 from widgets.table import DataTable
 from widgets.timeline import CoverageTimeline, Lane, TimelineData
-
-
-def _parse(ts: Any) -> datetime | None:
-    if not isinstance(ts, str):
-        return None
-    try:
-        return datetime.fromisoformat(ts.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
-def _days(value: Any) -> str:
-    if isinstance(value, (int, float)):
-        return f"{value:g}d"
-    return "-"
 
 
 class RetentionScreen(BaseScreen):
@@ -87,69 +70,63 @@ class RetentionScreen(BaseScreen):
                 title.update(Text(visible(self.rc.listing_error or "Retention could not be evaluated."),
                                   style="bold red"))
             return
-        summary = report.get("summary") or {}
-        pol = report.get("policy") or {}
+        summary = report.summary
         head = Text()
         head.append("policy: ", style="dim")
-        head.append(visible(pol.get("source", "?")))
-        n_bundles = len(report.get("bundles") or [])
+        head.append(visible(report.policy.source))
+        n_bundles = len(report.bundles)
         head.append(f"   {n_bundles} bundle{'' if n_bundles == 1 else 's'}: ", style="dim")
-        head.append(f"{summary.get('keep', 0)} keep")
-        n_del = int(summary.get("delete", 0) or 0)
+        head.append(f"{summary.keep} keep")
+        n_del = summary.delete
         head.append(", ")
         head.append(f"{n_del} DELETE" if n_del else "0 delete", style="bold red" if n_del else "")
         if n_del:
-            head.append(f" ({human_bytes(int(summary.get('deleteBytes', 0)))})")
-        residue = report.get("residue") or []
+            head.append(f" ({human_bytes(summary.delete_bytes)})")
+        residue = report.residue
         if residue:
-            n_res = sum(1 for r in residue if r.get("verdict") == "delete")
+            n_res = sum(1 for r in residue if r.verdict == "delete")
             head.append(f"   {len(residue)} residue" + (f", {n_res} due" if n_res else ""), style="yellow")
         title.update(head)
         self._fill_policy(report)
         self._fill_timeline(report)
         self._fill_verdicts(report)
 
-    def _fill_policy(self, report: dict[str, Any]) -> None:
+    def _fill_policy(self, report: RetentionReport) -> None:
         table = self.query_one("#policy", DataTable)
         table.clear()
-        pol = report.get("policy") or {}
-        subs = report.get("substrates") or {}
         now = self.rc.now()
         for sub in RECOVERY_SUBSTRATES:
-            p = pol.get(sub) or {}
-            c = subs.get(sub) or {}
-            age = c.get("ageHours")
+            p = report.policy.substrates[sub]
+            c = report.substrates[sub]
+            age = c.age_hours
             stale = age is None or age > self.rc.guard_hours
             newest = Text("NONE!", style="bold red") if age is None else Text(
                 age_text(age) + (" STALE" if stale else ""), style="bold yellow" if stale else "green")
-            oldest_t = _parse(c.get("oldestTime"))
-            oldest = Text(age_text((now - oldest_t).total_seconds() / 3600) if oldest_t else "-")
+            oldest = Text(age_between(c.oldest_time, now) if c.oldest_time else "-")
             table.add_row(
-                Text(sub, style="bold"), Text(visible(p.get("keepLast", "-")), justify="right"),
-                Text(_days(p.get("maxAgeDays")), justify="right"), Text(visible(p.get("cadenceHint") or "-")),
-                newest, oldest, Text(f"{c.get('restorableBundles', 0)}", justify="right"),
+                Text(sub, style="bold"), Text(str(p.keep_last), justify="right"),
+                Text(f"{p.max_age_days:g}d", justify="right"), Text(visible(p.cadence_hint or "-")),
+                newest, oldest, Text(f"{c.restorable_bundles}", justify="right"),
             )
 
-    def _fill_timeline(self, report: dict[str, Any]) -> None:
+    def _fill_timeline(self, report: RetentionReport) -> None:
         lanes = []
-        bundles = report.get("bundles") or []
         for sub in RECOVERY_SUBSTRATES:
             points = []
-            for b in bundles:
-                t = _parse(b.get("time"))
-                if t is None:
-                    continue
-                s = (b.get("substrates") or {}).get(sub) or {}
-                if s.get("restorable"):
-                    mark = "delete" if b.get("verdict") == "delete" else "kept"
+            for b in report.bundles:
+                if b.substrates[sub].restorable:
+                    mark = "delete" if not b.keep else "kept"
                 else:
                     mark = "broken"
-                points.append((t, mark))
+                points.append((b.time, mark))
             n = sum(1 for _, m in points if m == "kept")
             lanes.append(Lane(sub, tuple(points), f"{n} kept"))
-        self.query_one("#timeline", CoverageTimeline).set_data(TimelineData(self.rc.now(), tuple(lanes)))
+        now = self.rc.now()
+        start = min((t for lane in lanes for t, _ in lane.points), default=now)
+        self.query_one("#timeline", CoverageTimeline).set_data(
+            TimelineData(now, tuple(lanes), start, labels={"left": f"{age_between(start, now)} ago"}))
 
-    def _fill_verdicts(self, report: dict[str, Any]) -> None:
+    def _fill_verdicts(self, report: RetentionReport) -> None:
         table = self.query_one("#verdicts", DataTable)
         selected = None
         if table.row_count:
@@ -160,39 +137,31 @@ class RetentionScreen(BaseScreen):
         table.clear()
         now = self.rc.now()
         width = max(20, (self.app.size.width or 80) - 62)
-        for b in report.get("bundles") or []:
-            t = _parse(b.get("time"))
-            cells = []
-            for sub in RECOVERY_SUBSTRATES:
-                s = (b.get("substrates") or {}).get(sub) or {}
-                cells.append(Text("✓" if s.get("restorable") else "✗",
-                                  style="green" if s.get("restorable") else "yellow"))
-            verdict = visible(b.get("verdict", "?"))
-            reasons = [visible(r) for r in b.get("reasons") or []]
+        for b in report.bundles:
+            cells = [Text("✓" if b.substrates[sub].restorable else "✗",
+                          style="green" if b.substrates[sub].restorable else "yellow") for sub in RECOVERY_SUBSTRATES]
+            verdict = visible(b.verdict)
+            reasons = [visible(r) for r in b.reasons]
             why = Text(reasons[0] if reasons else "", no_wrap=True)
             if len(reasons) > 1:
                 why.append(f" +{len(reasons) - 1}", style="dim")
             why.truncate(width, overflow="ellipsis")
             table.add_row(
-                Text(t.strftime("%Y-%m-%d %H:%M") if t else visible(b.get("name"))),
-                Text(age_text((now - t).total_seconds() / 3600) if t else "?", justify="right"),
-                *cells,
-                Text(verdict.upper() if verdict == "delete" else verdict,
-                     style="bold red" if verdict == "delete" else "green"),
-                why, key=str(b.get("name")),
+                Text(short_time(b.time)), Text(age_between(b.time, now), justify="right"), *cells,
+                Text(verdict.upper() if not b.keep else verdict, style="bold red" if not b.keep else "green"),
+                why, key=b.name,
             )
-        for r in report.get("residue") or []:
-            t = _parse(r.get("mtime"))
-            verdict = visible(r.get("verdict", "?"))
-            why = Text(visible(f"residue ({r.get('kind')}): {r.get('reason', '')}"), style="yellow", no_wrap=True)
+        for r in report.residue:
+            verdict = visible(r.verdict)
+            why = Text(visible(f"residue ({r.kind}): {r.reason}"), style="yellow", no_wrap=True)
             why.truncate(width, overflow="ellipsis")
             table.add_row(
-                Text(t.strftime("%Y-%m-%d %H:%M") if t else "?", style="dim"),
-                Text(age_text((now - t).total_seconds() / 3600) if t else "?", justify="right", style="dim"),
+                Text(short_time(r.mtime), style="dim"),
+                Text(age_between(r.mtime, now), justify="right", style="dim"),
                 Text("-"), Text("-"), Text("-"),
                 Text(verdict.upper() if verdict == "delete" else verdict,
                      style="bold red" if verdict == "delete" else "green"),
-                why, key=f"residue:{r.get('name')}",
+                why, key=f"residue:{r.name}",
             )
         if selected is not None and selected in table.rows:
             table.move_cursor(row=table.get_row_index(selected))
@@ -202,28 +171,29 @@ class RetentionScreen(BaseScreen):
     def _show_reasons(self) -> None:
         table = self.query_one("#verdicts", DataTable)
         text = Text()
-        report = self.rc.retention or {}
-        if table.row_count:
+        report = self.rc.retention
+        if table.row_count and report is not None:
             try:
                 key = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
             except Exception:
                 key = ""
             if key.startswith("residue:"):
-                r = next((r for r in report.get("residue") or [] if r.get("name") == key[8:]), {})
-                text.append(visible(r.get("name")), style="bold")
-                text.append(f"  {visible(r.get('kind'))} residue, {human_bytes(int(r.get('bytes') or 0))}: ")
-                text.append(visible(f"{r.get('verdict')}: {r.get('reason', '')}"))
+                r = next((r for r in report.residue if r.name == key[8:]), None)
+                if r is not None:
+                    text.append(visible(r.name), style="bold")
+                    text.append(f"  {visible(r.kind)} residue, {human_bytes(r.bytes)}: ")
+                    text.append(visible(f"{r.verdict}: {r.reason}"))
             else:
-                b = next((b for b in report.get("bundles") or [] if b.get("name") == key), None)
+                b = report.verdict(key)
                 if b is not None:
-                    text.append(visible(b.get("name")), style="bold")
-                    verdict = visible(b.get("verdict"))
-                    text.append(f"  {verdict.upper() if verdict == 'delete' else verdict}",
-                                style="bold red" if verdict == "delete" else "green")
-                    text.append(f"  {human_bytes(int(b.get('bytes') or 0))}")
-                    for r in b.get("reasons") or []:
+                    text.append(visible(b.name), style="bold")
+                    verdict = visible(b.verdict)
+                    text.append(f"  {verdict.upper() if not b.keep else verdict}",
+                                style="bold red" if not b.keep else "green")
+                    text.append(f"  {human_bytes(b.bytes)}")
+                    for reason in b.reasons:
                         text.append("\n  · ")
-                        text.append(visible(r))
+                        text.append(visible(reason))
         self.query_one("#reasons-text", Static).update(text)
 
     # ------------------------------------------------------------------ actions
@@ -248,8 +218,6 @@ class RetentionScreen(BaseScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="prune", description="Prune")
     def _prune_worker(self, dry_run: bool) -> None:
-        from core.prune import prune
-
         worker = get_current_worker()
         try:
             result = prune(self.rc.dd, dry_run=dry_run, now=self.rc.now(),
@@ -261,7 +229,7 @@ class RetentionScreen(BaseScreen):
         self.post_message(JobFinished("prune", result, {"dry_run": dry_run}))
 
     def on_job_finished(self, message: JobFinished) -> None:
-        if message.job != "prune":
+        if message.job != "prune" or not isinstance(message.result, PruneResult):
             return
         result = message.result
         if message.extra.get("dry_run"):
@@ -280,10 +248,8 @@ class RetentionScreen(BaseScreen):
                                            body, error=not result.ok))
         self.rc.refresh_bundles()
 
-    def _confirm_prune(self, result: Any) -> None:
-        from core.wire import encode
-
-        guard = encode(result.guard) or {}
+    def _confirm_prune(self, result: PruneResult) -> None:
+        guard = result.guard
         if not result.deleted:
             self._pruning = False
             self.refresh_bindings()
@@ -299,13 +265,14 @@ class RetentionScreen(BaseScreen):
             body.append(f"  {visible(d.kind)}, {human_bytes(d.bytes)}: {visible(d.reason)}\n")
         body.append(f"\nKept: {len(result.kept)} bundle(s). Each deletion renames to a hidden trash name "
                     "first, so an interrupted prune never leaves a half-deleted bundle.\n")
-        ok = bool(guard.get("ok", True))
+        ok = guard is None or guard.ok
+        message = guard.message if guard is not None else ""
         if not ok:
             body.append("\nThe backup guard refuses a prune now:\n", style="bold red")
-            body.append(visible(guard.get("message", ""), newlines=True) + "\n")
+            body.append(visible(message, newlines=True) + "\n")
             body.append("Take a fresh backup first (b on the bundles screen).", style="bold")
         else:
-            body.append("\n" + visible(guard.get("message", ""), newlines=True), style="dim")
+            body.append("\n" + visible(message, newlines=True), style="dim")
 
         def answer(yes: bool | None) -> None:
             if yes:

@@ -20,6 +20,7 @@ import numpy as np
 from chromadb.config import Settings
 
 from core import graph_store as g
+from core.records import user_id_of
 
 DIM = 8
 COLLECTIONS = {"kb": "neo-knowledge-base", "memories": "neo-agent-memory", "summaries": "neo-agent-sessions"}
@@ -74,11 +75,11 @@ def load(data_dir: Path, graph_db: Path, chroma_url: str, state: StartState) -> 
             conn.execute("BEGIN")
             for nid, data in state.nodes:
                 conn.execute("INSERT INTO Nodes (id, user_id, data) VALUES (?, ?, ?)",
-                             (nid, g.user_id_of(json.loads(data)), data))
+                             (nid, user_id_of(json.loads(data)), data))
             for eid, data in state.edges:
                 d = json.loads(data)
                 conn.execute("INSERT INTO Edges (id, user_id, source, target, type, data) VALUES (?, ?, ?, ?, ?, ?)",
-                             (eid, g.user_id_of(d), d["source"], d["target"], d["type"], data))
+                             (eid, user_id_of(d), d["source"], d["target"], d["type"], data))
             conn.execute("COMMIT")
         finally:
             conn.close()

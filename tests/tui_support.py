@@ -11,24 +11,25 @@ import os
 import shutil
 import subprocess
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from textual.clock import MockClock
 
-from console.commands.screenshots_cmd import _link_or_copy  # bundles hard-linked: read-only but to prune
+from console.app import RecoveryApp
+from console.factory import make_app
+from console.scenes import FIXED_NOW, link_or_copy
 from core.datadir import DataDir, resolve
 
 # nine hours after the newest demo bundle: the May 10 2026 graph wipe, so bundle names match the real incident
-NOW = datetime(2026, 5, 10, 10, 11, 23, 456_000, tzinfo=UTC)
+NOW = FIXED_NOW
 DEMO_DIR = ("incident", ".neo-ai-data")
 
 BUILD = """
 import sys
 from datetime import datetime
 from pathlib import Path
-from console.commands.screenshots_cmd import build_fixed_demo
+from console.scenes import build_fixed_demo
 build_fixed_demo(Path(sys.argv[1]), datetime.fromisoformat(sys.argv[2]))
 """
 
@@ -63,11 +64,9 @@ def copy_demo(cache: Path, dest: Path) -> DataDir:
     """A private copy of the demo data dir at ``dest/incident/.neo-ai-data`` (the same last two path parts)."""
     target = dest.joinpath(*DEMO_DIR)
     target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(cache, target, symlinks=True, copy_function=_link_or_copy)
+    shutil.copytree(cache, target, symlinks=True, copy_function=link_or_copy)
     return resolve(target, env={})
 
 
-def make(dd: DataDir, *, readonly: bool = False):  # noqa: ANN201 - RecoveryApp, imported lazily
-    from console.factory import make_app
-
+def make(dd: DataDir, *, readonly: bool = False) -> RecoveryApp:
     return make_app(dd, readonly=readonly, clock=MockClock(), now=lambda: NOW)

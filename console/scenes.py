@@ -1,0 +1,398 @@
+"""The console's scenes: the states `recovery-console screenshots` draws and tests/test_tui_snapshots.py pins.
+
+One list serves both, so the README's pictures and the CI baselines show the same states. Each scene runs the
+real app (``make_app``) headless on the demo data dir of the May 10 incident, with a ``MockClock`` and a fixed
+``now``. Every scene drives the app through its keys, except the two mid-restore pictures (``restore-running``
+and ``restore-cancel-confirm``), which post the restore worker's own progress messages so the live bars stop
+at a chosen point. ``restore-done`` and ``restore-cancelled`` run a real restore on their own copy of the demo
+(``writes``): the end view compares the engine's real result with the plan the operator confirmed.
+
+Also here: ``settle`` (wait until every worker has finished and its messages are handled), used by the scenes
+and the Pilot tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import shutil
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, cast
+
+from textual.clock import MockClock
+from textual.pilot import Pilot
+from textual.worker import WorkerCancelled, WorkerFailed
+
+import console.screens.restore as restore_screen
+import core.journal
+from console.app import RecoveryApp
+from console.factory import make_app
+from console.messages import JobProgressed
+from console.screens.diff import DiffScreen
+from console.screens.restore import RestoreScreen
+from core.bundle import PARTIAL_PREFIX, TRASH_PREFIX
+from core.datadir import DataDir, resolve
+from core.demo import build_demo
+from core.plan import Plan
+from core.progress import Progress, ProgressFn, no_progress
+from core.restore_model import RestoreCancelled, RestoreOptions, RestoreResult
+from core.substrates import VECTOR_COLLECTIONS
+
+# nine hours after the newest demo bundle: the May 10 2026 graph wipe (bundle names match the real incident)
+FIXED_NOW = datetime(2026, 5, 10, 10, 11, 23, 456_000, tzinfo=UTC)
+
+RunBefore = Callable[[Pilot[Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Scene:
+    name: str
+    doc: str  # what the picture must show
+    run_before: RunBefore | None = None
+    readonly: bool = False
+    writes: bool = False  # changes the data dir: give it its own copy
+    wide: bool = False  # also snapshot-tested at 120x40 (every screen has at least one such scene)
+    no_color: bool = False  # built under NO_COLOR: what a monochrome terminal or a text capture shows
+
+
+@contextmanager
+def app_environment(scene: Scene) -> Iterator[None]:
+    """Build the scene's app inside this block. NO_COLOR is set only for that moment: Textual reads it once,
+    in App.__init__ (from a copy of the environment), so it is gone again before anything renders, and no
+    other app or test can see it."""
+    if not scene.no_color:
+        yield
+        return
+    before = os.environ.get("NO_COLOR")
+    os.environ["NO_COLOR"] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["NO_COLOR"]
+        else:
+            os.environ["NO_COLOR"] = before
+
+
+# ---------------------------------------------------------------- waiting for the app
+
+
+async def settle(pilot: Pilot[Any]) -> None:
+    """Until no worker runs and every message the workers posted (and what those started) has been handled.
+
+    Waits on the workers themselves, never on a time: a worker's last message can start another worker (a
+    finished restore reads the backup root again), so it repeats until a round starts nothing new.
+    """
+    app = pilot.app
+    for _ in range(100):
+        running = [w for w in app.workers if not w.is_finished]
+        for worker in running:
+            with suppress(WorkerCancelled, WorkerFailed):  # a failure is the screens' to show, not ours
+                await worker.wait()
+        await pilot.pause()
+        await pilot.pause()
+        if not running and not any(not w.is_finished for w in app.workers):
+            return
+    raise TimeoutError("the console kept starting workers")
+
+
+async def wait_for(pilot: Pilot[Any], predicate: Callable[[], bool], timeout: float = 60.0) -> None:
+    """Until ``predicate`` holds: for a state outside the app (a file on disk), or one reached while a worker
+    still runs. A worker's end is ``settle``'s to wait for."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise TimeoutError("the console did not reach the expected state in time")
+        await pilot.pause(0.05)
+
+
+# ---------------------------------------------------------------- the scenes
+
+
+async def _home(pilot: Pilot[Any]) -> None:
+    await settle(pilot)
+
+
+async def _help(pilot: Pilot[Any]) -> None:
+    await settle(pilot)
+    await pilot.press("question_mark")
+    await settle(pilot)
+
+
+async def _verified(pilot: Pilot[Any]) -> None:
+    await settle(pilot)
+    await pilot.press("v")
+    await settle(pilot)
+
+
+async def _retention(pilot: Pilot[Any]) -> None:
+    await settle(pilot)
+    await pilot.press("t")
+    await settle(pilot)
+
+
+async def _prune_preview(pilot: Pilot[Any]) -> None:
+    await _retention(pilot)
+    await pilot.press("p")
+    await settle(pilot)
+
+
+async def _bundle_malformed(pilot: Pilot[Any]) -> None:
+    await settle(pilot)
+    await pilot.press("down", "down")
+    await settle(pilot)
+
+
+async def open_diff(pilot: Pilot[Any]) -> DiffScreen:
+    """Enter on the selected bundle (the newest), then the scan: the diff with its first plan."""
+    app = pilot.app
+    await settle(pilot)
+    await pilot.press("enter")
+    await settle(pilot)
+    diff = app.screen
+    assert isinstance(diff, DiffScreen) and diff.plan is not None, "the diff has no plan"
+    return diff
+
+
+async def _diff(pilot: Pilot[Any], *keys: str) -> None:
+    await open_diff(pilot)
+    await pilot.press("3", *keys)
+    await settle(pilot)
+
+
+async def _diff_labels(pilot: Pilot[Any]) -> None:
+    await _diff(pilot)
+
+
+async def _diff_edges(pilot: Pilot[Any]) -> None:
+    await _diff(pilot, "right_square_bracket")
+
+
+async def _diff_filters(pilot: Pilot[Any]) -> None:
+    await _diff(pilot, "right_square_bracket", "right_square_bracket")
+
+
+async def _diff_chroma(pilot: Pilot[Any]) -> None:
+    await _diff(pilot, "left_square_bracket", "left_square_bracket")
+
+
+async def _diff_options(pilot: Pilot[Any]) -> None:
+    await _diff(pilot, "left_square_bracket")
+
+
+async def _confirm_merge(pilot: Pilot[Any]) -> None:
+    await _diff(pilot, "R")
+
+
+async def _confirm_replace(pilot: Pilot[Any]) -> None:
+    await _diff(pilot, "m", "R")
+
+
+DEMO_RUN_ID = "20260510T101208114Z-3f9c2a"
+DEMO_DURATION_MS = 16_700
+
+
+async def _restore_view(pilot: Pilot[Any], stage: str) -> None:
+    """The restore view mid-run, drawn from the messages its worker posts (the worker is not started), so the
+    bars stop at a chosen point with fixed rates and ETAs. The counters are the plan's own predictions in the
+    engine's shape; ``restore-done`` shows a real run reaching them."""
+    diff = await open_diff(pilot)
+    await pilot.press("3")
+    await pilot.pause()
+    app = cast(RecoveryApp, pilot.app)
+    assert diff.plan is not None
+    plan = diff.plan
+    app.open_restore(diff.bundle, diff.restore_options(), plan, autostart=False)
+    await pilot.pause()
+    screen = app.screen
+    assert isinstance(screen, RestoreScreen)
+    screen.begin()
+    clock = app.clock
+
+    async def tick(t: float, task: str, done: int, total: int | None, rate: float | None,
+                   counters: dict[str, Any] | None = None, unit: str = "rows") -> None:
+        if isinstance(clock, MockClock):
+            clock.set_time(t)
+        screen.post_message(JobProgressed("restore", Progress(task, done, total, unit, 0, "", rate, counters)))
+        await pilot.pause()
+
+    chroma = {c.key: {"inserted": plan.collection(c.key).would_insert,
+                      "skippedExisting": plan.collection(c.key).already_present, "failed": 0}
+              for c in VECTOR_COLLECTIONS}
+    await tick(0.0, "verify", 0, None, None)
+    await tick(2.4, "verify", 51_713, None, 21_547.0)
+    await tick(2.5, "kb", 2_600, 2_600, 1_040.0, {"kb": chroma["kb"]})
+    await tick(4.0, "memories", 10_312, 10_312, 1_830.0, {"memories": chroma["memories"]})
+    await tick(4.5, "summaries", 876, 876, 1_752.0, {"summaries": chroma["summaries"]})
+    await tick(5.0, "graph", 0, 37_925, None)
+    # the node batches are in: every label's counters, none of the edge types yet
+    nodes = {k: {"inserted": v.would_insert, "skippedExisting": v.already_present, "failed": 0,
+                 "filtered": v.filtered} for k, v in plan.graph.labels.items()}
+    await tick(7.0, "graph", 22_660, 37_925, 11_330.0, {"nodes": nodes, "edges": {}})
+    if stage == "cancel-confirm":
+        await pilot.press("c")
+        await settle(pilot)
+
+
+@contextmanager
+def pinned_restore(*, cancel_after: str | None = None) -> Iterator[None]:
+    """A real restore whose picture repeats: the run id and the duration, the two values a run takes from the
+    wall clock and chance, are pinned (the run is journaled under the pinned id, so the id on the screen is the
+    one `undo` takes). ``cancel_after``: set the worker's cancel token in the engine's thread at the first
+    progress report of that task, so the run stops at the same batch every time."""
+    real = restore_screen.run_restore
+
+    def run(dd: DataDir, bundle: Path | str, opts: RestoreOptions, *, on_progress: ProgressFn = no_progress,
+            cancel: threading.Event | None = None, plan: Plan | None = None, predict: bool = False) -> RestoreResult:
+        def progress(p: Progress) -> None:
+            on_progress(p)
+            if p.task == cancel_after and cancel is not None:
+                cancel.set()  # the engine checks it before its next batch
+
+        try:
+            result = real(dd, bundle, opts, on_progress=progress, cancel=cancel, plan=plan, predict=predict)
+        except RestoreCancelled as exc:
+            exc.result = dataclasses.replace(exc.result, duration_ms=DEMO_DURATION_MS)
+            raise
+        return dataclasses.replace(result, duration_ms=DEMO_DURATION_MS)
+
+    real_run_id = core.journal.new_run_id
+    restore_screen.run_restore = run
+    core.journal.new_run_id = lambda now=None: DEMO_RUN_ID
+    try:
+        yield
+    finally:
+        restore_screen.run_restore = real
+        core.journal.new_run_id = real_run_id
+
+
+async def _real_restore(pilot: Pilot[Any], *, cancel_after: str | None = None) -> None:
+    """The guided merge restore as an operator runs it (enter, 3, R, Restore) on the scene's own copy."""
+    with pinned_restore(cancel_after=cancel_after):
+        await _diff(pilot, "R")
+        await pilot.press("tab", "enter")  # focus starts on No
+        await settle(pilot)
+    screen = pilot.app.screen
+    assert isinstance(screen, RestoreScreen), "the restore view did not open"
+    expected = "cancelled" if cancel_after else "done"
+    assert screen.state == expected, f"the restore ended {screen.state}, not {expected}"
+
+
+async def _restore_running(pilot: Pilot[Any]) -> None:
+    await _restore_view(pilot, "running")
+
+
+async def _restore_cancel_confirm(pilot: Pilot[Any]) -> None:
+    await _restore_view(pilot, "cancel-confirm")
+
+
+async def _restore_cancelled(pilot: Pilot[Any]) -> None:
+    await _real_restore(pilot, cancel_after="graph")
+
+
+async def _restore_done(pilot: Pilot[Any]) -> None:
+    await _real_restore(pilot)
+
+
+def scenes() -> list[Scene]:
+    return [
+        Scene("bundles", "Home: the demo bundles newest first with ages 9h..77d, kb/mc/graph row counts with "
+              "✓/✗, the empty-KB and MALFORMED bundles flagged in words, the staging residue row, the detail "
+              "pane of the newest bundle with the live graph's census beside it, and the footer keys.", _home,
+              wide=True),
+        Scene("bundles-malformed", "The torn-meta bundle selected: MALFORMED in the table and in the detail "
+              "pane, which says why retention keeps it.", _bundle_malformed),
+        Scene("bundles-verified", "The newest bundle after v: the job panel says RESTORABLE and the detail "
+              "pane shows checksums verified.", _verified),
+        Scene("bundles-readonly", "Started with --readonly: the READ-ONLY badge in the header and the Backup "
+              "key dimmed in the footer.", _home, readonly=True),
+        Scene("retention", "Retention: the policy per substrate with the newest and oldest restorable age, "
+              "the coverage timeline (■ □ ×), each bundle's verdict and first reason.", _retention, wide=True),
+        Scene("prune-preview", "Prune's dry-run preview in a confirm dialog, focus on No.", _prune_preview),
+        Scene("help", "Help: every key per screen, the symbols, the safety rules.", _help, wide=True),
+        Scene("diff-labels", "Diff of the newest bundle with the incident default preset: totals read would "
+              "insert 11,589, already present 3,580, filtered out 22,756; the per-label table with bars.",
+              _diff_labels, wide=True),
+        Scene("diff-edges", "The per-edge-type table: CONTAINS, DISCOVERED_IN, EVALUATED_BY filtered, the "
+              "orphaned column, bars with × for orphans.", _diff_edges),
+        Scene("diff-filters", "The filter sets as checkbox lists with the four presets; the incident default "
+              "ticked.", _diff_filters),
+        Scene("diff-chroma", "Chroma collections (memories, summaries, kb: backup, live, present, insert) and "
+              "the flat files' copy / skip plan.", _diff_chroma),
+        Scene("diff-options", "Substrate toggles, merge or replace, the post-restore hook and its workspace.",
+              _diff_options),
+        Scene("diff-filters-nocolor", "The filter lists under NO_COLOR: ticked boxes read ▐X▌ and unticked ▐ ▌, "
+              "so the incident default reads from the glyphs alone.", _diff_filters, no_color=True),
+        Scene("diff-options-nocolor", "The options under NO_COLOR: the chosen mode and hook read ▐●▌, the "
+              "others ▐ ▌; every substrate ticked ▐X▌.", _diff_options, no_color=True),
+        Scene("confirm-merge", "The restore confirm restating the plan (insert 11,589, skip 3,580, leave out "
+              "22,756, the filters, chroma, files, substrates, hook); focus on No.", _confirm_merge),
+        Scene("confirm-replace", "Replace: the danger dialog names what it truncates and the pre-restore "
+              "safety bundle it takes first; the backup guard, checked in a worker, passes; Replace stays "
+              "disabled until .neo-ai-data is typed.", _confirm_replace),
+        Scene("restore-running", "Live progress mid-graph: a bar per substrate with rate and ETA, running "
+              "counters per label beside the plan, the event log; c cancels.", _restore_running, wide=True),
+        Scene("restore-cancel-confirm", "Cancel asks first and says it stops between batches and how to "
+              "resume.", _restore_cancel_confirm),
+        Scene("restore-cancelled", "A real merge restore cancelled after its first graph batch: validate, kb, "
+              "memories and summaries done, the graph bar stopped part-way, the counters of what committed, "
+              "the run id, and how to resume (r, the same restore again).", _restore_cancelled, writes=True),
+        Scene("restore-done", "The end view of a real merge restore: the engine's result counters beside the "
+              "plan's predictions (all = same: insert 11,589, skip 3,580, leave out 22,756), per-label "
+              "verdicts, the run id and u to undo.", _restore_done, writes=True, wide=True),
+    ]
+
+
+# ---------------------------------------------------------------- the demo with a fixed clock
+
+
+def build_fixed_demo(root: Path, now: datetime = FIXED_NOW) -> Path:
+    """The demo data dir as of ``now``, with the staging residue's mtime pinned too (it is a real mtime)."""
+    build_demo(root, now=now, overwrite=True)
+    backups = root / "backups"
+    stamp = (now - timedelta(days=2, hours=9)).timestamp()
+    for entry in backups.iterdir():
+        if entry.name.startswith((PARTIAL_PREFIX, TRASH_PREFIX)):
+            for dirpath, _dirs, files in os.walk(entry):
+                for f in files:
+                    os.utime(os.path.join(dirpath, f), (stamp, stamp))
+            os.utime(entry, (stamp, stamp))
+    return root
+
+
+def link_or_copy(src: str, dst: str) -> None:
+    """Bundles are hard-linked (a restore only reads them; prune renames, never writes into them); the live
+    stores are copied, so a scene that writes changes only its own copy."""
+    if "/backups/" in src:
+        try:
+            os.link(src, dst)
+            return
+        except OSError:
+            pass
+    shutil.copy2(src, dst)
+
+
+def copy_data_dir(src: Path, dest: Path) -> Path:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(src, dest, symlinks=True, copy_function=link_or_copy)
+    return dest
+
+
+async def capture(scene: Scene, data_dir: Path, size: tuple[int, int], now: datetime = FIXED_NOW) -> str:
+    """Run the app headless at ``size`` through the scene and return the SVG."""
+    dd = resolve(data_dir, env={})
+    with app_environment(scene):
+        app = make_app(dd, readonly=scene.readonly, clock=MockClock(), now=lambda: now)
+    async with app.run_test(size=size) as pilot:
+        if scene.run_before is not None:
+            await scene.run_before(pilot)
+        await settle(pilot)
+        return app.export_screenshot(title=f"recovery console: {scene.name}")
+
