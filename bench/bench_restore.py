@@ -186,6 +186,7 @@ def main() -> int:  # noqa: PLR0915 - one linear script: the order of the run is
                     help="comma-separated figure groups: graph, plan, chroma, backup, wide, rss, tick")
     ap.add_argument("--proto", action="store_true", help="also time bench/proto_merge.py (issue 12's prototype)")
     ap.add_argument("--keep", action="store_true", help="reuse generated data sets found in --work")
+    ap.add_argument("--chunk", type=int, default=0, help="also time the graph restore with this many lines per chunk")
     args = ap.parse_args()
     if args.quick:
         args.elements //= 10
@@ -220,6 +221,8 @@ def main() -> int:  # noqa: PLR0915 - one linear script: the order of the run is
         pairs = [("json", "bare-json", {}), ("orjson", "bare-orjson", {}), ("restore", "restore", {})]
         if args.proto:
             pairs.append(("proto", "proto", {}))
+        if args.chunk:
+            pairs.append(("chunk", "restore", {"BENCH_GRAPH_CHUNK": args.chunk}))
         g = alternate(args.repeat, pairs, graph)
         raw["graph"] = g
         figures.append(Figure(f"graph merge {args.elements:,} / json pipeline", secs(g["restore"]), secs(g["json"]),
@@ -231,6 +234,10 @@ def main() -> int:  # noqa: PLR0915 - one linear script: the order of the run is
                                   None, {"totals": g["proto"][-1].get("totals")}))
             figures.append(Figure("prototype merge / orjson pipeline", secs(g["proto"]), secs(g["orjson"]),
                                   "orjson pipeline"))
+        if args.chunk:
+            figures.append(Figure(f"graph merge, {args.chunk:,}-line chunks / json pipeline", secs(g["chunk"]),
+                                  secs(g["json"]), "json pipeline", None,
+                                  {"peak RSS MB": [r["rssMB"] for r in g["chunk"]]}))
         limits.append(Limit(f"peak RSS, graph restore {args.elements:,} (MB)", [r["rssMB"] for r in g["restore"]],
                             "MB", 150))
     if "plan" in only:

@@ -107,10 +107,13 @@ def bare_graph(work: Path, lib: str) -> dict[str, Any]:
 
 def restore_graph(work: Path) -> dict[str, Any]:
     """The console's whole job: lock, validation, plan counters, journal, progress; graph only."""
+    import core.restore_graph
     from core.restore import run_restore
     from core.restore_model import RestoreOptions
     from core.wire import encode
 
+    if os.environ.get("BENCH_GRAPH_CHUNK"):  # another chunk size than the engine's, to compare
+        core.restore_graph.GRAPH_WRITE_BATCH = int(os.environ["BENCH_GRAPH_CHUNK"])
     dd = fresh_dd(work, "restore-dd", graph=work / "live.sqlite")
     ticks = 0
 
