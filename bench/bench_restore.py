@@ -1,269 +1,139 @@
-"""Restore benchmark: the ratios issue 3 asks for, measured in one run, each timed step in a fresh process.
+"""Issue 12's benchmark: every figure against baselines measured in the same run, each step in a fresh process.
 
-    .venv/bin/python -m bench.bench_restore            # full run (1M / 100k graph, 50k Chroma rows)
-    .venv/bin/python -m bench.bench_restore --quick    # a smoke run at 1/10 scale
+    .venv/bin/python -m bench.bench_restore            # the full run (1M / 3M graph, 50k + 20k×4096-d Chroma)
+    .venv/bin/python -m bench.bench_restore --quick    # the same at 1/10 scale, two repeats: a few minutes
+    .venv/bin/python -m bench.bench_restore --only graph,plan --repeat 5
 
-Ratios (and the issue's goals):
-- graph merge of a 1,000,000-element bundle into a live DB holding 30% of its ids, as throughput against a
-  bare sqlite3 `executemany INSERT OR IGNORE` loop into the same schema (FKs, triggers, indexes) fed the same
-  parsed rows, with the same pragmas and rows per transaction: >= 0.5x. The restore is timed end to end,
-  validation (verify_bundle's full pass) included; the bare loop includes its own parsing.
-- peak RSS (ru_maxrss of a fresh process) of the 1M restore over the 100k restore: <= 1.3x, and < 400 MB;
-- the plan (scan_bundle + build_plan) of the 1M bundle over one bare streaming `json.loads` pass of the same
-  file: <= 2x (orjson's pass is printed too, for reference);
-- a Chroma merge (run_restore, mc only, validation included) of 50,000 rows (128-d by default) into an
-  empty embedded store over a bare chunked `add` of the same rows, same chunk size, both timed from opening
-  the store with chromadb already imported: <= 1.3x. HNSW build time varies a lot between runs, so the two
-  are alternated `--chroma-repeat` times and the best of each is compared (all runs are printed).
+Figures (goal in brackets; "x" = the candidate's time over the baseline's):
+- graph merge restore, whole job (lock, validation, plan counters, journal, progress), of a graph of
+  `--elements` (40% nodes, 60% edges, 30% of the node and edge ids live; neo's schema with foreign keys,
+  triggers and edge indexes) over the bare json pipeline (`json.loads` per line, `json.dumps` of data,
+  executemany INSERT OR IGNORE, 2,000-row transactions) [<= 0.5x]; also over the same pipeline with orjson;
+- plan (`diff --json`: scan + plan) over one bare `json.loads` pass over the bundle's lines [<= 1.0x]; also
+  over an orjson pass;
+- backup of that graph (as the restore left it) + `--chroma-rows` memories over sqlite3's `.backup` plus a
+  bare paged Chroma export [<= 1.2x];
+- the diff screen's filter tick at `--elements`, on the real app driven by Pilot, repaint included
+  [< 50 ms, the median of `--ticks` ticks];
+- Chroma merge of `--chroma-rows` rows into an empty store over a bare chunked `add` [<= 1.1x];
+- peak RSS of a `--wide-dim`-d Chroma merge of `--wide-rows` memories into a Chroma server, the console's
+  process [< 300 MB]; the same into an embedded store is printed too (there the vector index lives in the
+  console's own process: at 20,000 x 4096 its vectors alone are 312 MiB), beside a bare chunked add;
+- peak RSS of the graph restores at `--elements` and `--rss-elements` [< 150 MB each, and flat: <= 1.1x].
+
+Timed pairs are alternated `--repeat` times (baseline, candidate, baseline, ...); every run is printed, and
+each ratio is given as min/min and median/median. A goal PASSes on the median ratio (the stricter of the two
+on a noisy machine), never on the best run alone.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
-import resource
 import shutil
+import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-import orjson
+from bench.steps import rss_mb
 
-BUNDLE = "backup-2026-05-10T01-11-23.456Z"
-
-
-def _rss_mb() -> float:
-    """ru_maxrss of this process. Linux carries a parent's peak across fork+exec, so the parent stays tiny
-    (it generates nothing itself) and `_hwm_mb` (this address space only) is reported alongside."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _hwm_mb() -> float | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
-
-
-def _graph_file(work: Path) -> Path:
-    return next((work / BUNDLE / "graph").glob("*.jsonl"))
-
-
-# ------------------------------------------------------------------------------------------- the steps
-
-
-def step_bare_graph(work: Path) -> dict[str, Any]:
-    """executemany INSERT OR IGNORE, same rows, pragmas and transaction size as the restore; parse included."""
-    from core.graph_store import RESTORE_CACHE_KIB
-    from core.restore_graph import GRAPH_WRITE_BATCH
-
-    db = work / "bare.sqlite"
-    shutil.copy(work / "live.sqlite", db)
-    conn = sqlite3.connect(db, isolation_level=None)
-    for pragma in ("busy_timeout = 5000", "foreign_keys = ON", "journal_mode = WAL", f"cache_size = -{RESTORE_CACHE_KIB}",
-                   "temp_store = MEMORY", "synchronous = NORMAL"):
-        conn.execute(f"PRAGMA {pragma}")
-    node_sql = "INSERT OR IGNORE INTO Nodes (id, user_id, data) VALUES (?, ?, ?)"
-    edge_sql = "INSERT OR IGNORE INTO Edges (id, user_id, source, target, type, data) VALUES (?, ?, ?, ?, ?, ?)"
-    started = time.perf_counter()
-    rows: list[tuple[Any, ...]] = []
-    sql = node_sql
-
-    def flush() -> None:
-        conn.execute("BEGIN IMMEDIATE")
-        conn.executemany(sql, rows)
-        conn.execute("COMMIT")
-        rows.clear()
-
-    with open(_graph_file(work), "rb", buffering=1 << 20) as fh:
-        for raw in fh:
-            line = raw.rstrip(b"\n")
-            data = line[22:-1]  # the same verbatim `data` the restore stores
-            d = orjson.loads(data)
-            uid = (d.get("properties") or {}).get("userId")
-            if line.startswith(b'{"type":"node"'):
-                rows.append((d["id"], uid, data.decode()))
-            else:
-                if sql is node_sql and rows:
-                    flush()
-                sql = edge_sql
-                rows.append((d["id"], uid, d["source"], d["target"], d["type"], data.decode()))
-            if len(rows) >= GRAPH_WRITE_BATCH:
-                flush()
-    if rows:
-        flush()
-    seconds = time.perf_counter() - started
-    conn.close()
-    return {"seconds": seconds, "rssMB": _rss_mb()}
-
-
-def _data_dir(work: Path, name: str) -> Any:
-    from core.datadir import resolve
-
-    root = work / name
-    shutil.rmtree(root, ignore_errors=True)
-    dd = resolve(root, env={})
-    if (work / "live.sqlite").exists():
-        dd.graph_db.parent.mkdir(parents=True)
-        shutil.copy(work / "live.sqlite", dd.graph_db)
-    return dd
-
-
-def step_restore(work: Path, only: str | None = None) -> dict[str, Any]:
-    from core.restore import run_restore
-    from core.restore_model import RestoreOptions
-    from core.wire import encode
-
-    if only == "mc":
-        import chromadb  # noqa: F401 - imported before the clock starts, as in the bare step
-
-    dd = _data_dir(work, "restore-dd")
-    started = time.perf_counter()
-    res = run_restore(dd, work / BUNDLE, RestoreOptions(only_substrate=[only] if only else None))
-    seconds = time.perf_counter() - started
-    out: dict[str, Any] = {"seconds": seconds, "rssMB": _rss_mb(), "failures": res.failures_total,
-                           "chromadbLoaded": "chromadb" in sys.modules}
-    if res.graph is not None:
-        out["totals"] = encode(res.totals)
-    if res.mc is not None:
-        out["memories"] = encode(res.mc.counts.memories)
-    return out
-
-
-def step_plan(work: Path) -> dict[str, Any]:
-    from core.plan import Filters, build_plan, scan_bundle
-    from core.wire import encode
-
-    dd = _data_dir(work, "plan-dd")
-    started = time.perf_counter()
-    scan = scan_bundle(dd, work / BUNDLE)
-    plan = build_plan(scan)
-    seconds = time.perf_counter() - started
-    t = time.perf_counter()
-    for labels in (["FILE"], ["FILE", "DIRECTORY", "KB_GAP", "TOOLING_GAP"], []):
-        build_plan(scan, Filters.of(labels, ["CONTAINS"]))
-    rebuild_ms = (time.perf_counter() - t) / 3 * 1000
-    return {"seconds": seconds, "rssMB": _rss_mb(), "totals": encode(plan.totals), "rebuildMs": rebuild_ms}
-
-
-def step_parse(work: Path, lib: str) -> dict[str, Any]:
-    loads = json.loads if lib == "json" else orjson.loads
-    started = time.perf_counter()
-    with open(_graph_file(work), "rb", buffering=1 << 20) as fh:
-        for raw in fh:
-            loads(raw)
-    return {"seconds": time.perf_counter() - started, "rssMB": _rss_mb()}
-
-
-def step_bare_chroma(work: Path) -> dict[str, Any]:
-    """Stream the same memory file, parse, chunk like the restore, `add` into an empty embedded collection."""
-    import chromadb  # noqa: F401 - imported before the clock starts, as in the restore step
-    import numpy as np
-
-    from core import chroma_store as ch
-    from core.substrates import COLLECTIONS
-
-    dd = _data_dir(work, "bare-chroma-dd")
-    dim = int(json.loads((work / "chroma.json").read_text())["dimension"])
-    f = next((work / BUNDLE / "mc").glob("memory-backup-*.jsonl"))
-    started = time.perf_counter()  # opening the store is timed on both sides
-    client = ch.open_client(dd, create=True)
-    col = ch.get_collection(client, COLLECTIONS["memories"], create=True)
-    chunk = max(50, min(ch.max_batch(client), 1_000_000 // dim))  # the restore's chunk size for an embedded store
-    buf: list[dict[str, Any]] = []
-
-    def flush() -> None:
-        col.add(ids=[r["id"] for r in buf], embeddings=np.asarray([r["embedding"] for r in buf], dtype=np.float32),
-                metadatas=[r["metadata"] or None for r in buf], documents=[r["document"] for r in buf])
-        buf.clear()
-
-    with open(f, "rb", buffering=1 << 20) as fh:
-        for raw in fh:
-            buf.append(orjson.loads(raw))
-            if len(buf) >= chunk:
-                flush()
-    if buf:
-        flush()
-    return {"seconds": time.perf_counter() - started, "rssMB": _rss_mb(), "rows": col.count(), "chunk": chunk}
-
-
-def step_gen_graph(work: Path) -> dict[str, Any]:
-    started = time.perf_counter()
-    make_graph(work, int(os.environ["BENCH_ELEMENTS"]))
-    return {"seconds": time.perf_counter() - started, "rssMB": _rss_mb()}
-
-
-def step_gen_chroma(work: Path) -> dict[str, Any]:
-    started = time.perf_counter()
-    make_chroma(work, int(os.environ["BENCH_ROWS"]), int(os.environ["BENCH_DIM"]))
-    return {"seconds": time.perf_counter() - started, "rssMB": _rss_mb()}
-
-
-STEPS = {"gen-graph": step_gen_graph, "gen-chroma": step_gen_chroma, "bare-graph": step_bare_graph, "restore": step_restore, "plan": step_plan,
-         "parse-json": lambda w: step_parse(w, "json"), "parse-orjson": lambda w: step_parse(w, "orjson"),
-         "bare-chroma": step_bare_chroma, "restore-mc": lambda w: step_restore(w, "mc")}
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_step(name: str, work: Path, **extra_env: Any) -> dict[str, Any]:
     """One step in a fresh interpreter, so timings and peak RSS are its own."""
     env = {**os.environ, "ANONYMIZED_TELEMETRY": "False", "HF_HUB_OFFLINE": "1",
            **{k: str(v) for k, v in extra_env.items()}}
-    out = subprocess.run([sys.executable, "-m", "bench.bench_restore", "--step", name, "--work", str(work)],
-                         capture_output=True, text=True, env=env, cwd=Path(__file__).resolve().parent.parent)
+    out = subprocess.run([sys.executable, "-m", "bench.steps", name, str(work)], capture_output=True, text=True,
+                         env=env, cwd=ROOT)
     if out.returncode != 0:
-        raise RuntimeError(f"step {name} failed:\n{out.stderr[-3000:]}")
+        raise RuntimeError(f"step {name} failed:\n{out.stderr[-4000:]}")
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
-    print(f"  {name:<13} {work.name:<6} {result['seconds']:8.2f} s  peak RSS {result['rssMB']:6.1f} MB "
+    print(f"  {name:<13} {work.name:<12} {result['seconds']:8.2f} s  peak RSS {result['rssMB']:6.1f} MB "
           f"(VmHWM {result.get('hwmMB') or 0:6.1f})", flush=True)
     return result
 
 
-# ------------------------------------------------------------------------------------------- data
+@dataclass
+class Figure:
+    name: str
+    candidate: list[float]
+    baseline: list[float]
+    baseline_name: str
+    goal: float | None = None  # candidate/baseline at most this (median ratio)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def min_ratio(self) -> float:
+        return min(self.candidate) / min(self.baseline)
+
+    @property
+    def median_ratio(self) -> float:
+        return statistics.median(self.candidate) / statistics.median(self.baseline)
+
+    @property
+    def passed(self) -> bool | None:
+        return None if self.goal is None else self.median_ratio <= self.goal
 
 
-def make_graph(work: Path, elements: int) -> None:
-    from bench.datagen import GraphSpec, generate_graph
+@dataclass
+class Limit:
+    name: str
+    values: list[float]
+    unit: str
+    goal: float  # every value below this
+    strict: bool = True  # < (True) or <= (False)
 
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    generate_graph(work / BUNDLE, work / "live.sqlite", GraphSpec(elements=elements, orphan_share=0.0))
-
-
-def make_chroma(work: Path, rows: int, dim: int) -> None:
-    """A bundle holding only a memory file of `rows` unit vectors (numpy-generated, orjson-written)."""
-    import numpy as np
-
-    from bench.datagen import write_meta
-    from core.substrates import REQUIRED_SUBDIRS
-
-    shutil.rmtree(work, ignore_errors=True)
-    for sub in REQUIRED_SUBDIRS:
-        (work / BUNDLE / sub).mkdir(parents=True)
-    rng = np.random.default_rng(5)
-    with open(work / BUNDLE / "mc" / "memory-backup-2026-05-10T01-11-30.000Z.jsonl", "wb") as fh:
-        for start in range(0, rows, 5000):
-            n = min(5000, rows - start)
-            v = rng.standard_normal((n, dim)).astype(np.float32)
-            v /= np.linalg.norm(v, axis=1, keepdims=True)
-            for i in range(n):
-                k = start + i
-                fh.write(orjson.dumps({"id": f"mem-{k:07d}", "embedding": v[i].astype(np.float64),
-                                       "metadata": {"sessionId": f"s-{k % 97}", "timestamp": 1778436610123 + k},
-                                       "document": f"User Prompt: q{k}\nAgent Thought: t\nAgent Response: a{k}"},
-                                      option=orjson.OPT_SERIALIZE_NUMPY) + b"\n")
-    write_meta(work / BUNDLE, {"memories": rows}, dimension=dim)
-    (work / "chroma.json").write_text(json.dumps({"rows": rows, "dimension": dim}))
+    @property
+    def passed(self) -> bool:
+        return all(v < self.goal if self.strict else v <= self.goal for v in self.values)
 
 
-# ------------------------------------------------------------------------------------------- main
+@contextlib.contextmanager
+def chroma_server(path: Path) -> Iterator[str]:
+    """A real `chroma run` on 127.0.0.1 on a free port, persisting under `path`; stopped on exit."""
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    exe = shutil.which("chroma", path=str(Path(sys.executable).parent)) or "chroma"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    log = open(path / "server.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen([exe, "run", "--path", str(path / "data"), "--host", "127.0.0.1", "--port", str(port)],
+                            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "ANONYMIZED_TELEMETRY": "False"})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"chroma server did not start: {(path / 'server.log').read_text()[-2000:]}") \
+                        from None
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
 
 
 def machine() -> dict[str, Any]:
@@ -276,88 +146,192 @@ def machine() -> dict[str, Any]:
     except OSError:
         pass
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return {"cpu": cpu, "cores": os.cpu_count(), "memGiB": round(mem, 1), "python": platform.python_version(),
-            "sqlite": sqlite3.sqlite_version, "platform": platform.platform()}
+    versions = {"python": platform.python_version(), "sqlite": sqlite3.sqlite_version}
+    for dist in ("chromadb", "orjson", "numpy", "textual"):
+        try:
+            versions[dist] = version(dist)
+        except Exception:
+            versions[dist] = "?"
+    return {"cpu": cpu, "cores": os.cpu_count(), "memGiB": round(mem, 1), "platform": platform.platform(),
+            "load": os.getloadavg(), **versions}
 
 
-def main() -> int:
+def alternate(repeat: int, pairs: list[tuple[str, str, dict[str, Any]]], work: Path) -> dict[str, list[dict[str, Any]]]:
+    """Run each (key, step, env) once per round, `repeat` rounds: every figure's runs interleave."""
+    runs: dict[str, list[dict[str, Any]]] = {key: [] for key, _, _ in pairs}
+    for _ in range(repeat):
+        for key, step, env in pairs:
+            runs[key].append(run_step(step, work, **env))
+    return runs
+
+
+def secs(runs: list[dict[str, Any]]) -> list[float]:
+    return [r["seconds"] for r in runs]
+
+
+def main() -> int:  # noqa: PLR0915 - one linear script: the order of the run is the order of this function
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", type=Path, default=Path("/tmp/recovery-console-bench"))
     ap.add_argument("--elements", type=int, default=1_000_000)
-    ap.add_argument("--small", type=int, default=100_000)
+    ap.add_argument("--rss-elements", type=int, default=3_000_000)
     ap.add_argument("--chroma-rows", type=int, default=50_000)
     ap.add_argument("--chroma-dim", type=int, default=128)
-    ap.add_argument("--chroma-repeat", type=int, default=2,
-                    help="alternate bare add and merge this many times; the best of each is compared "
-                         "(HNSW build time varies run to run by far more than the difference measured)")
-    ap.add_argument("--quick", action="store_true", help="1/10 scale smoke run")
-    ap.add_argument("--skip-chroma", action="store_true")
-    ap.add_argument("--step", choices=sorted(STEPS), help=argparse.SUPPRESS)
+    ap.add_argument("--wide-rows", type=int, default=20_000)
+    ap.add_argument("--wide-dim", type=int, default=4096)
+    ap.add_argument("--repeat", type=int, default=3, help="rounds of every alternated pair")
+    ap.add_argument("--ticks", type=int, default=20)
+    ap.add_argument("--terminal", default="80x24,160x48", help="terminal sizes for the filter tick")
+    ap.add_argument("--quick", action="store_true", help="1/10 scale, two rounds")
+    ap.add_argument("--only", default="graph,plan,chroma,backup,wide,rss,tick",
+                    help="comma-separated figure groups: graph, plan, chroma, backup, wide, rss, tick")
+    ap.add_argument("--proto", action="store_true", help="also time bench/proto_merge.py (issue 12's prototype)")
+    ap.add_argument("--keep", action="store_true", help="reuse generated data sets found in --work")
+    ap.add_argument("--chunk", type=int, default=0, help="also time the graph restore with this many lines per chunk")
     args = ap.parse_args()
-    if args.step:
-        result = STEPS[args.step](args.work)
-        result["hwmMB"] = _hwm_mb()
-        print(json.dumps(result))
-        return 0
     if args.quick:
-        args.elements, args.small, args.chroma_rows = args.elements // 10, args.small // 10, args.chroma_rows // 10
+        args.elements //= 10
+        args.rss_elements //= 10
+        args.chroma_rows //= 10
+        args.wide_rows //= 10
+        args.repeat = min(args.repeat, 2)
+        args.ticks = min(args.ticks, 10)
+    only = set(args.only.split(","))
     started = time.perf_counter()
     info = machine()
-    print(f"parent process peak RSS {_rss_mb():.1f} MB (children inherit it as a floor of ru_maxrss)")
-    print(f"machine: {info['cpu']}, {info['cores']} cores, {info['memGiB']} GiB, Python {info['python']}, "
-          f"SQLite {info['sqlite']}", flush=True)
-    big, small, vec = args.work / "big", args.work / "small", args.work / "chroma"
-    print(f"generating {args.elements:,} and {args.small:,}-element graph bundles (30% of ids live) ...", flush=True)
-    r: dict[str, Any] = {}
-    run_step("gen-graph", big, BENCH_ELEMENTS=args.elements)
-    run_step("gen-graph", small, BENCH_ELEMENTS=args.small)
-    r["bare"] = run_step("bare-graph", big)
-    r["restore"] = run_step("restore", big)
-    r["restoreSmall"] = run_step("restore", small)
-    r["plan"] = run_step("plan", big)
-    r["json"] = run_step("parse-json", big)
-    r["orjson"] = run_step("parse-orjson", big)
-    if not args.skip_chroma:
-        print(f"generating a {args.chroma_rows:,}-row, {args.chroma_dim}-d memory bundle ...", flush=True)
-        run_step("gen-chroma", vec, BENCH_ROWS=args.chroma_rows, BENCH_DIM=args.chroma_dim)
-        bare_runs, merge_runs = [], []
-        for _ in range(args.chroma_repeat):
-            bare_runs.append(run_step("bare-chroma", vec))
-            merge_runs.append(run_step("restore-mc", vec))
-        r["bareChroma"] = min(bare_runs, key=lambda x: x["seconds"])
-        r["restoreChroma"] = min(merge_runs, key=lambda x: x["seconds"])
-        r["chromaRuns"] = {"bare": [x["seconds"] for x in bare_runs], "merge": [x["seconds"] for x in merge_runs]}
-    n = args.elements
-    ratios = {
-        "graphThroughput": (n / r["restore"]["seconds"]) / (n / r["bare"]["seconds"]),
-        "rssRatio": r["restore"]["rssMB"] / r["restoreSmall"]["rssMB"],
-        "rss1M_MB": r["restore"]["rssMB"],
-        "planVsJson": r["plan"]["seconds"] / r["json"]["seconds"],
-        "planVsOrjson": r["plan"]["seconds"] / r["orjson"]["seconds"],
-    }
-    goals = {"graphThroughput": (">=", 0.5), "rssRatio": ("<=", 1.3), "rss1M_MB": ("<", 400), "planVsJson": ("<=", 2.0)}
-    if not args.skip_chroma:
-        ratios["chromaMergeVsAdd"] = r["restoreChroma"]["seconds"] / r["bareChroma"]["seconds"]
-        goals["chromaMergeVsAdd"] = ("<=", 1.3)
+    print(f"machine: {info['cpu']}, {info['cores']} cores, {info['memGiB']} GiB, {info['platform']}")
+    print(f"versions: Python {info['python']}, SQLite {info['sqlite']}, chromadb {info['chromadb']}, "
+          f"orjson {info['orjson']}, numpy {info['numpy']}, textual {info['textual']}")
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in info['load'])}; parent peak RSS {rss_mb():.1f} MB")
+    print(f"sizes: graph {args.elements:,} (RSS also at {args.rss_elements:,}), memories {args.chroma_rows:,} x "
+          f"{args.chroma_dim}-d, wide {args.wide_rows:,} x {args.wide_dim}-d; {args.repeat} rounds", flush=True)
+    graph = args.work / f"graph-{args.elements}"
+    mem = args.work / f"memories-{args.chroma_rows}x{args.chroma_dim}"
+    figures: list[Figure] = []
+    limits: list[Limit] = []
+    raw: dict[str, Any] = {}
+
+    def have(work: Path) -> bool:
+        return args.keep and (work / "bundle").is_dir()
+
+    if only & {"graph", "plan", "backup", "rss", "tick"} and not have(graph):
+        print(f"generating the {args.elements:,}-element graph ...", flush=True)
+        raw["genGraph"] = run_step("gen-graph", graph, BENCH_ELEMENTS=args.elements)
+    if only & {"graph", "backup", "rss"}:
+        print("graph merge: bare json pipeline, bare orjson pipeline, the console's restore (alternated)", flush=True)
+        pairs = [("json", "bare-json", {}), ("orjson", "bare-orjson", {}), ("restore", "restore", {})]
+        if args.proto:
+            pairs.append(("proto", "proto", {}))
+        if args.chunk:
+            pairs.append(("chunk", "restore", {"BENCH_GRAPH_CHUNK": args.chunk}))
+        g = alternate(args.repeat, pairs, graph)
+        raw["graph"] = g
+        figures.append(Figure(f"graph merge {args.elements:,} / json pipeline", secs(g["restore"]), secs(g["json"]),
+                              "json pipeline", 0.5, {"totals": g["restore"][-1].get("totals")}))
+        figures.append(Figure(f"graph merge {args.elements:,} / orjson pipeline", secs(g["restore"]),
+                              secs(g["orjson"]), "orjson pipeline"))
+        if args.proto:
+            figures.append(Figure("prototype merge / json pipeline", secs(g["proto"]), secs(g["json"]), "json pipeline",
+                                  None, {"totals": g["proto"][-1].get("totals")}))
+            figures.append(Figure("prototype merge / orjson pipeline", secs(g["proto"]), secs(g["orjson"]),
+                                  "orjson pipeline"))
+        if args.chunk:
+            figures.append(Figure(f"graph merge, {args.chunk:,}-line chunks / json pipeline", secs(g["chunk"]),
+                                  secs(g["json"]), "json pipeline", None,
+                                  {"peak RSS MB": [r["rssMB"] for r in g["chunk"]]}))
+        limits.append(Limit(f"peak RSS, graph restore {args.elements:,} (MB)", [r["rssMB"] for r in g["restore"]],
+                            "MB", 150))
+    if "plan" in only:
+        print("plan: bare json pass, bare orjson pass, scan + plan (alternated)", flush=True)
+        p = alternate(args.repeat, [("json", "parse-json", {}), ("orjson", "parse-orjson", {}), ("plan", "plan", {})],
+                      graph)
+        raw["plan"] = p
+        figures.append(Figure(f"plan {args.elements:,} / json pass", secs(p["plan"]), secs(p["json"]), "json pass", 1.0,
+                              {"totals": p["plan"][-1]["totals"], "rebuildMs": p["plan"][-1]["rebuildMs"]}))
+        figures.append(Figure(f"plan {args.elements:,} / orjson pass", secs(p["plan"]), secs(p["orjson"]), "orjson pass"))
+    if only & {"chroma", "backup"}:
+        if not have(mem):
+            print(f"generating {args.chroma_rows:,} memories ({args.chroma_dim}-d) ...", flush=True)
+            raw["genMemories"] = run_step("gen-memories", mem, BENCH_ROWS=args.chroma_rows, BENCH_DIM=args.chroma_dim)
+        print("Chroma merge: bare chunked add, the console's merge (alternated)", flush=True)
+        c = alternate(args.repeat, [("bare", "bare-chroma", {}), ("merge", "restore-mc", {})], mem)
+        raw["chroma"] = c
+        figures.append(Figure(f"Chroma merge {args.chroma_rows:,} / bare add", secs(c["merge"]), secs(c["bare"]),
+                              "bare add", 1.1))
+    if "backup" in only:
+        bwork = args.work / "backup"
+        run_step("prep-backup", bwork, BENCH_GRAPH_WORK=graph, BENCH_MEM_WORK=mem)
+        print("backup: sqlite3 .backup + bare paged export, the console's backup (alternated)", flush=True)
+        b = alternate(args.repeat, [("bare", "bare-backup", {"BENCH_DIM": args.chroma_dim}), ("backup", "backup", {})],
+                      bwork)
+        raw["backup"] = b
+        figures.append(Figure(f"backup (graph {args.elements:,} + {args.chroma_rows:,} memories) / .backup + export",
+                              secs(b["backup"]), secs(b["bare"]), ".backup + paged export", 1.2))
+    if "wide" in only:
+        wide = args.work / f"memories-{args.wide_rows}x{args.wide_dim}"
+        if not have(wide):
+            print(f"generating {args.wide_rows:,} memories ({args.wide_dim}-d) ...", flush=True)
+            run_step("gen-memories", wide, BENCH_ROWS=args.wide_rows, BENCH_DIM=args.wide_dim)
+        print(f"{args.wide_dim}-d Chroma merge of {args.wide_rows:,} memories into a Chroma server (neo's "
+              "deployment): the console's process", flush=True)
+        with chroma_server(args.work / "chroma-server") as url:
+            w = run_step("restore-mc", wide, BENCH_CHROMA_URL=url)
+        raw["wide"] = w
+        limits.append(Limit(f"peak RSS, {args.wide_dim}-d Chroma merge of {args.wide_rows:,}, server (MB)",
+                            [w["rssMB"]], "MB", 300))
+        print(f"the same into an embedded store (the vector index lives in this process: {args.wide_rows:,} x "
+              f"{args.wide_dim} x 4 B = {args.wide_rows * args.wide_dim * 4 / 2**20:.0f} MiB of vectors alone), "
+              "and a bare chunked add for reference", flush=True)
+        raw["wideEmbedded"] = run_step("restore-mc", wide)
+        if not args.quick:
+            raw["wideEmbeddedBare"] = run_step("bare-chroma", wide)
+    if "rss" in only:
+        big = args.work / f"graph-{args.rss_elements}"
+        if not have(big):
+            print(f"generating the {args.rss_elements:,}-element graph ...", flush=True)
+            run_step("gen-graph", big, BENCH_ELEMENTS=args.rss_elements)
+        print(f"graph restore of {args.rss_elements:,} elements (peak RSS)", flush=True)
+        r3 = run_step("restore", big)
+        raw["rss"] = r3
+        limits.append(Limit(f"peak RSS, graph restore {args.rss_elements:,} (MB)", [r3["rssMB"]], "MB", 150))
+        if "graph" in raw:
+            one = max(r["rssMB"] for r in raw["graph"]["restore"])
+            limits.append(Limit(f"peak RSS {args.rss_elements:,} / {args.elements:,} (flat)", [r3["rssMB"] / one],
+                                "x", 1.1, strict=False))
+    if "tick" in only:
+        for size in args.terminal.split(","):
+            print(f"filter tick on the diff screen at {args.elements:,} elements, {size} ({args.ticks} ticks)",
+                  flush=True)
+            t = run_step("tick", graph, BENCH_TICKS=args.ticks, BENCH_TERMINAL=size)
+            raw[f"tick{size}"] = t
+            print(f"    wall ms {[round(x, 1) for x in t['wallMs']]}\n    work ms {[round(x, 1) for x in t['workMs']]}")
+            limits.append(Limit(f"filter tick {size}, key to painted frame, median (ms)", [t["wallMedianMs"]], "ms", 50))
+
     total = time.perf_counter() - started
-    print(f"\nresults ({total:.0f} s in all):")
-    print(f"  graph merge {n:,}: restore {n / r['restore']['seconds']:,.0f} elements/s vs bare loop "
-          f"{n / r['bare']['seconds']:,.0f}/s; totals {r['restore'].get('totals')}")
-    print(f"  plan rebuild from the scan: {r['plan']['rebuildMs']:.1f} ms per filter change")
-    if "chromaRuns" in r:
-        print(f"  chroma runs (s): bare add {r['chromaRuns']['bare']}, merge {r['chromaRuns']['merge']}")
+    print(f"\nresults ({total:.0f} s in all; load average at the end: "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}):")
     ok = True
-    for key, value in ratios.items():
-        goal = goals.get(key)
-        verdict = ""
-        if goal:
-            op, limit = goal
-            good = value >= limit if op == ">=" else (value <= limit if op == "<=" else value < limit)
-            ok &= good
-            verdict = f"goal {op} {limit}: {'PASS' if good else 'FAIL'}"
-        print(f"  {key:<18} {value:8.3f}   {verdict}")
-    out = {"machine": info, "args": {k: str(v) for k, v in vars(args).items()}, "steps": r, "ratios": ratios,
-           "seconds": total, "pass": ok}
+    for f in figures:
+        verdict = "" if f.passed is None else f"goal <= {f.goal}x: {'PASS' if f.passed else 'FAIL'}"
+        ok &= f.passed is not False
+        print(f"  {f.name:<62} min {f.min_ratio:5.2f}x  median {f.median_ratio:5.2f}x  {verdict}")
+        print(f"      candidate s {[round(x, 2) for x in f.candidate]}; {f.baseline_name} s "
+              f"{[round(x, 2) for x in f.baseline]}" + (f"; {f.extra}" if f.extra else ""))
+    for lim in limits:
+        ok &= lim.passed
+        print(f"  {lim.name:<62} {', '.join(f'{v:.2f}' for v in lim.values)} {lim.unit}  "
+              f"goal {'<' if lim.strict else '<='} {lim.goal}: {'PASS' if lim.passed else 'FAIL'}")
+    if "wideEmbedded" in raw:
+        bare = raw.get("wideEmbeddedBare")
+        print(f"  (embedded store, same {args.wide_dim}-d merge: peak RSS {raw['wideEmbedded']['rssMB']:.0f} MB in "
+              f"{raw['wideEmbedded']['seconds']:.0f} s" + (f"; a bare chunked add: {bare['rssMB']:.0f} MB in "
+                                                           f"{bare['seconds']:.0f} s" if bare else "") + ")")
+    print(f"  every goal: {'PASS' if ok else 'FAIL'}")
+    out = {"machine": info, "args": {k: str(v) for k, v in vars(args).items()}, "raw": raw, "seconds": total,
+           "figures": [{"name": f.name, "candidate": f.candidate, "baseline": f.baseline, "minRatio": f.min_ratio,
+                        "medianRatio": f.median_ratio, "goal": f.goal, "pass": f.passed} for f in figures],
+           "limits": [{"name": lim.name, "values": lim.values, "goal": lim.goal, "pass": lim.passed} for lim in limits],
+           "pass": ok}
+    args.work.mkdir(parents=True, exist_ok=True)
     (args.work / "results.json").write_text(json.dumps(out, indent=2))
     print(f"  written to {args.work / 'results.json'}")
     return 0 if ok else 1

@@ -146,6 +146,29 @@ def write_meta(bundle: Path, counts: dict[str, int], *, dimension: int | None = 
     (bundle / "bundle-meta.json").write_bytes(orjson.dumps(meta, option=orjson.OPT_INDENT_2) + b"\n")
 
 
+def write_memory_bundle(bundle: Path, rows: int, dim: int, *, seed: int = 5) -> Path:
+    """A bundle holding only a memory file of `rows` unit vectors (float64 in the JSON, as neo writes them)."""
+    import numpy as np
+
+    for sub in ("kb", "mc", "graph", "concepts", "trajectories"):
+        (bundle / sub).mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    out = bundle / "mc" / "memory-backup-2026-05-10T01-11-30.000Z.jsonl"
+    with open(out, "wb", buffering=1 << 20) as fh:
+        for start in range(0, rows, 2000):
+            n = min(2000, rows - start)
+            v = rng.standard_normal((n, dim)).astype(np.float32)
+            v /= np.linalg.norm(v, axis=1, keepdims=True)
+            for i in range(n):
+                k = start + i
+                fh.write(orjson.dumps({"id": f"mem-{k:07d}", "embedding": v[i].astype(np.float64),
+                                       "metadata": {"sessionId": f"s-{k % 97}", "timestamp": 1778436610123 + k},
+                                       "document": f"User Prompt: q{k}\nAgent Thought: t\nAgent Response: a{k}"},
+                                      option=orjson.OPT_SERIALIZE_NUMPY) + b"\n")
+    write_meta(bundle, {"memories": rows}, dimension=dim)
+    return out
+
+
 def iter_vector_rows(n: int, dim: int, *, seed: int = 5, prefix: str = "mem") -> Iterator[dict]:
     rng = random.Random(seed)
     for i in range(n):

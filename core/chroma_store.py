@@ -106,9 +106,9 @@ def rows_per_request(client: ClientAPI, dimension: int | None, *, extra_bytes: i
 
 
 def detect_dimension(col: Collection | None) -> int | None:
-    if col is None or col.count() == 0:
+    if col is None:
         return None
-    got = col.get(limit=1, include=["embeddings"])
+    got = col.get(limit=1, include=["embeddings"])  # nothing from an empty collection (no count: it scans)
     emb = got.get("embeddings")
     if emb is None or len(emb) == 0 or emb[0] is None:  # a damaged row: the export names it
         return None

@@ -273,6 +273,17 @@ class PayloadWriter:
         if len(self._pending) >= WRITE_BATCH:
             self._flush_pending()
 
+    def write_block(self, block: bytes, lines: int) -> None:
+        """Whole records already serialised, each ending in its newline (``lines`` of them)."""
+        self.lines += lines
+        self.decoded_bytes += len(block)
+        if self._compress is None:
+            self._emit(block)
+            return
+        self._pending += block
+        if len(self._pending) >= WRITE_BATCH:
+            self._flush_pending()
+
     def _flush_pending(self) -> None:
         if self._pending:
             assert self._compress is not None

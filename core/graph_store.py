@@ -2,8 +2,8 @@
 runs against it, and every transaction, is in this file.
 
 What each operation may write (the rest only reads):
-- restore, merge: ``INSERT OR IGNORE`` of rows whose ids the same transaction found absent; a live row is
-  never updated or deleted (``OR REPLACE`` would cascade-delete a node's edges, see ``insert_nodes``);
+- restore, merge: ``INSERT … SELECT … ON CONFLICT DO NOTHING`` from the staged bundle; a live row is
+  never updated or deleted (``OR REPLACE`` would cascade-delete a node's edges, see ``merge_staged``);
 - restore, replace: ``truncate`` (edges, then nodes), then the merge path into the empty tables;
 - the post-restore hook: ``INSERT OR IGNORE`` of its anchor, ``INSERT`` of absent FILE/DIRECTORY nodes,
   ``UPDATE`` of the data of FILE/DIRECTORY nodes it wrote before, ``INSERT OR IGNORE`` of CONTAINS edges;
@@ -16,6 +16,7 @@ a string at U+0000, so an id with an embedded NUL was never found (or matched th
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -121,7 +122,6 @@ def connect_for_restore(path: Path) -> sqlite3.Connection:
     committed; only power loss can drop the last commits, which a re-run restores)."""
     conn = connect(path, create=True)
     conn.execute(f"PRAGMA cache_size = -{RESTORE_CACHE_KIB}")
-    conn.execute("PRAGMA temp_store = MEMORY")
     conn.execute("PRAGMA synchronous = NORMAL")
     return conn
 
@@ -205,12 +205,32 @@ def census(conn: sqlite3.Connection | None) -> tuple[int, int, dict[str, int], d
     return n_nodes, n_edges, labels, types
 
 
-def iter_rows(conn: sqlite3.Connection, table: str) -> Iterator[tuple[str, str | bytes]]:
-    """(id, data) of every row of a table, streamed."""
+# Backup reads the graph a page of rowids at a time and lets SQLite build the page's bundle lines in C: each row
+# checked by SQLite's JSON parser and wrapped as `{"type":"node","data":<data>}`. A row SQLite rejects, one holding
+# a `\u` escape (SQLite accepts an unpaired surrogate the console's own parser refuses) or a raw CR/LF (neo's
+# line reader splits on them) comes back by itself for the caller to judge and write.
+_EXPORT_PAGE = ("SELECT CAST(group_concat(CASE WHEN ok THEN line END, char(10)) AS BLOB), total(ok), "
+                "group_concat(CASE WHEN NOT ok THEN rid END) FROM ("
+                " SELECT rowid AS rid, json_valid(CAST(data AS TEXT)) AND instr(data, '\\u') = 0"
+                " AND instr(data, char(10)) = 0 AND instr(data, char(13)) = 0 AS ok, ? || data || '}' AS line"
+                " FROM TABLE WHERE rowid BETWEEN ? AND ?)")
+ExportPage = tuple[bytes, int, list[tuple[bytes, int, str]]]  # (lines, how many, rows to judge: data, valid, id)
+
+
+def export_pages(conn: sqlite3.Connection, table: str, prefix: str, page: int = 5_000) -> Iterator[ExportPage]:
+    """Every row of a table as bundle lines, a page of rowids at a time (see `_EXPORT_PAGE`)."""
     assert table in TABLES
-    cur = conn.execute(f"SELECT id, data FROM {table}")
-    while rows := cur.fetchmany(2000):
-        yield from rows
+    lo, hi = conn.execute(f"SELECT min(rowid), max(rowid) FROM {table}").fetchone()
+    if lo is None:
+        return
+    sql = _EXPORT_PAGE.replace("TABLE", table)
+    for start in range(lo, hi + 1, page):
+        block, n, odd = conn.execute(sql, (prefix, start, start + page - 1)).fetchone()
+        rows: list[tuple[bytes, int, str]] = []
+        if odd:
+            rows = conn.execute(f"SELECT CAST(data AS BLOB), json_valid(CAST(data AS TEXT)), id FROM {table} "
+                                f"WHERE rowid IN ({odd})").fetchall()
+        yield (block + b"\n" if block else b""), int(n), rows
 
 
 # Chunks come in power-of-two sizes padded with NULLs (`= NULL` matches nothing), so a handful of statements
@@ -255,6 +275,12 @@ def rows_data(conn: sqlite3.Connection, table: str, ids: Sequence[str]) -> list[
                                                   ids)]
 
 
+def all_ids(conn: sqlite3.Connection, table: str) -> set[str]:
+    """Every id of a table, as a set (the plan reads a small live graph's ids once instead of probing)."""
+    assert table in TABLES
+    return {r[0] for r in conn.execute(f"SELECT id FROM {table}")}
+
+
 def present_ids(conn: sqlite3.Connection, table: str, ids: Sequence[str]) -> set[str]:
     """The ids of `ids` that are rows of `table` (Nodes or Edges).
 
@@ -284,47 +310,121 @@ def has_contains_edge(conn: sqlite3.Connection, source: str, target: str) -> boo
                         (source, target)).fetchone() is not None
 
 
-class LiveIndex:
-    """Existence checks against the live graph, one query per batch (≈1 µs per id, no id set in memory)."""
-
-    def __init__(self, conn: sqlite3.Connection | None) -> None:
-        self.conn = conn
-
-    def _present(self, table: str, ids: Iterable[str]) -> set[str]:
-        if self.conn is None:
-            return set()
-        wanted = ids if isinstance(ids, list) else list(ids)
-        if not wanted:
-            return set()
-        return present_ids(self.conn, table, wanted)
-
-    def nodes(self, ids: Iterable[str]) -> set[str]:
-        return self._present(NODES, ids)
-
-    def edges(self, ids: Iterable[str]) -> set[str]:
-        return self._present(EDGES, ids)
-
-
 # ------------------------------------------------------------------------------------------------ writing
 
 
-def insert_nodes(conn: sqlite3.Connection, rows: Sequence[NodeRow]) -> int:
-    """Insert absent nodes; -> rows written. Never ``OR REPLACE``: replacing a node deletes it first, and the
-    delete cascades to every edge that touches it (the hazard of neo's pre-#11141 merge)."""
-    return conn.executemany(NODE_SQL, rows).rowcount
-
-
-def insert_edges(conn: sqlite3.Connection, rows: Sequence[EdgeRow]) -> int:
-    return conn.executemany(EDGE_SQL, rows).rowcount
-
-
 def insert_node(conn: sqlite3.Connection, row: NodeRow) -> bool:
-    """One node, alone (the careful path that isolates a row the database refuses); -> written?"""
+    """One node, alone (the careful path that isolates a row the database refuses); -> written? Never
+    ``OR REPLACE``: replacing a node deletes it first, and the delete cascades to every edge that touches it (the
+    hazard of neo's pre-#11141 merge)."""
     return conn.execute(NODE_SQL, row).rowcount == 1
 
 
 def insert_edge(conn: sqlite3.Connection, row: EdgeRow) -> bool:
     return conn.execute(EDGE_SQL, row).rowcount == 1
+
+
+# ------------------------------------------------------------------------------------------------ staging
+#
+# A restore parses each bundle line once, during validation, into a staging table in its own file (the data
+# dir's state dir: no foreign key, trigger or index, journal off: it is scratch). The merge then reads it in
+# chunks of consecutive lines (`seq`) and lets SQLite do the rest in one statement per chunk: the existence
+# check (`ON CONFLICT DO NOTHING`), the orphan rule (`EXISTS` on both endpoints, in the same transaction) and
+# the journal's id capture (`RETURNING id`: exactly the rows this statement inserted). `ORDER BY id` hands the
+# B-trees their keys in order; `, seq` makes the first occurrence of a duplicate id the one that goes in.
+
+STAGED_OK, STAGED_FILTERED, STAGED_INVALID = 0, 1, 2
+STAGING_SCHEMA = """
+CREATE TABLE staged (
+  seq     INTEGER PRIMARY KEY,  -- the line's place in the bundle's stream
+  kind    INTEGER NOT NULL,     -- 0 node, 1 edge
+  st      INTEGER NOT NULL,     -- STAGED_OK, STAGED_FILTERED, STAGED_INVALID
+  id      TEXT,
+  user_id,
+  source  TEXT,
+  target  TEXT,
+  label   TEXT NOT NULL,        -- a node's label, an edge's type
+  data    TEXT NOT NULL,
+  crc     INTEGER NOT NULL,
+  file    INTEGER NOT NULL,
+  line    INTEGER NOT NULL,
+  reason  TEXT                  -- why an invalid row cannot be written
+)
+"""
+# (seq, kind, st, id, user_id, source, target, label, data, crc, file, line, reason)
+StagedRow = tuple[int, int, int, str | None, object, str | None, str | None, str, str, int, int, int, str | None]
+
+
+def create_staging(path: Path) -> sqlite3.Connection:
+    """A fresh staging file at `path` (a stale one from a killed run is replaced)."""
+    drop_staging(path)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # owner-only: the rows are agent memories
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    for pragma in ("journal_mode = OFF", "synchronous = OFF", "cache_size = -4096", "locking_mode = EXCLUSIVE"):
+        conn.execute(f"PRAGMA {pragma}")
+    conn.execute(STAGING_SCHEMA)
+    return conn
+
+
+def drop_staging(path: Path) -> None:
+    for leftover in (path, path.with_name(path.name + "-journal")):
+        leftover.unlink(missing_ok=True)
+
+
+def stage(conn: sqlite3.Connection, rows: Sequence[StagedRow]) -> None:
+    conn.execute("BEGIN")
+    conn.executemany("INSERT INTO staged VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+    conn.execute("COMMIT")
+
+
+def attach_staging(conn: sqlite3.Connection, path: Path) -> None:
+    conn.execute("ATTACH DATABASE ? AS stg", (str(path),))
+
+
+# (st, id, label, crc, file, line, reason, source, target) of each line of a chunk, in stream order
+StagedLine = tuple[int, str | None, str, int, int, int, str | None, str | None, str | None]
+_STAGED_LINES = ("SELECT st, id, label, crc, file, line, reason, source, target FROM stg.staged "
+                 "WHERE seq BETWEEN ? AND ? ORDER BY seq")
+_MERGE_NODES = ("INSERT INTO main.Nodes (id, user_id, data) SELECT id, user_id, data FROM stg.staged "
+                "WHERE seq BETWEEN ? AND ? AND st = 0 ORDER BY id, seq ON CONFLICT DO NOTHING RETURNING id")
+# an edge goes in only when both endpoints exist now: nodes precede it in the stream, so this is exactly neo's
+# validEndpointIds (accepted backup nodes, inserted or already live, and live nodes)
+_MERGE_EDGES = ("INSERT INTO main.Edges (id, user_id, source, target, type, data) "
+                "SELECT id, user_id, source, target, label, data FROM stg.staged g "
+                "WHERE seq BETWEEN ? AND ? AND st = 0 "
+                "AND EXISTS (SELECT 1 FROM main.Nodes n WHERE n.id = g.source) "
+                "AND EXISTS (SELECT 1 FROM main.Nodes n WHERE n.id = g.target) "
+                "ORDER BY id, seq ON CONFLICT DO NOTHING RETURNING id")
+
+
+def staged_lines(conn: sqlite3.Connection, lo: int, hi: int) -> list[StagedLine]:
+    """The chunk's lines as the merge classifies them, read inside its transaction."""
+    return conn.execute(_STAGED_LINES, (lo, hi)).fetchall()
+
+
+def merge_connection(conn: sqlite3.Connection) -> None:
+    """The merge checks both endpoints of every edge it inserts itself, in the inserting statement and under
+    the write lock (`_MERGE_EDGES`), so SQLite's own foreign-key probe would repeat that check for nothing:
+    it is switched off on this connection (the merge never deletes, so no cascade is skipped)."""
+    conn.execute("PRAGMA foreign_keys = OFF")
+
+
+def merge_staged(conn: sqlite3.Connection, kind: int, lo: int, hi: int) -> list[str]:
+    """Insert the chunk's absent rows (edges: only those whose endpoints exist); -> the ids inserted.
+
+    Never ``OR REPLACE``, never an UPDATE: a live row, or one an earlier line of the bundle inserted, stays
+    exactly as it is (replacing a node would delete it first, and the delete cascades to its edges)."""
+    return [r[0] for r in conn.execute(_MERGE_NODES if kind == 0 else _MERGE_EDGES, (lo, hi))]
+
+
+def staged_rows(conn: sqlite3.Connection, lo: int, hi: int) -> list[StagedRow]:
+    """Every column of a chunk's lines, in stream order (the careful path, row by row)."""
+    return conn.execute("SELECT * FROM stg.staged WHERE seq BETWEEN ? AND ? ORDER BY seq", (lo, hi)).fetchall()
+
+
+def node_exists(conn: sqlite3.Connection, node_id: str) -> bool:
+    return conn.execute("SELECT 1 FROM Nodes WHERE id = ?", (node_id,)).fetchone() is not None
 
 
 # --preserve-read-state (neo's preserveDeliveryReadState): the live DELIVERED_TO read receipts, captured in the

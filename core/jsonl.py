@@ -92,6 +92,13 @@ class JsonlWriter:
         self.lines += 1
         self.bytes += len(data)
 
+    def write_block(self, block: bytes, lines: int) -> None:
+        """`lines` complete lines at once, each ending in a newline: one write and one hash update for a page."""
+        self._fh.write(block)
+        self._sha.update(block)
+        self.lines += lines
+        self.bytes += len(block)
+
     @property
     def sha256(self) -> str:
         return self._sha.hexdigest()

@@ -9,11 +9,15 @@ stores again: the TUI recounts on every checkbox tick.
 
 from __future__ import annotations
 
+import gc
+import sqlite3
 import threading
 from collections import Counter
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 
 import orjson
@@ -140,29 +144,62 @@ class Scan:
         return self.graph.edge_types
 
 
+LIVE_IDS_IN_MEMORY = 1_000_000  # live graphs up to this many rows are read into id sets: one pass, no probes
+
+
+class _LiveIds:
+    """Which ids exist live: read once into sets when the live graph is small enough, else probed per batch
+    (one bound-parameter query per chunk of ids, about 1 µs an id)."""
+
+    def __init__(self, conn: sqlite3.Connection | None) -> None:
+        self.conn = conn
+        self.nodes: set[str] | None = None
+        self.edges: set[str] | None = None
+        if conn is not None and sum(gs.counts(conn)) <= LIVE_IDS_IN_MEMORY:
+            self.nodes, self.edges = gs.all_ids(conn, gs.NODES), gs.all_ids(conn, gs.EDGES)
+
+    def present(self, table: str, ids: list[str]) -> set[str]:
+        held = self.nodes if table == gs.NODES else self.edges
+        if held is not None:
+            return held.intersection(ids)
+        if self.conn is None or not ids:
+            return set()
+        return gs.present_ids(self.conn, table, ids)
+
+
 def scan_graph(dd: DataDir, bundle: Path, *, on_progress: ProgressFn = no_progress,
                cancel: threading.Event | None = None, total_lines: int | None = None) -> GraphScan:
     """Stream the bundle's graph files once against the live DB and aggregate.
 
-    This is the hot loop of the plan (1M lines must cost about one JSON parse), so it is written flat:
-    parse, pick four fields, append; classification happens per batch with one live lookup per batch.
+    This is the hot loop of the plan (1M lines must cost about one JSON parse), so it is written flat: parse,
+    pick four fields, append to a batch; each batch is classified in bulk (C-level map/zip/Counter over the
+    batch, live ids from sets or one query per batch). The census of the live graph (a json_extract over
+    every live node) runs on a thread, on its own connection, while the bundle is parsed.
     """
     files = substrate_files(bundle, "graph")
     out = GraphScan(files=[str(f.relative_to(bundle)) for f in files])
     conn = gs.open_live(dd.graph_db)
+    census_conn = gs.open_live(dd.graph_db)
+    gc_was_on = gc.isenabled()
     with ExitStack() as stack:
-        if conn is not None:
-            stack.callback(conn.close)
-        agg = _GraphAggregator(out, gs.LiveIndex(conn))
-        stack.callback(agg.close)
-        # the census (a json_extract over every live node) runs on the lookup thread while parsing starts
-        census = agg.pool.submit(gs.census, conn)
+        for c in (conn, census_conn):
+            if c is not None:
+                stack.callback(c.close)
+        pool = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="plan-census"))
+        census = pool.submit(gs.census, census_conn)
+        # a 1M-line scan keeps ~1M small objects alive in its maps: the cyclic collector would walk them all
+        # again and again for cycles that do not exist (reference counting frees everything here)
+        gc.disable()
+        stack.callback(lambda: gc.enable() if gc_was_on else None)
+        agg = _GraphAggregator(out, _LiveIds(conn))
         ticker = Ticker("graph", total_lines, on_progress, unit="lines")
         loads = orjson.loads
-        nodes: list[NodeItem] = []
-        edges: list[EdgeItem] = []
-        add_node, add_edge = nodes.append, edges.append
-        n = 0  # lines in the current batch (a local: attribute and len() calls per line add up at 1M lines)
+        ids: list[str] = []
+        labels: list[str] = []
+        eids: list[str] = []
+        types: list[str] = []
+        srcs: list[str] = []
+        tgts: list[str] = []
         for path in files:
             with open_payload(path) as fh:
                 for number, raw in enumerate(fh, start=1):
@@ -181,43 +218,37 @@ def scan_graph(dd: DataDir, bundle: Path, *, on_progress: ProgressFn = no_progre
                             agg.bad(bundle, path, number, "not a graph record with the fields restore needs")
                         continue
                     if kind == "node":
-                        if edges:  # a batch holds one kind: flush the edges before the first node after them
-                            agg.submit_edges(edges)
-                            out.lines += n
-                            edges, n = [], 0
-                            add_edge = edges.append
+                        if eids:  # a batch holds one kind: the edges before the first node after them go first
+                            agg.edges(eids, types, srcs, tgts)
+                            eids, types, srcs, tgts = [], [], [], []
                         if type(nid) is not str or not nid:
                             agg.bad(bundle, path, number, "node has no id")
                             continue
-                        add_node((nid, label if type(label) is str else ""))
+                        ids.append(nid)
+                        labels.append(label if type(label) is str else "")
+                        if len(ids) >= GRAPH_BATCH:
+                            agg.nodes(ids, labels)
+                            ids, labels = [], []
+                            check_cancel(cancel)
+                            ticker.update(out.lines)
                     else:
-                        if nodes:
-                            agg.submit_nodes(nodes)
-                            out.lines += n
-                            nodes, n = [], 0
-                            add_node = nodes.append
+                        if ids:
+                            agg.nodes(ids, labels)
+                            ids, labels = [], []
                         if not (type(s) is str and type(t) is str and type(et) is str and s and t and et):
                             agg.bad(bundle, path, number, "edge needs source, target and type")
                             continue
-                        add_edge((eid if type(eid) is str else str(eid), et, s, t))
-                    n += 1
-                    if n >= GRAPH_BATCH:
-                        out.lines += n
-                        if nodes:
-                            agg.submit_nodes(nodes)
-                            nodes = []
-                            add_node = nodes.append
-                        else:
-                            agg.submit_edges(edges)
-                            edges = []
-                            add_edge = edges.append
-                        n = 0
-                        check_cancel(cancel)
-                        ticker.update(out.lines)
-        out.lines += n
-        agg.submit_nodes(nodes)
-        agg.submit_edges(edges)
-        agg.finish()
+                        eids.append(eid if type(eid) is str else str(eid))
+                        types.append(et)
+                        srcs.append(s)
+                        tgts.append(t)
+                        if len(eids) >= GRAPH_BATCH:
+                            agg.edges(eids, types, srcs, tgts)
+                            eids, types, srcs, tgts = [], [], [], []
+                            check_cancel(cancel)
+                            ticker.update(out.lines)
+        agg.nodes(ids, labels)
+        agg.edges(eids, types, srcs, tgts)
         out.live_nodes, out.live_edges, out.live_labels, out.live_types = census.result()
         ticker.update(out.lines, force=True)
         out.bytes = sum(f.stat().st_size for f in files)
@@ -227,29 +258,35 @@ def scan_graph(dd: DataDir, bundle: Path, *, on_progress: ProgressFn = no_progre
 EdgeState = tuple[str, State, State, bool]  # (type, source state, target state, id live)
 
 
+class _States(dict[tuple[str, bool], State]):
+    """(label, live) -> the interned state of a node seen once with that label."""
+
+    def __init__(self, intern: Callable[[frozenset[str], bool], State]) -> None:
+        super().__init__()
+        self._intern = intern
+
+    def __missing__(self, key: tuple[str, bool]) -> State:
+        state = self[key] = self._intern(frozenset((key[0],)), key[1])
+        return state
+
+
 class _GraphAggregator:
     """The scan's per-batch classification and the id maps it must hold (backup node id -> state).
 
-    Live lookups run on one worker thread (sqlite releases the GIL while it steps) while the main thread
-    parses the next batch. The maps are only mutated in `finish`, after the worker's lookup for that batch
-    returned and before the next lookup is submitted, so the worker never reads a map being written.
+    A batch whose ids are all new (the normal case) is classified in bulk; a batch holding a repeated id goes
+    line by line, because a repeat's fate depends on the lines before it.
     """
 
-    def __init__(self, out: GraphScan, live: gs.LiveIndex) -> None:
+    def __init__(self, out: GraphScan, live: _LiveIds) -> None:
         self.out = out
         self.live = live
         self.node_map: dict[str, State] = {}
-        self.edge_map: dict[str, EdgeState] = {}
+        self.edge_map: dict[str, EdgeKey] = {}
         self.edge_dups: dict[str, frozenset[tuple[str, State, State]]] = {}
         self.states: dict[State, State] = {}
-        self.edge_states: dict[EdgeState, EdgeState] = {}
-        self.single: dict[tuple[str, bool], State] = {}
-        self.pool = ThreadPoolExecutor(1, thread_name_prefix="plan-lookup")
-        self.pending_nodes: tuple[list[NodeItem], Future[set[str]]] | None = None
-        self.pending_edges: tuple[list[EdgeItem], Future[tuple[set[str], set[str]]]] | None = None
-
-    def close(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.edge_keys: dict[EdgeKey, EdgeKey] = {}
+        self.single = _States(self._state)
+        self.no_live, self.no_dead = self._state(NO_LABELS, True), self._state(NO_LABELS, False)
 
     def bad(self, bundle: Path, path: Path, number: int, reason: str) -> None:
         if len(self.out.bad) < MAX_BAD_LINES:
@@ -259,69 +296,71 @@ class _GraphAggregator:
         key = (labels, is_live)
         return self.states.setdefault(key, key)
 
-    def submit_nodes(self, batch: list[NodeItem]) -> None:
-        """Classify the batch in flight, then start the live lookup of this one (the caller drops `batch`)."""
-        if batch:
-            self.finish()
-            self.pending_nodes = (batch, self.pool.submit(self._lookup_nodes, batch))
-
-    def submit_edges(self, batch: list[EdgeItem]) -> None:
-        if batch:
-            self.finish()
-            self.pending_edges = (batch, self.pool.submit(self._lookup_edges, batch))
-
-    def finish(self) -> None:
-        if self.pending_nodes is not None:
-            nodes, node_fut = self.pending_nodes
-            self.pending_nodes = None
-            self._classify_nodes(nodes, node_fut.result())
-        if self.pending_edges is not None:
-            edges, edge_fut = self.pending_edges
-            self.pending_edges = None
-            self._classify_edges(edges, *edge_fut.result())
-
-    def _lookup_nodes(self, batch: list[NodeItem]) -> set[str]:
+    def nodes(self, ids: list[str], labels: list[str]) -> None:
+        if not ids:
+            return
+        self.out.lines += len(ids)
         node_map = self.node_map
-        return self.live.nodes([nid for nid, _ in batch if nid not in node_map])
+        if not node_map.keys().isdisjoint(ids) or len(set(ids)) != len(ids):
+            self._nodes_one_by_one(ids, labels, self.live.present(gs.NODES, [i for i in ids if i not in node_map]))
+            return
+        present = self.live.present(gs.NODES, ids)
+        lives = list(map(present.__contains__, ids))
+        self.out.nodes.update(zip(labels, lives, repeat(None)))
+        node_map.update(zip(ids, map(self.single.__getitem__, zip(labels, lives, strict=True)), strict=True))
 
-    def _lookup_edges(self, batch: list[EdgeItem]) -> tuple[set[str], set[str]]:
-        node_map, edge_map = self.node_map, self.edge_map
-        outside = self.live.nodes([e for _, _, s, t in batch for e in (s, t) if e not in node_map])
-        return outside, self.live.edges([eid for eid, _, _, _ in batch if eid not in edge_map])
-
-    def _classify_nodes(self, batch: list[NodeItem], present: set[str]) -> None:
-        node_map, single = self.node_map, self.single
+    def _nodes_one_by_one(self, ids: list[str], labels: list[str], present: set[str]) -> None:
+        node_map = self.node_map
         keys: list[NodeKey] = []
-        for nid, label in batch:
+        for nid, label in zip(ids, labels, strict=True):
             prev = node_map.get(nid)
             if prev is None:
                 lv = nid in present
                 keys.append((label, lv, None))
-                st = single.get((label, lv))
-                if st is None:
-                    st = single[(label, lv)] = self._state(frozenset((label,)), lv)
-                node_map[nid] = st
+                node_map[nid] = self.single[(label, lv)]
             else:  # a duplicate id: its fate depends on the labels of the earlier occurrences
                 keys.append((label, prev[1], prev[0]))
                 node_map[nid] = self._state(prev[0] | {label}, prev[1])
         self.out.nodes.update(keys)
 
-    def _classify_edges(self, batch: list[EdgeItem], live_outside: set[str], live_ids: set[str]) -> None:
-        node_map, edge_map, interned = self.node_map, self.edge_map, self.edge_states
-        no_live, no_dead = self._state(NO_LABELS, True), self._state(NO_LABELS, False)
+    def edges(self, eids: list[str], types: list[str], srcs: list[str], tgts: list[str]) -> None:
+        if not eids:
+            return
+        self.out.lines += len(eids)
+        node_map, edge_map = self.node_map, self.edge_map
+        src_states = list(map(node_map.get, srcs))
+        tgt_states = list(map(node_map.get, tgts))
+        if None in src_states or None in tgt_states:  # endpoints that are not bundle nodes: live or nowhere
+            outside = [e for e, st in zip(srcs, src_states, strict=True) if st is None]
+            outside += [e for e, st in zip(tgts, tgt_states, strict=True) if st is None]
+            live_outside = self.live.present(gs.NODES, outside)
+            no_live, no_dead = self.no_live, self.no_dead
+            src_states = [st or (no_live if e in live_outside else no_dead) for e, st in zip(srcs, src_states, strict=True)]
+            tgt_states = [st or (no_live if e in live_outside else no_dead) for e, st in zip(tgts, tgt_states, strict=True)]
+        if not edge_map.keys().isdisjoint(eids) or len(set(eids)) != len(eids):
+            live_ids = self.live.present(gs.EDGES, [e for e in eids if e not in edge_map])
+            self._edges_one_by_one(eids, types, src_states, tgt_states,  # type: ignore[arg-type]
+                                   list(map(live_ids.__contains__, eids)))
+            return
+        lives = map(self.live.present(gs.EDGES, eids).__contains__, eids)
+        keys: list[EdgeKey] = list(zip(types, src_states, tgt_states, lives, repeat(None)))  # type: ignore[arg-type]
+        # interned: edges sharing a key share one tuple, so the map costs an id and a slot per edge
+        keys = list(map(self.edge_keys.setdefault, keys, keys))
+        self.out.edges.update(keys)
+        edge_map.update(zip(eids, keys, strict=True))
+
+    def _edges_one_by_one(self, eids: list[str], types: list[str], src_states: list[State], tgt_states: list[State],
+                          lives: list[bool]) -> None:
+        edge_map = self.edge_map
         keys: list[EdgeKey] = []
-        for eid, et, s, t in batch:
-            src = node_map.get(s) or (no_live if s in live_outside else no_dead)
-            tgt = node_map.get(t) or (no_live if t in live_outside else no_dead)
+        for eid, et, src, tgt, lv in zip(eids, types, src_states, tgt_states, lives, strict=True):
             first = edge_map.get(eid)
             if first is None:
-                lv = eid in live_ids
-                keys.append((et, src, tgt, lv, None))
-                # interned: edges sharing a key share one tuple, so the map costs an id and a slot per edge
-                key = (et, src, tgt, lv)
-                edge_map[eid] = interned.setdefault(key, key)
+                key: EdgeKey = (et, src, tgt, lv, None)
+                keys.append(key)
+                edge_map[eid] = self.edge_keys.setdefault(key, key)
             else:  # a duplicate id (e.g. two id-less edges with one `source->target:type` fallback)
-                prior = self.edge_dups.get(eid, frozenset((first[:3],)))
+                prior = self.edge_dups.get(eid, frozenset(((first[0], first[1], first[2]),)))
                 keys.append((et, src, tgt, first[3], prior))
                 self.edge_dups[eid] = prior | {(et, src, tgt)}
         self.out.edges.update(keys)

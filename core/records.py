@@ -6,7 +6,6 @@ neo writes a graph line as ``{"type":"node","data":<Nodes.data>}`` (or ``"edge"`
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
@@ -66,35 +65,6 @@ def graph_row(kind: str, d: dict[str, object], text: str, crc: int, path: Path, 
         return (path, number, None, et if type(et) is str else "", text, user, crc, None, None)
     eid = d.get("id") or f"{s}->{t}:{et}"  # neo's fallback id for an edge without one
     return (path, number, eid if type(eid) is str else str(eid), et, text, user, crc, s, t)
-
-
-def parse_graph_line(raw: bytes, path: Path = Path(), number: int = 0) -> tuple[str, GraphLine] | None:
-    """(kind, row) for a node or edge line, None for a record of another type; ValueError if not a record.
-
-    When a line has neo's prefix and the rest parses as one JSON value, that value *is* `data` (a line with
-    extra keys would not parse), so it is stored verbatim instead of re-serialised: restored rows are
-    byte-identical to the bundle.
-    """
-    raw = raw.rstrip(b"\r\n")
-    kind = "node" if raw.startswith(NODE_PREFIX) else ("edge" if raw.startswith(EDGE_PREFIX) else None)
-    if kind is not None and raw.endswith(b"}"):
-        body = raw[22:-1]
-        try:
-            d = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            d = None
-        if type(d) is dict:
-            return kind, graph_row(kind, d, body.decode(), zlib.crc32(body), path, number)
-    whole = orjson.loads(raw)
-    if not isinstance(whole, dict):
-        raise ValueError("graph line is not a JSON object")
-    kind, d = whole.get("type"), whole.get("data")
-    if kind not in ("node", "edge"):
-        return None
-    if not isinstance(d, dict):
-        raise ValueError("graph line has no data object")
-    encoded = orjson.dumps(d)
-    return str(kind), graph_row(str(kind), d, encoded.decode(), zlib.crc32(encoded), path, number)
 
 
 def _fast_id(raw: bytes) -> str | None:

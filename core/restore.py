@@ -45,7 +45,7 @@ from core.progress import Cancelled, Progress, ProgressFn, no_progress
 from core.restore_chroma import restore_kb, restore_mc
 from core.restore_flags import resolve_restore_args
 from core.restore_flat import restore_flat
-from core.restore_graph import restore_graph
+from core.restore_graph import GraphStaging, drop_stale_staging, restore_graph
 from core.restore_model import (
     ChromaCount,
     FileOutcome,
@@ -90,10 +90,11 @@ def _bundle_path(dd: DataDir, bundle: Path | str) -> Path:
 
 
 def _validate(dd: DataDir, path: Path, opts: RestoreOptions, only: tuple[str, ...] | None,
-              on_progress: ProgressFn, cancel: threading.Event | None) -> Validated:
+              on_progress: ProgressFn, cancel: threading.Event | None,
+              staging: GraphStaging | None = None) -> Validated:
     return validate(dd, path, mode=opts.mode, force=opts.force, force_topology_mismatch=opts.force_topology_mismatch,
                     only=only, on_progress=on_progress, cancel=cancel, allow_unverifiable=bool(opts.allow_unverifiable),
-                    kb_collection=opts.target_collection)
+                    kb_collection=opts.target_collection, graph_sink=staging.add if staging is not None else None)
 
 
 def check_flags(dd: DataDir, opts: RestoreOptions) -> tuple[str, ...]:
@@ -133,21 +134,32 @@ def run_restore(dd: DataDir, bundle: Path | str, opts: RestoreOptions, *, on_pro
     lease = check_neo_lease(dd, "restore", ignore=opts.ignore_neo_lease)
     with exclusive(dd.state_dir, "restore"):
         recover_interrupted(dd)
-        v = _validate(dd, path, opts, only, on_progress, cancel)
-        if v.gate:
-            raise ConsoleError(v.gate)
-        if predict and plan is None:
-            def planning(p: Progress) -> None:
-                on_progress(dataclasses.replace(p, task=f"plan {p.task}"))
+        drop_stale_staging(dd)
+        # the graph is parsed once, by validation's pass, into a staging file the merge reads; it is removed
+        # when the run ends however it ends (and by the next run, if this process is killed)
+        staging = GraphStaging(dd, path, opts.filters) if selected(only, "graph") else None
+        try:
+            v = _validate(dd, path, opts, only, on_progress, cancel, staging)
+            if staging is not None:
+                staging.finish()
+            if v.gate:
+                raise ConsoleError(v.gate)
+            if predict and plan is None:
+                def planning(p: Progress) -> None:
+                    on_progress(dataclasses.replace(p, task=f"plan {p.task}"))
 
-            scan = scan_bundle(dd, path, on_progress=planning, cancel=cancel, kb_collection=opts.target_collection)
-            plan = build_plan(scan, opts.filters, only, opts.mode, opts.force)
-        s = RunState(dd, path, opts, only, v, on_progress, cancel, plan)
-        s.warnings[:0] = [*([lease.warning] if lease.warning else []), *warnings]
-        return _run(s)
+                scan = scan_bundle(dd, path, on_progress=planning, cancel=cancel,
+                                   kb_collection=opts.target_collection)
+                plan = build_plan(scan, opts.filters, only, opts.mode, opts.force)
+            s = RunState(dd, path, opts, only, v, on_progress, cancel, plan)
+            s.warnings[:0] = [*([lease.warning] if lease.warning else []), *warnings]
+            return _run(s, staging)
+        finally:
+            if staging is not None:
+                staging.remove()
 
 
-def _run(s: RunState) -> RestoreResult:
+def _run(s: RunState, staging: GraphStaging | None) -> RestoreResult:
     s.journal = RunJournal.start(s.dd, bundle=s.bundle, mode=s.opts.mode, options=_options(s.opts))
     s.run_id = s.journal.run_id
     try:
@@ -157,8 +169,8 @@ def _run(s: RunState) -> RestoreResult:
             restore_kb(s)
         if selected(s.only, "mc"):
             restore_mc(s)
-        if selected(s.only, "graph"):
-            restore_graph(s)
+        if selected(s.only, "graph") and staging is not None:
+            restore_graph(s, staging)
         for sub in FLAT_SUBSTRATES:
             if selected(s.only, sub):
                 restore_flat(s, sub)

@@ -1,23 +1,34 @@
-"""Restoring the graph: batches of nodes, then edges, in stream order, each batch one journaled transaction.
+"""Restoring the graph: every line is parsed once, during validation, into a staging table; the merge then
+writes it in chunks of consecutive lines, each chunk one journaled transaction, in stream order.
 
-A batch is classified inside its own write transaction, against the live rows: an id that exists is skipped
-(merge never touches a live row), an edge whose endpoint exists nowhere is an orphan (neo section 4.5), a
-filtered label or type is left out. Only the rows found absent are inserted, with `INSERT OR IGNORE`.
+The staging pass (`GraphStaging`, fed line by line by `verify_bundle`) extracts what the merge needs (id, label
+or type, user id, endpoints, the `data` text exactly as the bundle holds it, its CRC) and marks the lines a
+filter leaves out and those restore cannot write. Nothing live is touched until validation has passed.
+
+A chunk is classified and written inside its own write transaction, against the live rows, by SQLite itself
+(`core.graph_store.merge_staged`): an id that exists is skipped (merge never touches a live row), an edge whose
+endpoint exists nowhere is an orphan (neo section 4.5), the first occurrence of an id in the bundle wins. The
+journal records the ids the statement returned (exactly the rows it inserted), before the COMMIT.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import zlib
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+import orjson
 
 from core import graph_store as gs
 from core.bundle import substrate_files
-from core.errors import ConsoleError, storage_failure
-from core.plan import FilterStats
+from core.datadir import DataDir
+from core.errors import storage_error, storage_failure
+from core.plan import Filters, FilterStats
 from core.progress import Ticker, check_cancel
-from core.records import F_CRC, F_DATA, F_ID, F_LABEL, F_LINE, F_PATH, F_SOURCE, F_TARGET, F_USER, GraphLine
+from core.records import F_ID, F_LABEL, F_SOURCE, F_TARGET, F_USER, graph_row
 from core.restore_model import (
     EdgeTypeCount,
     GraphOutcome,
@@ -27,19 +38,112 @@ from core.restore_model import (
     RunState,
     raise_storage_failure,
 )
-from core.scan import graph_batches
 
-# Rows per SQLite transaction. 20k keeps peak memory flat in the bundle's size (one batch of parsed rows is
-# the biggest thing held; at 50k, allocator fragmentation across batches grew the 1M-row peak by ~30%),
-# costs about nothing in throughput against 50k, and holds the write lock for well under a second.
-GRAPH_WRITE_BATCH = 20_000
+# Lines per merge transaction (one INSERT … SELECT each). Large enough that SQLite sorts a real run of keys
+# before it walks the B-trees, small enough that a cancel is honoured within about a second and the ids a
+# chunk returns stay a few MB.
+GRAPH_WRITE_BATCH = 50_000
+STAGE_ROWS = 10_000  # parsed lines per staging insert: the biggest thing the staging pass holds
 NODE_TALLIES = ("inserted", "skippedExisting", "failed", "filtered")
 EDGE_TALLIES = (*NODE_TALLIES, "orphaned")
 Tally = dict[str, Counter[str]]  # what happened -> label or type -> rows
+_BINDABLE = (str, int, float, type(None))
 
 
-class _RowFailed(Exception):
-    """A row of a batch's executemany raised: redo the batch row by row."""
+def staging_path(dd: DataDir) -> Path:
+    """Where a restore stages the bundle's graph: in the data dir (the live DB's filesystem), owner-only."""
+    return dd.state_dir / "staging" / "graph.sqlite"
+
+
+def drop_stale_staging(dd: DataDir) -> None:
+    """A run killed mid-restore leaves its staging file behind: the next run removes it (under the lock)."""
+    gs.drop_staging(staging_path(dd))
+
+
+class GraphStaging:
+    """The bundle's graph lines, parsed once and written to the staging table in stream order.
+
+    `add` is the verify pass's graph sink: it receives every graph line verify parsed (kind, the `data` object,
+    and the `data` bytes exactly as the line holds them, or None when the line is not in neo's shape).
+    """
+
+    def __init__(self, dd: DataDir, bundle: Path, filters: Filters) -> None:
+        self.path = staging_path(dd)
+        self.bundle = bundle
+        self.labels_out, self.types_out = filters.labels, filters.edge_types
+        self.files: list[Path] = []
+        self._file_index: dict[Path, int] = {}
+        self.segments: list[list[int]] = []  # [kind, first seq, last seq]: runs of one kind, in stream order
+        self.lines = 0
+        self._rows: list[gs.StagedRow] = []
+        self._conn: sqlite3.Connection | None = None
+        with self._storage():
+            self._conn = gs.create_staging(self.path)
+
+    @contextmanager
+    def _storage(self) -> Iterator[None]:
+        """A full disk (or an I/O error) while staging is one error naming the staging file; nothing live
+        has been written yet."""
+        try:
+            yield
+        except Exception as exc:
+            disk = storage_error(exc, self.path, "staging the bundle's graph before the first write; nothing was "
+                                 "written: free space in the data dir, then run the same restore again")
+            if disk is not None:
+                raise disk from exc
+            raise
+
+    def add(self, path: Path, number: int, kind: str, data: dict[str, object], text: bytes | None) -> None:
+        raw = text if text is not None else orjson.dumps(data)
+        row = graph_row(kind, data, raw.decode(), zlib.crc32(raw), path, number)
+        k = 0 if kind == "node" else 1
+        rid, label, user = row[F_ID], row[F_LABEL], row[F_USER]
+        reason = None
+        if rid is None:
+            st, reason = gs.STAGED_INVALID, "node has no id" if k == 0 else "edge needs source, target and type"
+        elif not isinstance(user, _BINDABLE) or (type(user) is int and not -(1 << 63) <= user < (1 << 63)):
+            st, reason = gs.STAGED_INVALID, f"user id of type {type(user).__name__} cannot be stored"
+        elif label in (self.labels_out if k == 0 else self.types_out):
+            st = gs.STAGED_FILTERED
+        else:
+            st = gs.STAGED_OK
+        index = self._file_index.get(path)
+        if index is None:
+            index = self._file_index[path] = len(self.files)
+            self.files.append(path)
+        self.lines += 1
+        seq = self.lines
+        if self.segments and self.segments[-1][0] == k:
+            self.segments[-1][2] = seq
+        else:
+            self.segments.append([k, seq, seq])
+        self._rows.append((seq, k, st, rid, user if st != gs.STAGED_INVALID else None, row[F_SOURCE], row[F_TARGET],
+                           label, row[4], row[6], index, number, reason))
+        if len(self._rows) >= STAGE_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._rows and self._conn is not None:
+            with self._storage():
+                gs.stage(self._conn, self._rows)
+            self._rows.clear()
+
+    def finish(self) -> None:
+        """Every line staged and the file closed: ready for the merge to attach."""
+        self.flush()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def remove(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        gs.drop_staging(self.path)
+
+    def chunks(self, size: int) -> list[tuple[int, int, int]]:
+        """(kind, first seq, last seq) of every merge chunk: consecutive lines of one kind, at most `size`."""
+        return [(k, a, min(hi, a + size - 1)) for k, lo, hi in self.segments for a in range(lo, hi + 1, size)]
 
 
 class GraphCounters:
@@ -81,8 +185,9 @@ class GraphCounters:
 
 
 class GraphRestore:
-    def __init__(self, state: RunState) -> None:
+    def __init__(self, state: RunState, staging: GraphStaging) -> None:
         self.s = state
+        self.staging = staging
         self.gc = GraphCounters()
         self.read_state: int | None = None  # read receipts put back (--preserve-read-state)
 
@@ -93,20 +198,21 @@ class GraphRestore:
         try:
             if s.replace:
                 gs.truncate(conn, keep_read_state=s.opts.preserve_read_state)
-            live = gs.LiveIndex(conn)
-            total = s.v.verify.counts.get("graph")
+            gs.merge_connection(conn)
+            gs.attach_staging(conn, self.staging.path)  # closing the connection detaches it
+            total = self.staging.lines
             total_bytes = sum(f.stat().st_size for f in files)
             ticker = Ticker("graph", total, s.on_progress)
             done = 0
-            for kind, batch in graph_batches(files, GRAPH_WRITE_BATCH, self._bad_line):
+            for kind, lo, hi in self.staging.chunks(GRAPH_WRITE_BATCH):
                 check_cancel(s.cancel)
-                if kind == "node":
-                    self._batch(conn, live, batch, self._nodes_once)
-                else:
-                    self._batch(conn, live, batch, self._edges_once)
-                done += len(batch)
-                # drop the batch before the generator parses the next one: peak memory is one batch, not two
-                del batch
+                try:
+                    self._chunk(conn, kind, lo, hi)
+                except sqlite3.Error as exc:
+                    if storage_failure(exc):  # the disk, not a row: the chunk rolled back and the run stops
+                        raise
+                    self._careful(conn, kind, lo, hi)  # isolate the rows the database refuses
+                done += hi - lo + 1
                 ticker.update(done, bytes_done=int(total_bytes * done / total) if total else 0,
                               counters=self.gc.snapshot())
             ticker.update(done, bytes_done=total_bytes, force=True, counters=self.gc.snapshot())
@@ -128,148 +234,106 @@ class GraphRestore:
             filter_stats=self.gc.filter_stats(), by_label=self.gc.by_label(), by_edge_type=self.gc.by_edge_type(),
             read_receipts_reapplied=self.read_state)
 
-    def _bad_line(self, path: Path, number: int, reason: str) -> None:
-        self.gc.nodes["(unparseable)"]["failed"] += 1
-        self.s.fail(path, number, reason)
+    def _fail(self, file: int, line: int, reason: str) -> None:
+        self.s.fail(self.staging.files[file], line, reason)
 
-    def _batch(self, conn: sqlite3.Connection, live: gs.LiveIndex, batch: list[GraphLine],
-               once: Callable[[sqlite3.Connection, gs.LiveIndex, list[GraphLine], bool], None]) -> None:
-        try:
-            once(conn, live, batch, False)
-        except _RowFailed:
-            once(conn, live, batch, True)
-
-    def _write(self, conn: sqlite3.Connection, kind: str, todo: list[GraphLine], careful: bool) -> dict[int, str]:
-        """Insert the rows; -> {index: reason} for rows that failed.
-
-        Fast path: one executemany. If any row raises, `_RowFailed` makes the caller roll the batch back and
-        redo it `careful`ly, row by row, so only the bad rows fail. (Not a SAVEPOINT around executemany: with
-        one open, SQLite's FK-checked inserts into Edges ran ~15x slower.)
-        """
-        if not todo:
-            return {}
-        many: Callable[[], int]
-        one: Callable[[int], bool]
-        if kind == "nodes":
-            nodes: list[gs.NodeRow] = [(r[F_ID], r[F_USER], r[F_DATA]) for r in todo]
-            many, one = (lambda: gs.insert_nodes(conn, nodes)), (lambda i: gs.insert_node(conn, nodes[i]))
-        else:
-            edges: list[gs.EdgeRow] = [(r[F_ID], r[F_USER], r[F_SOURCE], r[F_TARGET], r[F_LABEL], r[F_DATA])
-                                       for r in todo]
-            many, one = (lambda: gs.insert_edges(conn, edges)), (lambda i: gs.insert_edge(conn, edges[i]))
-        if careful:
-            failed: dict[int, str] = {}
-            for i in range(len(todo)):
-                try:
-                    if not one(i):
-                        failed[i] = "not written (the id appeared concurrently)"
-                except sqlite3.Error as exc:
-                    if storage_failure(exc):
-                        raise
-                    failed[i] = f"{type(exc).__name__}: {exc}"
-            return failed
-        try:
-            written = many()
-        except sqlite3.Error as exc:
-            if storage_failure(exc):  # the disk, not a row: the batch rolls back and the run stops
-                raise
-            raise _RowFailed from exc
-        if written != len(todo):  # impossible inside the write transaction after the existence check
-            raise ConsoleError(f"internal: {len(todo)} rows checked absent but {written} written; batch rolled back")
-        return {}
-
-    def _finish(self, conn: sqlite3.Connection, tx: gs.Transaction, todo: list[GraphLine], kind: str,
-                tally: Tally, careful: bool) -> int | None:
-        """Write, journal (pending before COMMIT, marker after); -> the journal's batch number."""
-        failed = self._write(conn, kind, todo, careful)
-        if failed:
-            for i, why in failed.items():
-                self.s.fail(todo[i][F_PATH], todo[i][F_LINE], why)
-            tally["failed"].update(todo[i][F_LABEL] for i in failed)
-            todo = [r for i, r in enumerate(todo) if i not in failed]
-        tally["inserted"].update(r[F_LABEL] for r in todo)
+    def _journal(self, tx: gs.Transaction, kind: int, pairs: list[tuple[str, int]]) -> int | None:
+        """The pending record of what the chunk inserted, durable before its COMMIT."""
         journal = self.s.journal
-        if journal is None or not todo:
+        if journal is None or not pairs:
             return None
-        pairs = [(r[F_ID], r[F_CRC]) for r in todo]
-        b = journal.pending("graph", nodes=pairs if kind == "nodes" else [], edges=pairs if kind == "edges" else [])
+        b = journal.pending("graph", nodes=pairs if kind == 0 else [], edges=pairs if kind == 1 else [])
         tx.on_rollback.append(lambda: journal.rolled_back(b))  # COMMIT failed: say the batch never landed
         return b
 
-    def _committed(self, b: int | None) -> None:
+    def _done(self, b: int | None, tally: Tally, kind: int) -> None:
         if b is not None and self.s.journal is not None:
             self.s.journal.committed(b)
+        self.gc.merge(tally, "nodes" if kind == 0 else "edges")
 
-    def _invalid(self, rows: Sequence[GraphLine], tally: Tally, reason: str) -> None:
-        """Records restore cannot write (validation refuses them first; counted, never dropped silently)."""
-        for r in rows:
-            tally["failed"][r[F_LABEL] or "(invalid)"] += 1
-            self.s.fail(r[F_PATH], r[F_LINE], reason)
+    def _chunk(self, conn: sqlite3.Connection, kind: int, lo: int, hi: int) -> None:
+        """One transaction: insert the chunk's absent rows, count every line, journal what went in, commit.
 
-    def _nodes_once(self, conn: sqlite3.Connection, live: gs.LiveIndex, batch: list[GraphLine], careful: bool) -> None:
-        fl = self.s.opts.filters.labels
+        The insert returns the ids it wrote; a line whose id did not come back was already there or (an edge)
+        points at a node that exists nowhere: only those edges' endpoints are looked up, in bulk, in the same
+        transaction, against the same rows the insert saw."""
         tally: Tally = defaultdict(Counter)
-        invalid: list[GraphLine] = []
+        failures: list[tuple[int, int, str]] = []
         with gs.transaction(conn) as tx:
-            existing = live.nodes([r[F_ID] for r in batch if r[F_ID] is not None and r[F_LABEL] not in fl])
-            todo: list[GraphLine] = []
-            filtered: list[str] = []
-            skipped: list[str] = []
-            seen: set[str] = set()
-            for r in batch:
-                rid = r[F_ID]
-                if rid is None:
-                    invalid.append(r)
-                elif r[F_LABEL] in fl:
-                    filtered.append(r[F_LABEL])
-                elif rid in existing or rid in seen:
-                    skipped.append(r[F_LABEL])  # live, or an earlier occurrence in this bundle went in
+            lines = gs.staged_lines(conn, lo, hi)
+            inserted = set(gs.merge_staged(conn, kind, lo, hi))
+            cand: list[gs.StagedLine] = []
+            seen: dict[str | None, int] = {}  # id -> lines of this chunk that carry it
+            for line in lines:
+                st = line[0]
+                if st == gs.STAGED_INVALID:
+                    tally["failed"][line[2] or "(invalid)"] += 1
+                    failures.append((line[4], line[5], line[6] or "cannot be written"))
+                elif st == gs.STAGED_FILTERED:
+                    tally["filtered"][line[2]] += 1
                 else:
-                    seen.add(rid)
-                    todo.append(r)
-            tally["filtered"].update(filtered)
-            tally["skippedExisting"].update(skipped)
-            b = self._finish(conn, tx, todo, "nodes", tally, careful)
-        self._committed(b)
-        self._invalid(invalid, tally, "node has no id")
-        self.gc.merge(tally, "nodes")
+                    cand.append(line)
+                    seen[line[1]] = seen.get(line[1], 0) + 1
+            exists: set[str] = set()
+            if kind == 1:  # endpoints of the edges that did not go in (and of every line of a repeated id)
+                ask = {e for c in cand if c[1] not in inserted or seen[c[1]] > 1 for e in (c[7], c[8]) if e}
+                exists = gs.present_ids(conn, gs.NODES, list(ask)) if ask else set()
+            pairs: list[tuple[str, int]] = []
+            placed: set[str | None] = set()  # ids whose writable first line has been counted
+            for _st, rid, label, crc, _file, _line, _reason, source, target in cand:
+                if kind == 1 and (rid not in inserted or seen[rid] > 1) and not (source in exists and target in exists):
+                    tally["orphaned"][label] += 1
+                elif rid in placed or rid not in inserted:
+                    tally["skippedExisting"][label] += 1  # live, or an earlier line of the bundle went in
+                    placed.add(rid)
+                else:
+                    assert rid is not None
+                    placed.add(rid)
+                    tally["inserted"][label] += 1
+                    pairs.append((rid, crc))
+            b = self._journal(tx, kind, pairs)
+        for failure in failures:
+            self._fail(*failure)
+        self._done(b, tally, kind)
 
-    def _edges_once(self, conn: sqlite3.Connection, live: gs.LiveIndex, batch: list[GraphLine], careful: bool) -> None:
-        ft = self.s.opts.filters.edge_types
+    def _careful(self, conn: sqlite3.Connection, kind: int, lo: int, hi: int) -> None:
+        """The chunk row by row, so only the rows the database refuses fail (the fast statement raised)."""
         tally: Tally = defaultdict(Counter)
-        invalid: list[GraphLine] = []
+        failures: list[tuple[int, int, str]] = []
         with gs.transaction(conn) as tx:
-            cand = [r for r in batch if r[F_ID] is not None and r[F_LABEL] not in ft]
-            # Nodes precede edges, so "exists in Nodes now" is exactly neo's validEndpointIds: accepted backup
-            # nodes (inserted, or already live) plus live nodes. Checked inside the write transaction.
-            endpoints = live.nodes(list({str(e) for r in cand for e in (r[F_SOURCE], r[F_TARGET])}))
-            existing = live.edges([str(r[F_ID]) for r in cand])
-            todo: list[GraphLine] = []
-            filtered: list[str] = []
-            orphaned: list[str] = []
-            skipped: list[str] = []
-            seen: set[str] = set()
-            for r in batch:
-                rid = r[F_ID]
-                if rid is None:
-                    invalid.append(r)
-                elif r[F_LABEL] in ft:
-                    filtered.append(r[F_LABEL])
-                elif r[F_SOURCE] not in endpoints or r[F_TARGET] not in endpoints:
-                    orphaned.append(r[F_LABEL])
-                elif rid in existing or rid in seen:
-                    skipped.append(r[F_LABEL])
+            pairs: list[tuple[str, int]] = []
+            for (_seq, _k, st, rid, user, source, target, label, data, crc, file, line,
+                 reason) in gs.staged_rows(conn, lo, hi):
+                if st == gs.STAGED_INVALID or rid is None:
+                    tally["failed"][label or "(invalid)"] += 1
+                    failures.append((file, line, reason or "cannot be written"))
+                    continue
+                if st == gs.STAGED_FILTERED:
+                    tally["filtered"][label] += 1
+                    continue
+                if kind == 1 and not (source and target and gs.node_exists(conn, source)
+                                      and gs.node_exists(conn, target)):
+                    tally["orphaned"][label] += 1
+                    continue
+                try:
+                    written = (gs.insert_node(conn, (rid, user, data)) if kind == 0 else
+                               gs.insert_edge(conn, (rid, user, source, target, label, data)))
+                except sqlite3.Error as exc:
+                    if storage_failure(exc):
+                        raise
+                    tally["failed"][label] += 1
+                    failures.append((file, line, f"{type(exc).__name__}: {exc}"))
+                    continue
+                if written:
+                    tally["inserted"][label] += 1
+                    pairs.append((rid, crc))
                 else:
-                    seen.add(rid)
-                    todo.append(r)
-            tally["filtered"].update(filtered)
-            tally["orphaned"].update(orphaned)
-            tally["skippedExisting"].update(skipped)
-            b = self._finish(conn, tx, todo, "edges", tally, careful)
-        self._committed(b)
-        self._invalid(invalid, tally, "edge needs source, target and type")
-        self.gc.merge(tally, "edges")
+                    tally["skippedExisting"][label] += 1
+            b = self._journal(tx, kind, pairs)
+        for failure in failures:
+            self._fail(*failure)
+        self._done(b, tally, kind)
 
 
-def restore_graph(state: RunState) -> None:
-    GraphRestore(state).run()
+def restore_graph(state: RunState, staging: GraphStaging) -> None:
+    GraphRestore(state, staging).run()

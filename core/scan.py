@@ -9,8 +9,7 @@ the file) while it is read. Nothing here reads a file whole.
 
 from __future__ import annotations
 
-import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
@@ -18,7 +17,6 @@ from typing import BinaryIO
 import orjson
 
 from core import codec
-from core.records import EDGE_PREFIX, NODE_PREFIX, GraphLine, graph_row, parse_graph_line
 
 BUFFER = 1 << 20
 PAYLOAD_SUFFIXES = tuple(codec.SUFFIXES)  # .jsonl.br, .jsonl.gz, .jsonl
@@ -79,48 +77,3 @@ def read_json_member(path: Path, limit: int = 64 << 20) -> object:
     """A bundle's fixed JSON member (a ledger), parsed; at most ``limit`` bytes are read."""
     with open_payload(path) as fh:
         return orjson.loads(fh.read(limit))
-
-
-def graph_batches(files: list[Path], size: int,
-                  on_error: Callable[[Path, int, str], None]) -> Iterator[tuple[str, list[GraphLine]]]:
-    """Batches of consecutive rows of one kind (nodes or edges), at most `size` each, streamed.
-
-    Splitting where the kind changes keeps stream order exact: every node before an edge in the file is
-    written (and visible to the endpoint check) before that edge is classified. The common line shape is
-    parsed inline; anything else goes through `parse_graph_line`.
-    """
-    loads, crc32, make = orjson.loads, zlib.crc32, graph_row
-    batch: list[GraphLine] = []
-    kind = ""
-    for path in files:
-        with open_payload(path) as fh:
-            for number, raw in enumerate(fh, start=1):
-                k = "node" if raw.startswith(NODE_PREFIX) else ("edge" if raw.startswith(EDGE_PREFIX) else "")
-                row = None
-                if k and raw.endswith(b"}\n"):
-                    body = raw[22:-2]
-                    try:
-                        d = loads(body)
-                    except orjson.JSONDecodeError:
-                        d = None
-                    if type(d) is dict:
-                        row = make(k, d, body.decode(), crc32(body), path, number)
-                if row is None:
-                    if not raw.strip():
-                        continue
-                    try:
-                        parsed = parse_graph_line(raw, path, number)
-                    except ValueError as exc:  # orjson.JSONDecodeError is a ValueError
-                        on_error(path, number, f"not a graph record: {exc}")
-                        continue
-                    if parsed is None:
-                        continue  # neo ignores records of another type
-                    k, row = parsed
-                if batch and (k != kind or len(batch) >= size):
-                    out, batch = batch, []
-                    yield kind, out
-                    del out  # the consumer holds the only reference while the next batch is parsed
-                kind = k
-                batch.append(row)
-    if batch:
-        yield kind, batch

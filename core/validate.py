@@ -25,7 +25,7 @@ from core.substrates import (
     VECTOR_SUBSTRATES,
     selected,
 )
-from core.verify import BUNDLE_EMPTY, BUNDLE_UNVERIFIABLE, RESTORABLE, VerifyResult, verify_bundle
+from core.verify import BUNDLE_EMPTY, BUNDLE_UNVERIFIABLE, RESTORABLE, GraphSink, VerifyResult, verify_bundle
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -121,10 +121,11 @@ def occupancy(dd: DataDir, only: tuple[str, ...] | None, client: cs.ClientAPI | 
 def validate(dd: DataDir, bundle: Path, *, mode: str, force: bool, force_topology_mismatch: bool,
              only: tuple[str, ...] | None, on_progress: ProgressFn = no_progress,
              cancel: threading.Event | None = None, allow_unverifiable: bool = False,
-             kb_collection: str | None = None) -> Validated:
+             kb_collection: str | None = None, graph_sink: GraphSink | None = None) -> Validated:
     """Everything that can refuse the restore, before the first write. Raises BundleInvalid / ConsoleError.
 
-    ``kb_collection``: the collection the knowledge base goes into (``--target-collection``), else neo's."""
+    ``kb_collection``: the collection the knowledge base goes into (``--target-collection``), else neo's.
+    ``graph_sink`` (a real restore's staging) receives every graph line the verify pass parsed."""
     warnings: list[str] = []
     names = {c.key: kb_collection if c is KB and kb_collection else dd.collection_name(c.key)
              for c in VECTOR_COLLECTIONS}
@@ -133,7 +134,8 @@ def validate(dd: DataDir, bundle: Path, *, mode: str, force: bool, force_topolog
     client = cs.open_client(dd, create=False) if needs_chroma else None
     live_dims = _live_dimensions(client, {k: names[k] for k in vector_keys})
     expected = next(iter(live_dims.values()), None) or dd.embedding_dimension
-    res = verify_bundle(bundle, expected_dimension=expected, on_progress=on_progress, cancel=cancel)
+    res = verify_bundle(bundle, expected_dimension=expected, on_progress=on_progress, cancel=cancel,
+                        graph_sink=graph_sink)
     errors = []
     for f in res.errors:
         sub = f.substrate or _substrate_of(f.file)

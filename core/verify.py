@@ -6,7 +6,7 @@ import hashlib
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +18,7 @@ from core.bundle import LEDGER_FILE, META_FILE, Meta, list_bundles, read_meta, s
 from core.codec import PayloadUnreadable
 from core.jsonl import is_finite_vector, loads_lenient
 from core.progress import ProgressFn, Ticker, check_cancel, no_progress
+from core.records import EDGE_PREFIX, NODE_PREFIX
 from core.restorability import (
     WHOLE_BUNDLE,
     OutsideBundle,
@@ -55,6 +56,9 @@ BUNDLE_INVALID = "BUNDLE_INVALID"
 BUNDLE_UNVERIFIABLE = "BUNDLE_UNVERIFIABLE"
 
 MAX_FINDINGS = 50
+# A restore's graph sink: every graph line verify parsed, as (file, line number, "node" | "edge", the data
+# object, the data bytes exactly as the line holds them or None when the line is not in neo's shape).
+GraphSink = Callable[[Path, int, str, dict[str, object], bytes | None], None]
 
 
 @dataclass(frozen=True)
@@ -134,10 +138,11 @@ def _vector_problem(emb: object, dimension: int | None) -> str | None:
 
 
 class _Checker:
-    def __init__(self, bundle: Path, dimension: int | None, res: _State) -> None:
+    def __init__(self, bundle: Path, dimension: int | None, res: _State, graph_sink: GraphSink | None = None) -> None:
         self.bundle = bundle
         self.dimension = dimension
         self.res = res
+        self.graph_sink = graph_sink
 
     def error(self, code: str, message: str, file: Path | None = None, line: int | None = None) -> None:
         if len(self.res.errors) < MAX_FINDINGS:
@@ -197,6 +202,9 @@ class _Checker:
                                                      str(path.relative_to(self.bundle)), number))
             else:
                 self.error("raw-carriage-return", message, path, number)
+        if kind == "graph":
+            self._graph(path, number, body, terminated, is_last, counts)
+            return
         obj = self.parse(path, number, body, terminated, is_last)
         if obj is None:
             counts["bad"] = counts.get("bad", 0) + 1
@@ -211,19 +219,42 @@ class _Checker:
                 elif self.dimension is None:
                     self.dimension = len(obj["embedding"])
             counts["rows"] = counts.get("rows", 0) + 1
-        elif kind == "graph":
-            t = obj.get("type") if isinstance(obj, dict) else None
-            data = obj.get("data") if isinstance(obj, dict) else None
-            if t not in ("node", "edge") or not isinstance(data, dict):
-                self.error("bad-graph-line", 'graph line must be {"type":"node"|"edge","data":{...}}', path, number)
-            elif t == "node" and not data.get("id"):
-                self.error("missing-id", "node has no id", path, number)
-            elif t == "edge" and not (data.get("source") and data.get("target") and data.get("type")):
-                self.error("bad-edge", "edge needs source, target and type", path, number)
-            key = "nodes" if t == "node" else "edges"
-            counts[key] = counts.get(key, 0) + 1
         else:
             counts["rows"] = counts.get("rows", 0) + 1
+
+    def _graph(self, path: Path, number: int, body: bytes, terminated: bool, is_last: bool,
+               counts: dict[str, int]) -> None:
+        """One graph line, parsed once. neo's shape, `{"type":"node","data":<data>}`, is parsed as its data alone:
+        when that parses to an object, the line is exactly {type, data} (the same value a whole-line parse
+        gives) and the data bytes are the line's own, verbatim, for a restore to store."""
+        kind = "node" if body.startswith(NODE_PREFIX) else ("edge" if body.startswith(EDGE_PREFIX) else None)
+        data: object = None
+        text: bytes | None = None
+        if kind is not None and body.endswith(b"}"):
+            try:
+                data = orjson.loads(body[22:-1])
+            except orjson.JSONDecodeError:
+                data = None
+            if type(data) is dict:
+                text = body[22:-1]
+        if text is None:
+            obj = self.parse(path, number, body, terminated, is_last)
+            if obj is None:
+                counts["bad"] = counts.get("bad", 0) + 1
+                return
+            t = obj.get("type") if isinstance(obj, dict) else None
+            kind = t if t in ("node", "edge") else None
+            data = obj.get("data") if isinstance(obj, dict) else None
+        key = "nodes" if kind == "node" else "edges"
+        counts[key] = counts.get(key, 0) + 1
+        if kind is None or not isinstance(data, dict):
+            self.error("bad-graph-line", 'graph line must be {"type":"node"|"edge","data":{...}}', path, number)
+        elif kind == "node" and not data.get("id"):
+            self.error("missing-id", "node has no id", path, number)
+        elif kind == "edge" and not (data.get("source") and data.get("target") and data.get("type")):
+            self.error("bad-edge", "edge needs source, target and type", path, number)
+        elif self.graph_sink is not None:
+            self.graph_sink(path, number, kind, data, text)
 
 
 def verify_bundle(
@@ -233,15 +264,17 @@ def verify_bundle(
     on_progress: ProgressFn = no_progress,
     cancel: threading.Event | None = None,
     cache: VerifyCache | None = None,
+    graph_sink: GraphSink | None = None,
 ) -> VerifyResult:
     """Validate a bundle before any write: layout, every line, ids, vectors, counts, checksums. Reads only files
     inside the bundle (no symlink, no file the checksums do not list). With ``cache``, the result is recorded for
     exactly the files it read (unless a live dimension other than the bundle's own was imposed: that verdict is
-    about the live store, not the files)."""
+    about the live store, not the files). ``graph_sink`` receives every graph line that passed its checks (a
+    restore stages them: one parse per line)."""
     res = _State(path)
     started = time.monotonic()
     try:
-        _verify(path, res, expected_dimension, on_progress, cancel)
+        _verify(path, res, expected_dimension, on_progress, cancel, graph_sink)
     except OSError as exc:
         res.verdict = BUNDLE_UNVERIFIABLE
         res.errors.append(Finding("io-error", f"{exc.strerror or exc}", exc.filename and str(exc.filename)))
@@ -273,7 +306,7 @@ def _inside(bundle: Path, f: Path) -> bool:
 
 
 def _verify(path: Path, res: _State, expected_dimension: int | None, on_progress: ProgressFn,
-            cancel: threading.Event | None) -> None:
+            cancel: threading.Event | None, graph_sink: GraphSink | None = None) -> None:
     if not path.is_dir():
         res.verdict = BUNDLE_INCOMPLETE
         res.errors.append(Finding("missing-bundle", "bundle directory not found", str(path)))
@@ -304,7 +337,7 @@ def _verify(path: Path, res: _State, expected_dimension: int | None, on_progress
                                   f"bundle embedding dimension {meta_dim} != live collections' {expected_dimension}",
                                   META_FILE))
     dimension = expected_dimension or (meta_dim if isinstance(meta_dim, int) else None)
-    checker = _Checker(path, dimension, res)
+    checker = _Checker(path, dimension, res, graph_sink)
 
     files: list[tuple[Path, str, str]] = []  # (path, kind, count key)
     for sub in SUBSTRATES:

@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -60,6 +61,7 @@ class BundleWriter:
         self.encoding = encoding  # kb/mc/graph payloads: jsonl, jsonl+br or jsonl+gz; flat members stay plain
         self.checksums: dict[str, FileSum] = {}
         self._open: list[tuple[str, PayloadOut]] = []
+        self._lock = threading.Lock()  # backup writes the graph file on a thread beside the Chroma export
 
     @property
     def suffix(self) -> str:
@@ -74,23 +76,27 @@ class BundleWriter:
         gzip). Checksums, bytes and lines cover what is on disk."""
         path = self.staging / rel
         w: PayloadOut = JsonlWriter(path) if codec.payload_encoding(rel) == codec.PLAIN else EncodedWriter(path)
-        self._open.append((rel, w))
+        with self._lock:
+            self._open.append((rel, w))
         return w
 
     def close_jsonl(self, w: PayloadOut) -> None:
         w.close()
         rel = str(w.path.relative_to(self.staging))
-        self.checksums[rel] = FileSum(w.sha256, w.bytes, w.lines)
-        self._open = [(r, o) for r, o in self._open if o is not w]
+        with self._lock:
+            self.checksums[rel] = FileSum(w.sha256, w.bytes, w.lines)
+            self._open = [(r, o) for r, o in self._open if o is not w]
 
     def discard_jsonl(self, w: PayloadOut) -> None:
         w.close()
         w.path.unlink(missing_ok=True)
-        self._open = [(r, o) for r, o in self._open if o is not w]
+        with self._lock:
+            self._open = [(r, o) for r, o in self._open if o is not w]
 
     def copy_in(self, src: Path, rel: str) -> int:
         size, sha, lines = copy_file_hashed(src, self.staging / rel)
-        self.checksums[rel] = FileSum(sha, size, lines)
+        with self._lock:
+            self.checksums[rel] = FileSum(sha, size, lines)
         return size
 
     def staged(self, rel: str) -> Path:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import random
+import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,12 @@ import orjson
 
 from core import chroma_store as cs
 from core import graph_store as gs
-from core.datadir import DataDir
+from core.datadir import DataDir, resolve
+from core.plan import Filters
 from core.records import user_id_of
+from core.restore_graph import GraphStaging
 from core.substrates import COLLECTIONS
+from core.verify import verify_bundle
 
 BUNDLE_NAME = "backup-2026-05-10T01-11-23.456Z"
 
@@ -225,3 +229,21 @@ def make_live(dd: DataDir, *, nodes: int = 50, memories: int = 20, summaries: in
         json.dumps({"metadata": {"sessionId": f"s{i}"}, "messages": []}) + "\n" for i in range(3)))
     rnd = random.Random(0)
     dd.mailbox_file.write_text(json.dumps({"msg": "cull", "n": rnd.randint(0, 9)}) + "\n")
+
+
+def staged(tmp_path: Path, graph_lines: Iterable[bytes], filters: Filters | None = None) -> list[dict[str, Any]]:
+    """The rows a restore stages for these graph lines: the real parse path (verify's pass feeding the staging
+    table), read back from the staging file, in stream order."""
+    dd = resolve(tmp_path / "staging-dd", env={})
+    bundle = write_bundle(tmp_path / "staging-bundles", graph_lines=list(graph_lines), with_meta=False)
+    staging = GraphStaging(dd, bundle, filters or Filters())
+    try:
+        verify_bundle(bundle, graph_sink=staging.add)
+        staging.finish()
+        conn = sqlite3.connect(staging.path)
+        conn.row_factory = sqlite3.Row
+        rows = [dict(r) for r in conn.execute("SELECT * FROM staged ORDER BY seq")]
+        conn.close()
+        return rows
+    finally:
+        staging.remove()

@@ -6,6 +6,7 @@ import json
 import math
 import os
 import re
+import sqlite3
 import stat
 from pathlib import Path
 
@@ -14,8 +15,9 @@ import pytest
 from core.backup import run_backup
 from core.bundle import list_bundles
 from core.datadir import DataDir, resolve
+from core.errors import ConsoleError
 from core.verify import RESTORABLE, verify_bundle
-from tests.builders import add_rows, make_live
+from tests.builders import add_rows, graph_state, insert_graph, make_live, node
 
 NAME = re.compile(r"^backup-\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}\.\d{3}Z$")
 FILE_TS = r"\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}\.\d{3}Z"
@@ -174,3 +176,27 @@ def test_a_model_fetch_would_fail_the_run() -> None:
 
     with pytest.raises(AssertionError, match="embedding model"):
         DefaultEmbeddingFunction()(["text"])
+
+
+@pytest.mark.parametrize("bad", ['{"id":"b","label":"X"', '{"id":"b","name":"\\ud800"}', '{"id":"b","n":NaN}'],
+                         ids=["torn", "unpaired-surrogate", "nan"])
+def test_a_graph_row_the_restore_would_refuse_is_never_published(tmp_path: Path, bad: str) -> None:
+    """SQLite checks every row's JSON as backup reads it; where its parser is laxer than the restore's (an
+    unpaired surrogate escape), the restore's own parser has the last word: no published bundle holds a row
+    its restore would refuse. A valid row with escapes goes in verbatim."""
+    dd = resolve(tmp_path / ".neo-ai-data", env={})
+    insert_graph(dd, [node("a", "X")], [])
+    conn = sqlite3.connect(dd.graph_db)
+    conn.execute("INSERT INTO Nodes (id, user_id, data) VALUES ('c', NULL, ?)", ('{"id":"c","name":"\\u00e9\\ud83d\\ude00"}',))
+    conn.commit()
+    res = run_backup(dd)
+    (graph_file,) = (Path(res.path) / "graph").glob("*.jsonl")
+    assert '{"type":"node","data":{"id":"c","name":"\\u00e9\\ud83d\\ude00"}}' in graph_file.read_text().splitlines()
+    conn.execute("INSERT INTO Nodes (id, user_id, data) VALUES ('b', NULL, ?)", (bad,))
+    conn.commit()
+    conn.close()
+    before = list_bundles(dd.backup_root).bundles
+    with pytest.raises(ConsoleError, match="1 rows hold data that is not JSON .first: b"):
+        run_backup(dd)
+    assert list_bundles(dd.backup_root).bundles == before
+    assert graph_state(dd)[0]["b"][1] == bad

@@ -64,7 +64,16 @@ def test_backup_on_a_full_disk_publishes_nothing_and_says_where(data_dir: DataDi
             raise disk_full()
         real(self, line)
 
+    real_block = core.jsonl.JsonlWriter.write_block
+
+    def write_block(self: core.jsonl.JsonlWriter, block: bytes, lines: int) -> None:  # the graph's pages
+        written["n"] += lines
+        if written["n"] > 2500:
+            raise disk_full()
+        real_block(self, block, lines)
+
     monkeypatch.setattr(core.jsonl.JsonlWriter, "write_raw", write_raw)
+    monkeypatch.setattr(core.jsonl.JsonlWriter, "write_block", write_block)
     code, out, err = run(capsys, "--data-dir", str(data_dir.root), "backup", "--no-prune", "--json")
     assert code == 1
     assert out["error"]["code"] == "NO_SPACE" and out["error"]["file"] == str(data_dir.backup_root)
@@ -206,20 +215,35 @@ def test_backup_onto_a_real_full_disk(tmp_path: Path, tiny_fs: Any) -> None:
     assert os.listdir(root / "backups") == []  # neither a bundle nor staging residue
 
 
-def test_restore_onto_a_real_full_disk_then_resume(tmp_path: Path, tiny_fs: Any) -> None:
-    """The data dir on a tmpfs too small for the bundle: the restore stops with the error, the graph holds whole
-    batches, and after space is freed the same restore finishes in the state of an uninterrupted run."""
+def _full_disk_case(tmp_path: Path, tiny_fs: Any, kib: int) -> tuple[DataDir, DataDir, Path, list[str], Path]:
     nodes = [node(f"n{i:06d}", "CONCEPT", text="x" * 200) for i in range(60_000)]
     bundle = write_bundle(tmp_path / "bundles", nodes=nodes, edges=[edge(f"e{i}", f"n{i:06d}", f"n{i + 1:06d}", "NEXT")
                                                                     for i in range(0, 59_999, 3)])
     ref = resolve(tmp_path / "ref", env={})
     live_graph(ref, nodes[:10], [])
-    disk = tiny_fs(12 * 1024)
+    disk = tiny_fs(kib)
     shutil.copytree(ref.root, disk / "dd")
     dd = resolve(disk / "dd", env={})
     argv = ["restore", str(bundle), "--only-substrate=graph", "--json"]
     assert subprocess.run([*CLI, "--data-dir", str(ref.root), *argv], capture_output=True, timeout=300).returncode == 0
+    return ref, dd, disk, argv, bundle
 
+
+def _resume_after_growing(tiny_fs: Any, disk: Path, dd: DataDir, ref: DataDir, argv: list[str]) -> None:
+    tiny_fs.grow(disk, 256 * 1024)
+    proc = subprocess.run([*CLI, "--data-dir", str(dd.root), *argv], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert orjson.loads(proc.stdout)["status"] == "completed"
+    assert graph_state(dd) == graph_state(ref)
+    assert not core.restore_graph.staging_path(dd).exists()
+
+
+def test_restore_onto_a_real_full_disk_then_resume(tmp_path: Path, tiny_fs: Any) -> None:
+    """The data dir on a tmpfs that holds the staged bundle but not the whole merge: the restore stops with the
+    error, the graph holds exactly the batches the journal says committed, and after space is freed the same
+    restore finishes in the state of an uninterrupted run."""
+    ref, dd, disk, argv, _ = _full_disk_case(tmp_path, tiny_fs, 44 * 1024)
+    before, _ = graph_state(dd)
     proc = subprocess.run([*CLI, "--data-dir", str(dd.root), *argv], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1, proc.stdout[-2000:]
     error = json.loads(proc.stdout)["error"]
@@ -229,10 +253,23 @@ def test_restore_onto_a_real_full_disk_then_resume(tmp_path: Path, tiny_fs: Any)
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     conn.close()
     nodes_now, _ = graph_state(dd)
-    assert 10 < len(nodes_now) < 60_000
+    (run_rec,) = list_runs(dd)
+    journaled = {rid for rec in committed_batches(run_rec.path, "graph") for rid, _crc in pairs(rec, "nodes")}
+    assert journaled and set(nodes_now) == set(before) | journaled  # whole batches, as journaled
+    assert not core.restore_graph.staging_path(dd).exists()
+    _resume_after_growing(tiny_fs, disk, dd, ref, argv)
 
-    tiny_fs.grow(disk, 256 * 1024)
+
+def test_restore_onto_a_disk_too_small_to_stage_writes_nothing(tmp_path: Path, tiny_fs: Any) -> None:
+    """Staging the bundle's graph is part of validation: a disk too small for it refuses the restore before the
+    first write, naming the staging file, and leaves no staging file behind."""
+    ref, dd, disk, argv, _ = _full_disk_case(tmp_path, tiny_fs, 12 * 1024)
+    before = graph_state(dd)
     proc = subprocess.run([*CLI, "--data-dir", str(dd.root), *argv], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    assert orjson.loads(proc.stdout)["status"] == "completed"
-    assert graph_state(dd) == graph_state(ref)
+    assert proc.returncode == 1, proc.stdout[-2000:]
+    error = json.loads(proc.stdout)["error"]
+    assert error["code"] == "NO_SPACE" and error["file"] == str(core.restore_graph.staging_path(dd)), error
+    assert "nothing was written" in error["message"] and "Traceback" not in proc.stderr
+    assert graph_state(dd) == before
+    assert not core.restore_graph.staging_path(dd).exists()
+    _resume_after_growing(tiny_fs, disk, dd, ref, argv)

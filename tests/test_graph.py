@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 from pathlib import Path
 
 import orjson
 
 from core import graph_store as g
-from core.records import F_ID, F_USER, parse_graph_line, user_id_of
+from core.records import user_id_of
+from tests.builders import staged
 
 
 def test_fresh_db_gets_neo_ddl(tmp_path: Path) -> None:
@@ -50,16 +52,15 @@ def test_april_schema_gets_user_id_columns(tmp_path: Path) -> None:
 
 
 def test_ids_and_user_ids_follow_neo(tmp_path: Path) -> None:
-    """The fallback edge id and the user id, as the restore's own line parser computes them (the path a restore
-    and a plan take), fast path and slow path alike."""
+    """The fallback edge id and the user id, as a restore stages them (the path every restore takes), neo's line
+    shape and another key order alike."""
     def parsed(data: dict[str, object], *, canonical: bool = True) -> tuple[object, object]:
-        line = orjson.dumps({"type": "edge" if "source" in data else "node", "data": data})
-        if not canonical:  # keys in another order: not neo's exact prefix, parsed whole
-            line = orjson.dumps({"data": data, "type": "edge" if "source" in data else "node"})
-        got = parse_graph_line(line)
-        assert got is not None
-        return got[1][F_ID], got[1][F_USER]
+        kind = "edge" if "source" in data else "node"
+        line = orjson.dumps({"type": kind, "data": data} if canonical else {"data": data, "type": kind})
+        (row,) = staged(tmp_path / f"case{next(counter)}", [line])
+        return row["id"], row["user_id"]
 
+    counter = itertools.count()
     for canonical in (True, False):
         assert parsed({"source": "a", "target": "b", "type": "T"}, canonical=canonical) == ("a->b:T", None)
         assert parsed({"id": "x", "source": "a", "target": "b", "type": "T"}, canonical=canonical)[0] == "x"

@@ -16,8 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core import live_scan
 from core.datadir import DataDir, resolve
-from core.graph_store import LiveIndex, connect
+from core.graph_store import EDGES, NODES, connect
 from core.journal import RunJournal, list_runs, recover_interrupted
 from core.plan import build_plan, scan_bundle
 from core.restore import run_restore
@@ -42,19 +43,25 @@ def test_sqlite3_binds_a_str_with_nul_whole() -> None:
     assert conn.execute("SELECT count(*) FROM t WHERE id = ?", ("a\x00",)).fetchone() == (0,)
 
 
-def test_live_index_finds_exactly_the_ids_present(tmp_path: Path) -> None:
+@pytest.mark.parametrize("held", [True, False], ids=["ids-read-once", "ids-probed"])
+def test_the_plans_live_lookup_finds_exactly_the_ids_present(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              held: bool) -> None:
+    """Both ways the plan asks which ids are live (the id sets of a small live graph, bound-parameter probes of a
+    big one) answer exactly, for ids with NUL, RTL marks, emoji and 10 KB."""
     dd = resolve(tmp_path / ".neo-ai-data", env={})
     present = ["a", "a\x00b", "\x00", "\u202e", "😀", "x" * 10_240]
     live_graph(dd, [node(i, "CONCEPT") for i in present], [edge("e\x00", "a", "\x00", "T")])
+    monkeypatch.setattr(live_scan, "LIVE_IDS_IN_MEMORY", 1_000_000 if held else 0)
     conn = connect(dd.graph_db, readonly=True)
     try:
-        live = LiveIndex(conn)
+        live = live_scan._LiveIds(conn)
+        assert (live.nodes is not None) is held
         asked = [*present, "a\x00", "b", "\x00\x00", "x" * 10_239, "", "\u202e\x00"]
-        assert live.nodes(asked) == set(present)
-        assert live.edges(["e", "e\x00", "e\x00\x00"]) == {"e\x00"}
-        assert live.nodes([]) == set()
+        assert live.present(NODES, asked) == set(present)
+        assert live.present(EDGES, ["e", "e\x00", "e\x00\x00"]) == {"e\x00"}
+        assert live.present(NODES, []) == set()
         many = [f"n{i}" for i in range(70_000)] + present  # more than one chunk of bound variables
-        assert live.nodes(many) == set(present)
+        assert live.present(NODES, many) == set(present)
     finally:
         conn.close()
 

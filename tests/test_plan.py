@@ -4,6 +4,7 @@ of neo's semantics (section 4.5, first occurrence wins) and against what a real 
 from __future__ import annotations
 
 import itertools
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +14,10 @@ import pytest
 from core.datadir import DataDir, resolve
 from core.errors import UsageError
 from core.plan import EdgeTypeRow, Filters, PlanTotals, build_plan, scan_bundle
-from core.records import F_DATA, F_ID, F_LABEL, F_LINE, F_SOURCE, F_TARGET, F_USER, parse_graph_line
 from core.restore import run_restore
 from core.restore_model import EdgeTypeCount, RestoreOptions, RestoreTotals
-from core.scan import graph_batches
 from core.wire import encode
-from tests.builders import edge, graph_state, live_graph, node, write_bundle
+from tests.builders import edge, graph_state, live_graph, node, staged, write_bundle
 
 # Live after the "wipe": A and G survive (G is a KB_GAP), X is new live-only, and one live edge.
 LIVE_NODES = [node("A", "CONCEPT", live=True), node("G", "KB_GAP", live=True), node("X", "FILE", live=True)]
@@ -247,25 +246,21 @@ def test_plan_of_a_data_dir_without_a_graph_db(tmp_path: Path) -> None:
     assert not dd.graph_db.exists()  # planning writes nothing
 
 
-def test_parse_graph_line_keeps_data_verbatim(tmp_path: Path) -> None:
+def test_each_graph_line_is_staged_once_with_its_data_verbatim(tmp_path: Path) -> None:
     raw = b'{"type":"node","data":{"id":"n1","label":"FILE","properties":{"x":1.50,"u":"\\u00e9"}}}'
-    kind, row = parse_graph_line(raw) or ("", ())
-    assert kind == "node" and row[F_DATA] == raw[22:-1].decode()  # not re-serialised
-    # a wrapper with an extra key is not neo's exact shape: data is re-serialised from the parsed object
-    _, odd = parse_graph_line(b'{"type":"node","data":{"id":"n2","label":"X"},"extra":1}') or ("", ())
-    assert odd[F_ID] == "n2" and orjson.loads(odd[F_DATA]) == {"id": "n2", "label": "X"}
-    _, e = parse_graph_line(b'{"type":"edge","data":{"source":"a","target":"b","type":"T","properties":{"userId":"u"}}}'
-                            ) or ("", ())
-    assert (e[F_ID], e[F_SOURCE], e[F_TARGET], e[F_LABEL], e[F_USER]) == ("a->b:T", "a", "b", "T", "u")
-    assert parse_graph_line(b'{"type":"other","data":{}}') is None
-    # the batch reader takes the same fast and slow paths, and keeps line numbers
-    f = tmp_path / "g.jsonl"
-    f.write_bytes(raw + b"\n\n" + b'{"data":{"id":"n3","label":"Y"},"type":"node"}\n' + b'{"type":"edge","data":{}}')
-    bad: list[tuple[int, str]] = []
-    batches = list(graph_batches([f], 10, lambda p, n, why: bad.append((n, why))))
-    assert [(k, [(r[F_LINE], r[F_ID]) for r in rows]) for k, rows in batches] == [
-        ("node", [(1, "n1"), (3, "n3")]), ("edge", [(4, None)])]
-    assert bad == []
+    rows = staged(tmp_path, [
+        raw, b"",
+        # a wrapper with an extra key is not neo's exact shape: data is re-serialised from the parsed object
+        b'{"type":"node","data":{"id":"n2","label":"X"},"extra":1}',
+        b'{"data":{"id":"n3","label":"Y"},"type":"node"}',  # keys in another order: parsed whole
+        b'{"type":"edge","data":{"source":"a","target":"b","type":"T","properties":{"userId":"u"}}}',
+    ])
+    assert [(r["line"], r["id"]) for r in rows] == [(1, "n1"), (3, "n2"), (4, "n3"), (5, "a->b:T")]
+    assert rows[0]["data"] == raw[22:-1].decode()  # not re-serialised
+    assert orjson.loads(rows[1]["data"]) == {"id": "n2", "label": "X"}
+    e = rows[3]
+    assert (e["kind"], e["source"], e["target"], e["label"], e["user_id"]) == (1, "a", "b", "T", "u")
+    assert all(r["crc"] == zlib.crc32(r["data"].encode()) for r in rows)
 
 
 def test_scan_counts_every_line_across_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

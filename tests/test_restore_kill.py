@@ -21,6 +21,7 @@ import pytest
 
 from core.datadir import DataDir, resolve
 from core.journal import list_runs
+from core.restore_graph import staging_path
 from core.undo import undo_run
 from tests.builders import (
     chroma_state,
@@ -129,3 +130,33 @@ def test_kill_9_and_rerun_ends_in_the_uninterrupted_state(tmp_path: Path) -> Non
     for r in runs:
         undo_run(b, r.run_id)
     assert same(snapshot(b), base_state), f"seed {seed}, kills {kills}"
+
+
+def test_kill_9_while_staging_leaves_the_live_rows_as_they_were_and_no_staging_file_after_the_next_run(
+        tmp_path: Path) -> None:
+    """The graph is staged (parsed into a file in the data dir) during validation, before the first write. A
+    restore killed there leaves the live graph byte-identical and its staging file behind; the next run of any
+    restore removes it, and a run that finishes leaves none."""
+    dd, bundle = build_base(tmp_path / "dd")
+    staging = staging_path(dd)
+    before = dd.graph_db.read_bytes(), graph_state(dd)
+    proc = subprocess.Popen(restore_cmd(dd, bundle), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        if staging.exists() and staging.stat().st_size > 1 << 20:
+            break
+        time.sleep(0.005)
+    assert proc.poll() is None, "the restore ended before it was seen staging"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert staging.exists()  # what a kill leaves
+    assert (dd.graph_db.read_bytes(), graph_state(dd)) == before
+    assert oct(staging.stat().st_mode & 0o777) == oct(0o600)  # staged rows are agent memories: owner-only
+
+    # the next run, even one that restores no graph, clears it first (under the data dir lock)
+    out = subprocess.run([*CLI, "--data-dir", str(dd.root), "restore", str(bundle), "--only-substrate=concepts",
+                          "--json"], capture_output=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert not staging.exists() and not list(staging.parent.iterdir())
+    run_to_end(dd, bundle)
+    assert not staging.exists() and not list(staging.parent.iterdir())

@@ -268,14 +268,14 @@ async def test_sigterm_during_a_tui_backup_publishes_nothing(tmp_path: Path, mon
 
     dd = resolve(tmp_path / ".neo-ai-data", env={})
     insert_graph(dd, *chain_graph(5_000))
-    real_rows = core.graph_store.iter_rows
+    real_pages = core.graph_store.export_pages
 
     def slow_disk(*args: object, **kwargs: object) -> Iterator[object]:
-        for row in real_rows(*args, **kwargs):  # type: ignore[arg-type]
-            time.sleep(0.001)
-            yield row
+        for page in real_pages(*args, page=500):  # type: ignore[arg-type, call-arg]
+            time.sleep(0.5)
+            yield page
 
-    monkeypatch.setattr(core.graph_store, "iter_rows", slow_disk)
+    monkeypatch.setattr(core.graph_store, "export_pages", slow_disk)
 
     def staging() -> bool:
         return dd.backup_root.is_dir() and any(p.name.startswith(PARTIAL_PREFIX) for p in dd.backup_root.iterdir())

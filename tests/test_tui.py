@@ -557,7 +557,7 @@ async def test_cancel_stops_between_batches_and_resume_finishes_the_same_restore
     # small batches, and the engine held inside its 30th batch (of 46) until the operator's cancel arrives: the
     # cancel lands mid-graph whatever the machine's load (the engine checks it before the next batch)
     monkeypatch.setattr(core.restore_graph, "GRAPH_WRITE_BATCH", 500)
-    real = core.restore_graph.GraphRestore._batch
+    real = core.restore_graph.GraphRestore._chunk
     calls = {"n": 0, "hold": True}
     holding = threading.Event()
 
@@ -568,7 +568,7 @@ async def test_cancel_stops_between_batches_and_resume_finishes_the_same_restore
             self.s.cancel.wait(60)
         return real(self, *args)
 
-    monkeypatch.setattr(core.restore_graph.GraphRestore, "_batch", held)
+    monkeypatch.setattr(core.restore_graph.GraphRestore, "_chunk", held)
     live_before = graph_counts(fresh_dd)
     app = make(fresh_dd)
     async with app.run_test(size=(80, 24)) as pilot:
