@@ -5,6 +5,7 @@ COMMANDS = (
     "backup",
     "verify",
     "diff",
+    "search",
     "restore",
     "runs",
     "undo",

@@ -1,0 +1,81 @@
+"""Two versions of one record, compared field by field: what an operator reads to decide which one to keep.
+
+Objects are walked key by key (``properties.state``, ``metadata.sessionId``); a list of numbers longer than a
+few values (a vector) is one change with a summary instead of a change per position; any other list is
+compared whole. Values stay JSON values: the caller escapes them for the terminal.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from core.wire import wire
+
+MISSING = "missing"  # the field is absent on that side
+SHORT_LIST = 8  # a number list longer than this is a vector: summarised, not listed
+
+
+@dataclass(frozen=True, kw_only=True)
+class FieldChange:
+    path: str  # dotted; a key holding a dot or a bracket is quoted as ["key"]
+    change: str  # changed | only-a | only-b | vector
+    a: object = None  # the value in A (None when absent there, or for a vector: see note)
+    b: object = None
+    note: str | None = field(default=None, metadata=wire(omit_none=True))
+
+
+def _key(prefix: str, key: str) -> str:
+    part = key if key and all(c not in key for c in '.[]"') else f'["{key}"]'
+    if not prefix:
+        return part
+    return prefix + part if part.startswith("[") else f"{prefix}.{part}"
+
+
+def _numbers(v: object) -> bool:
+    return isinstance(v, list) and len(v) > SHORT_LIST and all(
+        isinstance(x, int | float) and not isinstance(x, bool) for x in v)
+
+
+def _vector_note(a: list[float], b: list[float]) -> str | None:
+    if len(a) != len(b):
+        return f"{len(a)} values vs {len(b)}"
+    diffs = [abs(x - y) for x, y in zip(a, b, strict=True) if x != y]
+    if not diffs:
+        return None
+    worst = max(diffs)
+    return f"{len(diffs)} of {len(a)} values differ, max |Δ| {worst:.3g}" if math.isfinite(worst) else \
+        f"{len(diffs)} of {len(a)} values differ"
+
+
+def field_changes(a: object, b: object, *, limit: int = 200) -> tuple[FieldChange, ...]:
+    """Every field where ``a`` and ``b`` differ (at most ``limit``; the caller says when there are more)."""
+    out: list[FieldChange] = []
+    _walk("", a, b, out, limit)
+    return tuple(out)
+
+
+def _walk(path: str, a: object, b: object, out: list[FieldChange], limit: int) -> None:
+    if len(out) >= limit:
+        return
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        for k in [*a, *(k for k in b if k not in a)]:
+            p = _key(path, str(k))
+            if k not in b:
+                out.append(FieldChange(path=p, a=a[k], change="only-a"))
+            elif k not in a:
+                out.append(FieldChange(path=p, b=b[k], change="only-b"))
+            else:
+                _walk(p, a[k], b[k], out, limit)
+            if len(out) >= limit:
+                return
+        return
+    if _numbers(a) and _numbers(b):
+        assert isinstance(a, list) and isinstance(b, list)
+        note = _vector_note(a, b)
+        if note is not None:
+            out.append(FieldChange(path=path or "(value)", change="vector", note=note))
+        return
+    if type(a) is not type(b) or a != b:
+        out.append(FieldChange(path=path or "(value)", a=a, b=b, change="changed"))
