@@ -1,8 +1,8 @@
 """Two versions of one record, compared field by field: what an operator reads to decide which one to keep.
 
-Objects are walked key by key (``properties.state``, ``metadata.sessionId``); a list of numbers longer than a
-few values (a vector) is one change with a summary instead of a change per position; any other list is
-compared whole. Values stay JSON values: the caller escapes them for the terminal.
+Objects are walked key by key (``properties.state``, ``metadata.sessionId``); lists of numbers compare as
+float32, as Chroma stores a vector, and one longer than a few values (a vector) is one change with a summary
+instead of a change per position; any other list is compared whole. Values stay JSON values: the caller escapes them for the terminal.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from core.wire import wire
 
@@ -34,19 +36,21 @@ def _key(prefix: str, key: str) -> str:
 
 
 def _numbers(v: object) -> bool:
-    return isinstance(v, list) and len(v) > SHORT_LIST and all(
-        isinstance(x, int | float) and not isinstance(x, bool) for x in v)
+    return isinstance(v, list) and bool(v) and all(isinstance(x, int | float) and not isinstance(x, bool) for x in v)
 
 
 def _vector_note(a: list[float], b: list[float]) -> str | None:
+    """How two vectors differ as Chroma stores them (float32: another writer's digits are not a difference)."""
     if len(a) != len(b):
         return f"{len(a)} values vs {len(b)}"
-    diffs = [abs(x - y) for x, y in zip(a, b, strict=True) if x != y]
-    if not diffs:
+    x, y = np.asarray(a, dtype=np.float32), np.asarray(b, dtype=np.float32)
+    differ = x != y
+    n = int(differ.sum())
+    if not n:
         return None
-    worst = max(diffs)
-    return f"{len(diffs)} of {len(a)} values differ, max |Δ| {worst:.3g}" if math.isfinite(worst) else \
-        f"{len(diffs)} of {len(a)} values differ"
+    worst = float(np.abs(x[differ].astype(np.float64) - y[differ].astype(np.float64)).max())
+    return f"{n} of {len(a)} values differ, max |Δ| {worst:.3g}" if math.isfinite(worst) else \
+        f"{n} of {len(a)} values differ"
 
 
 def field_changes(a: object, b: object, *, limit: int = 200) -> tuple[FieldChange, ...]:
@@ -74,8 +78,10 @@ def _walk(path: str, a: object, b: object, out: list[FieldChange], limit: int) -
     if _numbers(a) and _numbers(b):
         assert isinstance(a, list) and isinstance(b, list)
         note = _vector_note(a, b)
-        if note is not None:
+        if note is None:
+            return
+        if len(a) > SHORT_LIST or len(b) > SHORT_LIST:
             out.append(FieldChange(path=path or "(value)", change="vector", note=note))
-        return
+            return
     if type(a) is not type(b) or a != b:
         out.append(FieldChange(path=path or "(value)", a=a, b=b, change="changed"))
