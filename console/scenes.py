@@ -44,7 +44,8 @@ from core.progress import Progress, ProgressFn, no_progress
 from core.restore_model import RestoreCancelled, RestoreOptions, RestoreResult
 from core.substrates import VECTOR_COLLECTIONS
 
-# nine hours after the newest demo bundle: the May 10 2026 graph wipe (bundle names match the real incident)
+# the morning of the May 10 2026 graph wipe: nine hours after the last bundle before it (01:11, named as the real
+# incident's), one hour after the routine backup that copied the wiped stores
 FIXED_NOW = datetime(2026, 5, 10, 10, 11, 23, 456_000, tzinfo=UTC)
 
 RunBefore = Callable[[Pilot[Any]], Awaitable[None]]
@@ -146,14 +147,17 @@ async def _prune_preview(pilot: Pilot[Any]) -> None:
 
 async def _bundle_malformed(pilot: Pilot[Any]) -> None:
     await settle(pilot)
-    await pilot.press("down", "down")
+    await pilot.press("down", "down", "down")
     await settle(pilot)
 
 
-async def open_diff(pilot: Pilot[Any]) -> DiffScreen:
-    """Enter on the selected bundle (the newest), then the scan: the diff with its first plan."""
+async def open_diff(pilot: Pilot[Any], *, row: int = 1) -> DiffScreen:
+    """Enter on the bundle ``row`` rows down (in the demo, row 1 is the last bundle before the wipe: the newest
+    is the routine backup taken after it), then the scan: the diff with its first plan."""
     app = pilot.app
     await settle(pilot)
+    for _ in range(row):
+        await pilot.press("down")
     await pilot.press("enter")
     await settle(pilot)
     diff = app.screen
@@ -303,22 +307,24 @@ async def _restore_done(pilot: Pilot[Any]) -> None:
 
 def scenes() -> list[Scene]:
     return [
-        Scene("bundles", "Home: the demo bundles newest first with ages 9h..77d, kb/mc/graph row counts with "
-              "✓/✗, the empty-KB and MALFORMED bundles flagged in words, the staging residue row, the detail "
-              "pane of the newest bundle with the live graph's census beside it, and the footer keys.", _home,
+        Scene("bundles", "Home: the demo bundles newest first with ages 1h..77d, kb/mc/graph row counts with "
+              "✓/✗ (the newest, taken after the wipe, holds 7.8k graph rows against 37.9k the day before), the "
+              "empty-KB and MALFORMED bundles flagged in words, the staging residue row, the detail pane of the "
+              "newest bundle with the live graph's census beside it, and the footer keys.", _home,
               wide=True),
         Scene("bundles-malformed", "The torn-meta bundle selected: MALFORMED in the table and in the detail "
               "pane, which says why retention keeps it.", _bundle_malformed),
-        Scene("bundles-verified", "The newest bundle after v: the job panel says RESTORABLE and the detail "
-              "pane shows checksums verified.", _verified),
+        Scene("bundles-verified", "The newest bundle after v: the job panel says RESTORABLE (the wiped graph is a "
+              "perfectly valid bundle) and the detail pane shows checksums verified.", _verified),
         Scene("bundles-readonly", "Started with --readonly: the READ-ONLY badge in the header and the Backup "
               "key dimmed in the footer.", _home, readonly=True),
         Scene("retention", "Retention: the policy per substrate with the newest and oldest restorable age, "
               "the coverage timeline (■ □ ×), each bundle's verdict and first reason.", _retention, wide=True),
         Scene("prune-preview", "Prune's dry-run preview in a confirm dialog, focus on No.", _prune_preview),
         Scene("help", "Help: every key per screen, the symbols, the safety rules.", _help, wide=True),
-        Scene("diff-labels", "Diff of the newest bundle with the incident default preset: totals read would "
-              "insert 11,589, already present 3,580, filtered out 22,756; the per-label table with bars.",
+        Scene("diff-labels", "Diff of the last bundle before the wipe (the second row) with the incident default "
+              "preset: totals read would insert 11,589, already present 3,580, filtered out 22,756; the per-label "
+              "table with bars.",
               _diff_labels, wide=True),
         Scene("diff-edges", "The per-edge-type table: CONTAINS, DISCOVERED_IN, EVALUATED_BY filtered, the "
               "orphaned column, bars with × for orphans.", _diff_edges),

@@ -89,10 +89,10 @@ def numbers(pattern: str, screen: str) -> tuple[int, ...]:
 def test_guided_merge_restore_in_a_real_terminal(terminal_for: Callable[[], Terminal]) -> None:
     term = terminal_for()
     home = term.wait_for("✓ restorable ✗ not", timeout=60)
-    assert "2026-05-10 01:11" in home and "RESIDUE" in home and "MALFORMED" in home
+    assert "2026-05-10 09:11" in home and "2026-05-10 01:11" in home and "RESIDUE" in home and "MALFORMED" in home
     assert "Diff" in home.splitlines()[-1]  # the footer keys
 
-    term.send("Enter")
+    term.send("Down", "Enter")  # the last bundle before the wipe (the newest is the backup taken after it)
     term.wait_for("would insert", timeout=90)
     term.send("3")  # the incident default preset
     plan = term.wait_for("would insert 11,589", timeout=30)

@@ -2,6 +2,7 @@
 
 COMMANDS = (
     "list",
+    "timeline",
     "backup",
     "verify",
     "diff",
