@@ -283,7 +283,8 @@ def build_timeline(dd: DataDir, *, view: str = "substrates", threshold: float = 
             counts={key: _value(view, key, counts[i], censuses[i]) for key, _ in keys},
             restorable=_restorable(b), capture=capture_marks(b.meta), drops=tuple(by_bundle.get(b.name, ()))))
     order = {b.name: i for i, b in enumerate(bundles)}
-    drops.sort(key=lambda d: (order[d.bundle], d.series))
+    rank = {key: i for i, (key, _) in enumerate(keys)}
+    drops.sort(key=lambda d: (order[d.bundle], rank[d.series]))
     uncounted = tuple(b.name for b, c in zip(bundles, censuses, strict=True) if c is None) \
         if view in ("labels", "edge-types") else ()
     return Timeline(backup_root=dd.backup_root, view=view, threshold=threshold, rows=tuple(rows),
