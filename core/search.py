@@ -10,6 +10,7 @@ graph record's data or a row's metadata (never the vector).
 
 from __future__ import annotations
 
+import shlex
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -50,6 +51,25 @@ class SearchQuery:
             chosen.add(EDGE)
         chosen.update(self.collections)
         return tuple(k for k in KINDS if k in chosen)
+
+
+def parse_line(line: str, *, limit: int = DEFAULT_LIMIT) -> SearchQuery:
+    """A query typed on one line (the console's search box): words to find, plus ``label:L``, ``type:T``,
+    ``collection:C`` and ``field:K=V`` restrictions; quotes group words (``"two words"``)."""
+    try:
+        tokens = shlex.split(line)
+    except ValueError:  # an unbalanced quote: the line is text
+        tokens = [line]
+    words: list[str] = []
+    parts: dict[str, list[str]] = {"label": [], "type": [], "collection": [], "field": []}
+    for tok in tokens:
+        key, sep, value = tok.partition(":")
+        if sep and key in parts and value:
+            parts[key].append(value)
+        else:
+            words.append(tok)
+    return make_query(" ".join(words), labels=parts["label"], edge_types=parts["type"],
+                      collections=parts["collection"], fields=parts["field"], limit=limit)
 
 
 def parse_field(text: str) -> tuple[str, str]:

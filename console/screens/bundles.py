@@ -93,6 +93,8 @@ class BundlesScreen(BaseScreen):
         Binding("b", "backup", "Backup", id="backup"),
         Binding("v", "verify", "Verify", id="verify"),
         Binding("t", "retention", "Retention", id="retention"),
+        Binding("T", "timeline", "Timeline", key_display="T", id="timeline"),
+        Binding("slash", "search", "Search", key_display="/", id="search"),
         Binding("r", "refresh", "Refresh", show=False, id="refresh"),
         Binding("escape", "cancel_job", "Cancel", id="cancel-job"),
         *COMMON_BINDINGS,
@@ -353,6 +355,14 @@ class BundlesScreen(BaseScreen):
 
     def action_retention(self) -> None:
         self.rc.open_retention()
+
+    def action_timeline(self) -> None:
+        self.rc.open_timeline()
+
+    def action_search(self) -> None:
+        b = self.selected_bundle()
+        if b is not None:
+            self.rc.open_search(b)
 
     def action_open_diff(self) -> None:
         residue = self.selected_residue()
