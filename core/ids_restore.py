@@ -83,6 +83,14 @@ class SelectionCounts:
     def total(self) -> int:
         return self.nodes + self.edges + self.memories + self.summaries + self.kb + self.temporal_summaries
 
+    def words(self) -> str:
+        """``1 node · 2 edges · 1 memory``: the non-zero counts (``nothing`` when all are zero)."""
+        parts = [(self.nodes, "node", "nodes"), (self.edges, "edge", "edges"), (self.memories, "memory", "memories"),
+                 (self.summaries, "summary", "summaries"), (self.kb, "KB chunk", "KB chunks"),
+                 (self.temporal_summaries, "temporal summary", "temporal summaries")]
+        out = [f"{n:,} {one if n == 1 else many}" for n, one, many in parts if n]
+        return " · ".join(out) or "nothing"
+
 
 @dataclass(frozen=True, kw_only=True)
 class Selection:

@@ -133,12 +133,9 @@ def print_selection(ctx: Context, sel: Selection) -> None:
     from console.commands.render import say
 
     con = ctx.console()
-    p, r = sel.picked, sel.records
     say(con, f"Selection from {sel.source}: {sel.found} of {sel.requested} id(s) found")
-    say(con, f"  picked:   {p.nodes:,} node(s), {p.edges:,} edge(s), {p.memories:,} memor(y/ies), "
-             f"{p.summaries:,} summar(y/ies), {p.kb:,} KB chunk(s)")
-    say(con, f"  restored: {r.nodes:,} node(s), {r.edges:,} edge(s) touching them, {r.memories:,} memor(y/ies), "
-             f"{r.summaries:,} summar(y/ies), {r.kb:,} KB chunk(s)")
+    say(con, f"  picked:   {sel.picked.words()}")
+    say(con, f"  restores: {sel.records.words()} (edges: those touching a picked node)")
     if sel.missing_count:
         shown = ", ".join(sel.missing[:5]) + (" …" if sel.missing_count > 5 else "")
         say(con, f"  not in the bundle: {sel.missing_count} id(s): {shown}", style="yellow")

@@ -94,7 +94,7 @@ class BundlesScreen(BaseScreen):
         Binding("v", "verify", "Verify", id="verify"),
         Binding("t", "retention", "Retention", id="retention"),
         Binding("T", "timeline", "Timeline", key_display="T", id="timeline"),
-        Binding("slash", "search", "Search", key_display="/", id="search"),
+        Binding("slash", "search", "Search", key_display="/", show=False, id="search"),
         Binding("r", "refresh", "Refresh", show=False, id="refresh"),
         Binding("escape", "cancel_job", "Cancel", id="cancel-job"),
         *COMMON_BINDINGS,

@@ -246,16 +246,13 @@ class SearchScreen(BaseScreen):
         opts = selection_options(sel, RestoreOptions(yes=True))
         g = plan.graph.totals
         body = Text()
-        body.append(f"Restore {sel.found} picked record id(s) from ", style="bold")
+        body.append(f"Restore {sel.found} picked id{'' if sel.found == 1 else 's'} from ", style="bold")
         body.append(visible(sel.source), style="bold")
         body.append(" (merge: every live row stays as it is)\n\n")
-        p, r = sel.picked, sel.records
         body.append("picked   ", style="dim")
-        body.append(f"{p.nodes} node(s) · {p.edges} edge(s) · {p.memories} memor(y/ies) · {p.summaries} "
-                    f"summar(y/ies) · {p.kb} KB chunk(s)\n")
-        body.append("brings   ", style="dim")
-        body.append(f"{r.nodes} node(s) · {r.edges} edge(s) touching them · {r.memories} memor(y/ies) · "
-                    f"{r.summaries} summar(y/ies)\n")
+        body.append(sel.picked.words() + "\n")
+        body.append("restores ", style="dim")
+        body.append(sel.records.words() + " (edges: those touching a picked node)\n")
         if plan.graph.selected:
             orphaned = plan.graph.filter_stats.orphan_edges
             body.append("graph    ", style="dim")
