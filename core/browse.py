@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import orjson
@@ -30,8 +31,9 @@ KINDS = (*GRAPH_KINDS, *COLLECTION_KINDS)
 CANCEL_EVERY = 4096  # lines between cancel checks
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
+class Record(NamedTuple):
+    """One record (a tuple: a million of them are made in a diff, and a frozen dataclass costs twice as much)."""
+
     kind: str  # node | edge | memories | summaries | kb | temporalSummaries
     group: str  # node label, edge type, or the collection key
     id: str
@@ -72,25 +74,25 @@ def files_of(bundle: Path, kind: str) -> list[Path]:
 
 
 def graph_record(obj: object) -> tuple[str, str, str, dict[str, object]] | str:
-    """(kind, group, id, data) of a parsed graph line, or why restore could not write it. None-like records of
-    another type come back as the empty string (neo ignores them)."""
-    if not isinstance(obj, dict):
+    """(kind, group, id, data) of a parsed graph line, or why restore could not write it; a record of another
+    type (neo ignores it) comes back as the empty string."""
+    if type(obj) is not dict:
         return "not a JSON object"
     kind, data = obj.get("type"), obj.get("data")
-    if kind not in GRAPH_KINDS:
+    if kind != NODE and kind != EDGE:
         return ""
-    if not isinstance(data, dict):
+    if type(data) is not dict:
         return "graph line has no data object"
     if kind == NODE:
         nid, label = data.get("id"), data.get("label")
-        if not isinstance(nid, str) or not nid:
+        if type(nid) is not str or not nid:
             return "node has no id"
-        return NODE, label if isinstance(label, str) else ("" if label is None else str(label)), nid, data
+        return NODE, label if type(label) is str else ("" if label is None else str(label)), nid, data
     s, t, et = data.get("source"), data.get("target"), data.get("type")
-    if not (isinstance(s, str) and isinstance(t, str) and isinstance(et, str) and s and t and et):
+    if not (type(s) is str and type(t) is str and type(et) is str and s and t and et):
         return "edge needs source, target and type"
     eid = data.get("id") or f"{s}->{t}:{et}"  # neo's fallback id for an edge without one
-    return EDGE, et, eid if isinstance(eid, str) else str(eid), data
+    return EDGE, et, eid if type(eid) is str else str(eid), data
 
 
 def chroma_record(obj: object) -> str | None:

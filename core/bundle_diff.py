@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
+import orjson
+
 from core.browse import (
     COLLECTION_KINDS,
     EDGE,
@@ -43,6 +45,8 @@ from core.substrates import check_only_substrate
 from core.wire import wire
 
 BATCH = 20_000  # rows per executemany
+SORTED = orjson.OPT_SORT_KEYS
+dumps = orjson.dumps
 MAX_UNREADABLE = 50  # listed per side; all are counted
 # a cell by its wire name (what --json, the CLI and the console call it) -> which rows of the index it holds
 _CELL_SQL = {"onlyInA": "hb IS NULL", "onlyInB": "ha IS NULL", "identical": "ha = hb", "different": "ha <> hb"}
@@ -173,6 +177,8 @@ class _Loader:
         self.bad: list[Unreadable] = []
         self.batch: list[tuple[str, str, str, int, int, int]] = []
         self.root: Path | None = None
+        self.last_file: Path | None = None
+        self.last_ix = 0
 
     def on_bad(self, path: Path, number: int, reason: str) -> None:
         self.unreadable += 1
@@ -182,14 +188,20 @@ class _Loader:
 
     def add(self, r: Record) -> None:
         self.records += 1
-        self.batch.append((r.kind, r.id, r.group, hash(content_key(r.kind, r.value)), self.file_ix[r.file],
-                           r.offset))
+        if r.file is not self.last_file:  # one Path per file: compare by identity, look up once
+            self.last_file, self.last_ix = r.file, self.file_ix[r.file]
+        kind = r.kind
+        key = dumps(r.value, option=SORTED) if kind is NODE or kind is EDGE else content_key(kind, r.value)
+        self.batch.append((kind, r.id, r.group, hash(key), self.last_ix, r.offset))
         if len(self.batch) >= BATCH:
             self.flush()
 
     def flush(self) -> None:
         if self.batch:
             before = self.conn.total_changes
+            # in key order: neighbouring inserts land on the same B-tree pages. A stable sort keeps a repeated
+            # id's occurrences in stream order, so the first one still wins.
+            self.batch.sort(key=lambda row: (row[0], row[1]))
             self.conn.executemany(self.sql, self.batch)
             self.written += self.conn.total_changes - before
             self.batch = []
@@ -213,7 +225,7 @@ class BundleIndex:
         self.path = Path(name)
         self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         # a scratch table: nothing to recover after a crash, so no journal and no fsync
-        for pragma in ("journal_mode = OFF", "synchronous = OFF", "cache_size = -32768", "temp_store = FILE"):
+        for pragma in ("journal_mode = OFF", "synchronous = OFF", "cache_size = -16384", "temp_store = FILE"):
             self.conn.execute(f"PRAGMA {pragma}")
         self.conn.execute(SCHEMA)
         self.sides: dict[str, DiffSide] = {}
