@@ -143,3 +143,51 @@ async def test_search_restore_is_a_write_and_readonly_disables_it(dd: DataDir) -
         await settle(pilot)
         assert app.screen is screen  # nothing opened
         assert not (dd.state_dir / "selections").exists()
+
+
+def hostile_root(tmp_path: Path) -> DataDir:
+    """Two bundles whose labels, ids and texts look like markup or carry terminal controls."""
+    from core.datadir import resolve
+    from tests.builders import edge, live_graph, node, vec, write_bundle
+
+    d = resolve(tmp_path / "evil" / ".neo-ai-data", env={})
+    live_graph(d, [node("c", "CONCEPT")], [])
+    write_bundle(d.backup_root, name="backup-2026-05-10T01-11-23.456Z",
+                 nodes=[node("[b]id\x1b[2J", "odd[/]label", text="[link=x]boom\u202e"), node("c", "CONCEPT")],
+                 edges=[edge("e1", "c", "[b]id\x1b[2J", "REL[/]ATES")], memories=[vec("m1", document="[red]wipe")])
+    write_bundle(d.backup_root, name="backup-2026-05-09T01-11-23.456Z", nodes=[node("c", "CONCEPT")])
+    return d
+
+
+async def test_hostile_text_renders_as_text_in_the_timeline_diff_and_search(tmp_path: Path) -> None:
+    d = hostile_root(tmp_path)
+    app = make(d)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = await open_timeline(pilot, "l")
+        assert "odd[/]label" in plain(screen.query_one("#tl-series-text", Static))
+        await pilot.press("e")
+        await settle(pilot)
+        assert "REL[/]ATES" in plain(screen.query_one("#tl-series-text", Static))
+        await pilot.press("space", "down", "space", "d")
+        await settle(pilot)
+        diff = app.screen
+        assert isinstance(diff, BundleDiffScreen)
+        labels = diff.query_one("#bd-labels", DataTable)
+        assert cell(labels, "node\x00odd[/]label", "name") == "odd[/]label"
+        await pilot.press("enter")
+        await settle(pilot)
+        ids = app.screen
+        assert isinstance(ids, IdsScreen)
+        assert cell(ids.query_one("#ids-table", DataTable), "0", "id") == "[b]id\\x1b[2J"
+        await pilot.press("escape", "escape", "escape")
+        await settle(pilot)
+        await pilot.press("slash")
+        await settle(pilot)
+        await pilot.press(*"boom", "enter")
+        await settle(pilot)
+        search = app.screen
+        assert isinstance(search, SearchScreen) and search.result is not None
+        detail = plain(search.query_one("#se-detail-text", Static))
+        assert "[link=x]boom\\u202e" in detail and "\x1b" not in detail and "\u202e" not in detail
+        svg = app.export_screenshot().replace("&#160;", " ")
+        assert "[link=x]boom" in svg
