@@ -27,11 +27,14 @@ from console.format import age_text, describe_error, location_label, neo_alerts
 from console.livegraph import GraphCensus, graph_census
 from console.messages import BundlesLoaded
 from console.screens.base import BaseScreen
+from console.screens.bundle_diff import BundleDiffScreen
 from console.screens.bundles import BundlesScreen
 from console.screens.diff import DiffScreen
 from console.screens.help import HelpScreen
 from console.screens.restore import RestoreScreen
 from console.screens.retention import RetentionScreen
+from console.screens.search import SearchScreen
+from console.screens.timeline import TimelineScreen
 from core.bundle import BundleInfo, Listing
 from core.datadir import DataDir
 from core.errors import ConsoleError
@@ -121,6 +124,15 @@ class RecoveryApp(App[int]):
 
     def open_retention(self) -> None:
         self.push_screen(RetentionScreen())
+
+    def open_timeline(self) -> None:
+        self.push_screen(TimelineScreen())
+
+    def open_bundle_diff(self, a: BundleInfo, b: BundleInfo) -> None:
+        self.push_screen(BundleDiffScreen(a, b))
+
+    def open_search(self, bundle: BundleInfo, query: str = "") -> None:
+        self.push_screen(SearchScreen(bundle, query))
 
     def open_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
@@ -249,6 +261,8 @@ class RecoveryApp(App[int]):
                             self.show_census)
         home = next((s for s in self.screen_stack if isinstance(s, BundlesScreen)), None)
         if home is not None and screen is home:
+            yield SystemCommand("Timeline", "Every bundle's counts over time, drops marked", home.action_timeline)
+            yield SystemCommand("Search in bundle", "Find records inside the selected bundle", home.action_search)
             yield SystemCommand("Retention", "Policy, verdicts, coverage timeline, prune", home.action_retention)
             yield SystemCommand("Verify bundle", "Stream the selected bundle and check every line",
                                 home.action_verify)

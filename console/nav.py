@@ -60,6 +60,15 @@ class ConsoleApp(Protocol):
 
     def open_retention(self) -> None: ...
 
+    def open_timeline(self) -> None:
+        """Every bundle's counts over time, drops marked."""
+
+    def open_bundle_diff(self, a: BundleInfo, b: BundleInfo) -> None:
+        """Bundle ``a`` against bundle ``b``: only in A, only in B, identical, different."""
+
+    def open_search(self, bundle: BundleInfo, query: str = "") -> None:
+        """Search inside ``bundle`` (and restore just the hits)."""
+
     def open_help(self) -> None: ...
 
     def go_home(self) -> None:

@@ -34,8 +34,11 @@ import core.journal
 from console.app import RecoveryApp
 from console.factory import make_app
 from console.messages import JobProgressed
+from console.screens.bundle_diff import BundleDiffScreen
 from console.screens.diff import DiffScreen
 from console.screens.restore import RestoreScreen
+from console.screens.search import SearchScreen
+from console.screens.timeline import TimelineScreen
 from core.bundle import PARTIAL_PREFIX, TRASH_PREFIX
 from core.datadir import DataDir, resolve
 from core.demo import build_demo
@@ -44,7 +47,8 @@ from core.progress import Progress, ProgressFn, no_progress
 from core.restore_model import RestoreCancelled, RestoreOptions, RestoreResult
 from core.substrates import VECTOR_COLLECTIONS
 
-# nine hours after the newest demo bundle: the May 10 2026 graph wipe (bundle names match the real incident)
+# the morning of the May 10 2026 graph wipe: nine hours after the last bundle before it (01:11, named as the real
+# incident's), one hour after the routine backup that copied the wiped stores
 FIXED_NOW = datetime(2026, 5, 10, 10, 11, 23, 456_000, tzinfo=UTC)
 
 RunBefore = Callable[[Pilot[Any]], Awaitable[None]]
@@ -146,14 +150,17 @@ async def _prune_preview(pilot: Pilot[Any]) -> None:
 
 async def _bundle_malformed(pilot: Pilot[Any]) -> None:
     await settle(pilot)
-    await pilot.press("down", "down")
+    await pilot.press("down", "down", "down")
     await settle(pilot)
 
 
-async def open_diff(pilot: Pilot[Any]) -> DiffScreen:
-    """Enter on the selected bundle (the newest), then the scan: the diff with its first plan."""
+async def open_diff(pilot: Pilot[Any], *, row: int = 1) -> DiffScreen:
+    """Enter on the bundle ``row`` rows down (in the demo, row 1 is the last bundle before the wipe: the newest
+    is the routine backup taken after it), then the scan: the diff with its first plan."""
     app = pilot.app
     await settle(pilot)
+    for _ in range(row):
+        await pilot.press("down")
     await pilot.press("enter")
     await settle(pilot)
     diff = app.screen
@@ -193,6 +200,78 @@ async def _confirm_merge(pilot: Pilot[Any]) -> None:
 
 async def _confirm_replace(pilot: Pilot[Any]) -> None:
     await _diff(pilot, "m", "R")
+
+
+async def open_timeline(pilot: Pilot[Any], *keys: str) -> TimelineScreen:
+    await settle(pilot)
+    await pilot.press("T")
+    await settle(pilot)
+    if keys:
+        await pilot.press(*keys)
+        await settle(pilot)
+    screen = pilot.app.screen
+    assert isinstance(screen, TimelineScreen) and screen.timeline is not None, "the timeline did not load"
+    return screen
+
+
+async def _timeline(pilot: Pilot[Any]) -> None:
+    await open_timeline(pilot)
+
+
+async def _timeline_labels(pilot: Pilot[Any]) -> None:
+    await open_timeline(pilot, "l")
+
+
+async def open_bundle_diff(pilot: Pilot[Any]) -> BundleDiffScreen:
+    """From the timeline: mark the newest bundle and the one before the wipe, then d."""
+    await open_timeline(pilot, "space", "down", "space")
+    await pilot.press("d")
+    await settle(pilot)
+    screen = pilot.app.screen
+    assert isinstance(screen, BundleDiffScreen) and screen.diff is not None, "the bundle diff did not load"
+    return screen
+
+
+async def _bundle_diff(pilot: Pilot[Any]) -> None:
+    await open_bundle_diff(pilot)
+
+
+async def _bundle_diff_ids(pilot: Pilot[Any]) -> None:
+    await open_bundle_diff(pilot)
+    await pilot.press("enter")  # FILE, the top row: its ids only in B
+    await settle(pilot)
+
+
+async def _bundle_diff_row(pilot: Pilot[Any]) -> None:
+    screen = await open_bundle_diff(pilot)
+    assert screen.diff is not None
+    row = list(screen.diff.labels).index("ISSUE")  # re-ingested with newer data: different in both
+    await pilot.press(*(["down"] * row), "enter")
+    await settle(pilot)
+    await pilot.press("enter")
+    await settle(pilot)
+
+
+async def open_search(pilot: Pilot[Any], query: str) -> SearchScreen:
+    """`/` on the last bundle before the wipe, then a query."""
+    await settle(pilot)
+    await pilot.press("down", "slash")
+    await settle(pilot)
+    await pilot.press(*query, "enter")
+    await settle(pilot)
+    screen = pilot.app.screen
+    assert isinstance(screen, SearchScreen) and screen.result is not None, "the search did not run"
+    return screen
+
+
+async def _search(pilot: Pilot[Any]) -> None:
+    await open_search(pilot, "issue-1000")
+
+
+async def _search_restore(pilot: Pilot[Any]) -> None:
+    await open_search(pilot, '"step 1000 of"')  # a memory lost in the wipe, spawned from the live frontier
+    await pilot.press("space", "R")
+    await settle(pilot)
 
 
 DEMO_RUN_ID = "20260510T101208114Z-3f9c2a"
@@ -303,16 +382,17 @@ async def _restore_done(pilot: Pilot[Any]) -> None:
 
 def scenes() -> list[Scene]:
     return [
-        Scene("bundles", "Home: the demo bundles newest first with ages 9h..77d, kb/mc/graph row counts from "
-              "the metas with ✓? (claimed: nothing read yet) or ✗ and a word (0 ✗ empty), the MALFORMED bundle "
-              "flagged, the staging residue row, the header's count of unverified bundles, the detail pane of "
-              "the newest bundle with the live graph's census beside it, and the footer keys.", _home,
+        Scene("bundles", "Home: the demo bundles newest first with ages 1h..77d, kb/mc/graph row counts from "
+              "the metas with ✓? (claimed: nothing read yet) or ✗ and a word (0 ✗ empty); the newest, taken after "
+              "the wipe, holds 7.8k graph rows against 37.9k the day before; the MALFORMED bundle flagged, the "
+              "staging residue row, the header's count of unverified bundles, the detail pane of the newest bundle "
+              "with the live graph's census beside it, and the footer keys.", _home,
               wide=True),
         Scene("bundles-malformed", "The torn-meta bundle selected: MALFORMED in the table and in the detail "
               "pane, which says why retention keeps it.", _bundle_malformed),
         Scene("bundles-verified", "The newest bundle after v: its row reads ✓ (verified) where the others read "
-              "✓?, the job panel says RESTORABLE and the detail pane shows checksums verified. Verifying writes "
-              "the verify cache: its own copy.", _verified, writes=True),
+              "✓?, the job panel says RESTORABLE (the wiped graph is a perfectly valid bundle) and the detail pane "
+              "shows checksums verified. Verifying writes the verify cache: its own copy.", _verified, writes=True),
         Scene("bundles-readonly", "Started with --readonly: the READ-ONLY badge in the header and the Backup "
               "key dimmed in the footer.", _home, readonly=True),
         Scene("retention", "Retention: the policy per substrate with the newest and oldest restorable age, "
@@ -320,8 +400,29 @@ def scenes() -> list[Scene]:
         Scene("prune-preview", "Prune's dry-run preview in a confirm dialog, focus on No; the guard it shows "
               "verified the newest bundle first (read in full now).", _prune_preview, writes=True),
         Scene("help", "Help: every key per screen, the symbols, the safety rules.", _help, wide=True),
-        Scene("diff-labels", "Diff of the newest bundle with the incident default preset: totals read would "
-              "insert 11,589, already present 3,580, filtered out 22,756; the per-label table with bars.",
+        Scene("timeline", "Timeline (T): a sparkline per substrate, the wipe marked ▼ at the newest bundle "
+              "(graph 37.9k → 7,845, mc 11.2k → 1,133) and the KB's drop to zero at the empty-KB bundle, the "
+              "torn meta as ?, read from the metas alone.", _timeline, wide=True),
+        Scene("timeline-labels", "The timeline per node label (l), each bundle's graph counted once: nodes "
+              "22.7k → 3,545 (-84%), FILE, CONCEPT (to zero) and the other lost labels marked ▼ at the wipe.",
+              _timeline_labels, writes=True),
+        Scene("bundle-diff", "The newest bundle (A) against the last one before the wipe (B), marked in the "
+              "timeline and diffed with d: per label only in A, only in B, identical, different; what the wipe "
+              "took reads in the only-B column.", _bundle_diff, wide=True),
+        Scene("bundle-diff-ids", "Drill-down: the FILE ids only in B, a page at a time, the four cells' counts "
+              "above.", _bundle_diff_ids),
+        Scene("bundle-diff-row", "One ISSUE row in both bundles, field by field: state open → closed, "
+              "reingestedAt only in A.", _bundle_diff_row),
+        Scene("search", "Search (/) in the bundle before the wipe: the hits for issue-1000 with their live "
+              "state (the node live but different, its edges not live) and the first hit's record.", _search,
+              wide=True),
+        Scene("search-restore", "A memory found by a word of its text, marked, R: the confirm restates the "
+              "selection's own plan (the memory, its node and its edge from the live frontier; merge keeps every "
+              "live row).", _search_restore,
+              writes=True),
+        Scene("diff-labels", "Diff of the last bundle before the wipe (the second row) with the incident default "
+              "preset: totals read would insert 11,589, already present 3,580, filtered out 22,756; the per-label "
+              "table with bars.",
               _diff_labels, wide=True),
         Scene("diff-edges", "The per-edge-type table: CONTAINS, DISCOVERED_IN, EVALUATED_BY filtered, the "
               "orphaned column, bars with × for orphans.", _diff_edges),

@@ -350,14 +350,21 @@ def list_root(dd: DataDir, *, now: datetime | None = None) -> Listing:
     return list_bundles(dd.backup_root, now=now, cache=verify_cache(dd))
 
 
+_LATEST = re.compile(r"latest(?:~(\d+))?")
+
+
 def resolve_bundle(root: Path, ref: str) -> Path:
-    """A bundle argument: a path, a bundle name under the backup root, or `latest`."""
-    if ref == "latest":
-        listing = list_bundles(root)
-        for b in listing.bundles:
-            if b.meta_state == "valid":
-                return b.path
-        raise UsageError("no completed bundle (one with a valid bundle-meta.json) to call latest", path=root)
+    """A bundle argument: a path, a bundle name under the backup root, `latest`, or `latest~N` (the Nth completed
+    bundle before the newest: `latest~1` is the one before it)."""
+    m = _LATEST.fullmatch(ref)
+    if m is not None:
+        back = int(m.group(1) or 0)
+        completed = [b for b in list_bundles(root).bundles if b.meta_state == "valid"]
+        if back < len(completed):
+            return completed[back].path
+        if not completed:
+            raise UsageError("no completed bundle (one with a valid bundle-meta.json) to call latest", path=root)
+        raise UsageError(f"{ref}: there are only {len(completed)} completed bundle(s)", path=root)
     p = Path(ref).expanduser()
     if p.is_dir():
         return p.resolve()

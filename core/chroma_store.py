@@ -195,3 +195,17 @@ def delete(col: Collection, ids: list[str]) -> None:
 
 def export_page_size(dimension: int | None) -> int:
     return max(50, min(2000, (16 << 20) // (((dimension or 1024) * 20) + 4096)))
+
+
+def records_by_id(col: Collection, ids: list[str]) -> list[Record]:
+    """The rows with these ids that exist, with embeddings, metadatas and documents (a search hit's live copy)."""
+    out: list[Record] = []
+    for i in range(0, len(ids), MAX_GET_IDS):
+        got = col.get(ids=ids[i : i + MAX_GET_IDS], include=["embeddings", "metadatas", "documents"])
+        n = len(got["ids"])
+        none: list[None] = [None] * n
+        embs = got["embeddings"] if got["embeddings"] is not None else none
+        metas: Sequence[Metadata | None] = got["metadatas"] or none
+        docs: Sequence[str | None] = got["documents"] or none
+        out += [Record(got["ids"][j], embs[j], metas[j], docs[j]) for j in range(n)]
+    return out

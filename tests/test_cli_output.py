@@ -93,7 +93,7 @@ def test_demo_prints_the_incident_diff_command_whole(tmp_path: Path, monkeypatch
     target = tmp_path / DEEP / "demo"
     code, out, _ = cli("demo", "--dir", str(target), "--scale", "0.02", "--no-tui")
     assert code == 0
-    expected = shlex.join(["recovery-console", "--data-dir", str(target), "diff", "latest",
+    expected = shlex.join(["recovery-console", "--data-dir", str(target), "diff", "latest~1",
                            "--filter-labels=FILE,DIRECTORY,KB_GAP,TOOLING_GAP",
                            "--filter-edge-types=CONTAINS,DISCOVERED_IN,EVALUATED_BY"])
     assert lines_with(out, expected), out

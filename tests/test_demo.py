@@ -29,12 +29,12 @@ def graph_lines(bundle: Path) -> list[dict]:
     return [json.loads(line) for line in f.read_text().splitlines()]
 
 
-def test_newest_bundle_has_the_may_10_shape(demo) -> None:
+def test_the_last_bundle_before_the_wipe_has_the_may_10_shape(demo) -> None:
     root = Path(demo.root)
     listing = list_bundles(root / "backups")
-    newest = listing.bundles[0]
-    assert newest.name == "backup-2026-05-10T01-00-00.000Z"
-    rows = graph_lines(newest.path)
+    before = listing.bundles[1]
+    assert before.name == "backup-2026-05-10T01-00-00.000Z"
+    rows = graph_lines(before.path)
     nodes = [r["data"] for r in rows if r["type"] == "node"]
     edges = [r["data"] for r in rows if r["type"] == "edge"]
     assert (len(nodes), len(rows)) == (22_660, 37_925)
@@ -52,12 +52,28 @@ def test_newest_bundle_has_the_may_10_shape(demo) -> None:
     assert live_issue["properties"]["state"] == "closed" and backup_issue["properties"]["state"] == "open"
 
 
+def test_the_newest_bundle_is_a_backup_of_the_wiped_stores(demo) -> None:
+    """A routine backup ran after the wipe: restorable by neo's rule, and exactly the wiped graph."""
+    root = Path(demo.root)
+    newest = list_bundles(root / "backups").bundles[0]
+    assert newest.name == "backup-2026-05-10T09-00-00.000Z"
+    assert all(newest.restorable(s) for s in ("kb", "mc", "graph"))
+    rows = graph_lines(newest.path)
+    conn = g.connect(root / "sqlite" / "memory-core-graph.sqlite")
+    live = {r[0]: json.loads(r[1]) for r in conn.execute("SELECT id, data FROM Nodes")}
+    nodes = {r["data"]["id"]: r["data"] for r in rows if r["type"] == "node"}
+    assert nodes == live and len(rows) - len(nodes) == 4_300
+    emb = (newest.meta or {})["embedding"]["counts"]
+    assert (emb["memories"], emb["summaries"]) == (demo.live["memories"], demo.live["summaries"])
+
+
 def test_incident_extras(demo) -> None:
     listing = list_bundles(Path(demo.root) / "backups")
     by_state = [b.meta_state for b in listing.bundles]
     assert by_state.count("malformed") == 1
     kb_empty = [b for b in listing.bundles if b.integrity("kb") == "empty"]
     assert len(kb_empty) == 1 and kb_empty[0].substrates["kb"].bytes == 0
+    assert [b.name for b in listing.bundles].index(kb_empty[0].name) == 2  # the day before the 01:00 bundle
     assert [r.kind for r in listing.residue] == ["staging"]
     assert find_restorable(Path(demo.root) / "backups").code == RESTORABLE
     assert demo.live["memories"] == 1_068 and demo.live["summaries"] == 65

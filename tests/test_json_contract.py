@@ -125,10 +125,11 @@ READ_ONLY = {
     "list-no-rows": ("list", "--no-rows"),
     "verify-latest": ("verify", "latest"),
     "verify-walk": ("verify",),
-    "diff-latest": ("diff", "latest"),
-    "diff-incident": ("diff", "latest", *INCIDENT),
-    "diff-replace-only": ("diff", "latest", "--mode", "replace", "--only-substrate", "graph,concepts"),
-    "restore-dry-run": ("restore", "latest", "--dry-run", *INCIDENT),
+    # the demo's newest bundle is the backup taken after the wipe; the incident's plan is of the one before it
+    "diff-latest": ("diff", "latest~1"),
+    "diff-incident": ("diff", "latest~1", *INCIDENT),
+    "diff-replace-only": ("diff", "latest~1", "--mode", "replace", "--only-substrate", "graph,concepts"),
+    "restore-dry-run": ("restore", "latest~1", "--dry-run", *INCIDENT),
     "retention": ("retention",),
     "retention-no-rows": ("retention", "--no-rows"),
     "prune-dry-run": ("prune", "--dry-run"),
@@ -149,10 +150,10 @@ def test_read_only_commands(name: str, demo: Path, capsys: pytest.CaptureFixture
 
 def test_restore_runs_undo(work: Path, capsys: pytest.CaptureFixture[str]) -> None:
     stamps = _stamps(work)
-    code, obj = run_json(capsys, work, "restore", "latest", *INCIDENT)
+    code, obj = run_json(capsys, work, "restore", "latest~1", *INCIDENT)
     check("restore-merge", work, stamps, code, obj)
     run_id = obj["runId"]
-    code, obj = run_json(capsys, work, "restore", "latest", *INCIDENT)
+    code, obj = run_json(capsys, work, "restore", "latest~1", *INCIDENT)
     check("restore-merge-again", work, stamps, code, obj)
     code, obj = run_json(capsys, work, "runs")
     check("runs", work, stamps, code, obj)

@@ -27,12 +27,12 @@ def test_may_10_figures_from_diff_and_restore(tmp_path: Path, capsys: pytest.Cap
     root = tmp_path / "demo"
     build_demo(root, dimension=16)
     dd = resolve(root, env={})
-    plan = cli_json(capsys, "--data-dir", str(root), "diff", "latest", *FLAGS, "--json")
+    plan = cli_json(capsys, "--data-dir", str(root), "diff", "latest~1", *FLAGS, "--json")
     assert plan["graph"]["totals"] == MAY10_FIGURES
 
     nodes_before, edges_before = graph_state(dd)
     chroma_before = {k: chroma_state(dd, k) for k in ("memories", "summaries", "kb")}
-    res = cli_json(capsys, "--data-dir", str(root), "restore", "latest", *FLAGS, "--json")
+    res = cli_json(capsys, "--data-dir", str(root), "restore", "latest~1", *FLAGS, "--json")
     assert res["status"] == "completed" and res["failuresTotal"] == 0
     g = res["subsystems"]["graph"]
     fs, counts = g["filterStats"], g["counts"]["graph"]
@@ -53,5 +53,5 @@ def test_may_10_figures_from_diff_and_restore(tmp_path: Path, capsys: pytest.Cap
         after = chroma_state(dd, key)
         assert same_chroma(before, {k: after[k] for k in before})
 
-    again = cli_json(capsys, "--data-dir", str(root), "diff", "latest", *FLAGS, "--json")
+    again = cli_json(capsys, "--data-dir", str(root), "diff", "latest~1", *FLAGS, "--json")
     assert again["graph"]["totals"]["wouldInsert"] == 0  # everything restorable is now present

@@ -78,7 +78,8 @@ async def test_home_lists_bundles_residue_and_freshness(shared_dd: DataDir) -> N
         assert isinstance(screen, BundlesScreen)
         table = screen.query_one("#bundles", DataTable)
         keys = [str(k.value) for k in table.rows]
-        assert keys[0] == "backup-2026-05-10T01-11-23.456Z"
+        # the routine backup after the wipe is the newest; the last one before it comes next
+        assert keys[:2] == ["backup-2026-05-10T09-11-23.456Z", "backup-2026-05-10T01-11-23.456Z"]
         assert sum(1 for k in keys if k.startswith("residue:")) == 1
         notes = {k: table.get_cell(k, "notes").plain for k in keys if not k.startswith("residue:")}
         # a substrate's word sits in its own cell (issue 10): the empty KB export reads ✗ empty there
@@ -86,9 +87,9 @@ async def test_home_lists_bundles_residue_and_freshness(shared_dd: DataDir) -> N
         assert table.get_cell(keys[0], "graph").plain.endswith("✓?")  # claimed by the meta: nothing read yet
         assert "MALFORMED" in notes["backup-2026-05-07T01-11-23.456Z"]
         header = screen.query_one(StatusHeader).render().plain
-        assert "kb 9h" in header and "graph 9h" in header and "STALE" not in header
+        assert "kb 1h" in header and "graph 1h" in header and "STALE" not in header
         detail = plain(screen.query_one("#detail-text", Static))
-        assert "integrity" in detail and "graph pass 37,925" in detail
+        assert "integrity" in detail and "graph pass 7,845" in detail
         # the live graph beside the bundle, counted through aiosqlite: the wipe reads at a glance
         assert census_line(*graph_counts(shared_dd)) in detail
         assert census_line(3_545, 4_300) in detail
@@ -270,7 +271,7 @@ async def test_the_replace_guard_runs_in_a_worker_and_the_dialog_shows_its_answe
         threads.append(threading.current_thread())
         entered.set()
         release.wait(10)  # on the UI thread, this would freeze the console for the whole wait
-        return real(dd, now=now, max_age=timedelta(hours=1))  # the newest demo bundle is 9h old: refused
+        return real(dd, now=now, max_age=timedelta(minutes=30))  # the newest demo bundle is 1h old: refused
 
     monkeypatch.setattr(diff_screen, "guard", slow_guard)
     app = make(shared_dd)
@@ -290,7 +291,7 @@ async def test_the_replace_guard_runs_in_a_worker_and_the_dialog_shows_its_answe
         await settle(pilot)
         body = plain(dialog.query_one("#body", Static))
         assert "Checking" not in body and "The backup guard refuses a replace now" in body
-        assert "older than 1h" in body
+        assert "older than 30m" in body
         assert dialog.query_one("#yes", Button).disabled
         await pilot.press("escape")
         await pilot.pause()

@@ -2,9 +2,11 @@
 
 COMMANDS = (
     "list",
+    "timeline",
     "backup",
     "verify",
     "diff",
+    "search",
     "restore",
     "runs",
     "undo",

@@ -42,8 +42,11 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
                  f"(after the wipe); {len(result.bundles)} bundles")
         for note in result.notes:
             say(con, f"  {note}")
-        say(con, "Try the incident's plan:")
-        command(con, ["--data-dir", str(result.root), "diff", "latest",
+        say(con, "See the wipe and the empty KB run in the bundles' history, and what the wipe took:")
+        command(con, ["--data-dir", str(result.root), "timeline"])
+        command(con, ["--data-dir", str(result.root), "diff", "latest", "latest~1"])
+        say(con, "Try the incident's plan (the last bundle before the wipe):")
+        command(con, ["--data-dir", str(result.root), "diff", "latest~1",
                       f"--filter-labels={','.join(INCIDENT_DEFAULT.labels)}",
                       f"--filter-edge-types={','.join(INCIDENT_DEFAULT.edge_types)}"])
     if args.no_tui or ctx.json:

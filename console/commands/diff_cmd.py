@@ -1,4 +1,5 @@
-"""`diff`: the restore plan of a bundle against the live stores, per node label, edge type and collection."""
+"""`diff`: the restore plan of a bundle against the live stores, per node label, edge type and collection; with
+two bundles, what differs between them (`core.bundle_diff`)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,16 @@ from typing import Any
 
 from console.commands.common import Context, add_json, csv_list
 from core.bundle import resolve_bundle
+from core.bundle_diff import DEFAULT_PAGE, BundleDiff, diff_bundles, iter_cells
+from core.errors import UsageError
 from core.live_scan import scan_bundle
 from core.plan import Filters, Plan, build_plan
 from core.substrates import PLAN_COLLECTIONS, SUBSTRATES, TEMPORAL, check_mode, check_only_substrate
 from core.wire import encode
 
 NAME = "diff"
-HELP = "show what restoring a bundle would do (per label, edge type, collection, file); writes nothing"
+HELP = ("show what restoring a bundle would do (per label, edge type, collection, file); with two bundles, "
+        "what differs between them; writes nothing")
 
 
 def add_filter_arguments(p: argparse.ArgumentParser) -> None:
@@ -31,14 +35,34 @@ def add_filter_arguments(p: argparse.ArgumentParser) -> None:
                    help="merge: overwrite existing flat files; replace: acknowledge non-empty targets")
 
 
+def _count(value: str) -> int:
+    n = int(value)
+    if n < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return n
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_filter_arguments(p)
+    p.add_argument("other", nargs="?", metavar="BUNDLE_B",
+                   help="a second bundle: compare BUNDLE (A) with it, per label, edge type and collection: only in "
+                        "A, only in B, in both identical, in both different")
+    g = p.add_argument_group("bundle against bundle")
+    g.add_argument("--ids", action="store_true", help="list the ids in each cell (a page of them; see --offset)")
+    g.add_argument("--offset", type=_count, default=0, metavar="N", help="with --ids: skip the first N ids of a cell")
+    g.add_argument("--limit", type=_count, default=DEFAULT_PAGE, metavar="N",
+                   help=f"with --ids: at most N ids per cell (default {DEFAULT_PAGE})")
     add_json(p)
 
 
 def run(args: argparse.Namespace, ctx: Context) -> int:
     only = check_only_substrate(args.only_substrate)
     check_mode(args.mode)
+    if args.other is not None:
+        return run_bundles(args, ctx, only)
+    if args.ids or args.offset or args.limit != DEFAULT_PAGE:
+        raise UsageError("--ids, --offset and --limit list the ids of a diff between two bundles: "
+                         "diff BUNDLE_A BUNDLE_B --ids")
     path = resolve_bundle(ctx.dd.backup_root, args.bundle)
     with ctx.progress("plan") as on_progress:
         scan = scan_bundle(ctx.dd, path, on_progress=on_progress)
@@ -117,3 +141,66 @@ def print_plan(ctx: Context, plan: Plan) -> None:
     con.print(t)
     for w in plan.warnings:
         say(con, f"  warning: {w}")
+
+
+def run_bundles(args: argparse.Namespace, ctx: Context, only: tuple[str, ...] | None) -> int:
+    if args.mode != "merge" or args.force:
+        raise UsageError("--mode and --force belong to a restore plan; a diff of two bundles writes nothing")
+    a = resolve_bundle(ctx.dd.backup_root, args.bundle)
+    b = resolve_bundle(ctx.dd.backup_root, args.other)
+    with ctx.progress("diff") as on_progress:
+        diff = diff_bundles(a, b, filters=Filters.of(args.filter_labels, args.filter_edge_types),
+                            only_substrate=only, ids=args.ids, offset=args.offset, limit=args.limit,
+                            work_dir=None, on_progress=on_progress)
+    if ctx.json:
+        ctx.emit_json(encode(diff))
+    else:
+        print_bundle_diff(ctx, diff)
+    return 0
+
+
+CELL_WORDS = {"onlyInA": "only in A", "onlyInB": "only in B", "identical": "identical", "different": "different"}
+
+
+def print_bundle_diff(ctx: Context, d: BundleDiff) -> None:
+    from console.commands.render import say, text
+
+    con = ctx.console()
+    say(con, f"A {d.a.name} ({d.a.records:,} records)")
+    say(con, f"B {d.b.name} ({d.b.records:,} records)")
+    if d.filters.active:
+        say(con, f"  left out: labels {', '.join(sorted(d.filters.labels)) or '-'}; "
+                 f"edge types {', '.join(sorted(d.filters.edge_types)) or '-'} ({d.filtered_out:,} rows)")
+    cols = ["A", "B", "only in A", "only in B", "identical", "different"]
+    for title, head, rows in (("Graph nodes", "label", d.labels), ("Graph edges", "edge type", d.edge_types),
+                              ("Collections", "collection", d.collections)):
+        if not rows:
+            continue
+        t = _table(title, [head, *cols])
+        for name, r in rows.items():
+            t.add_row(text(name), _n(r.in_a), _n(r.in_b), _n(r.only_a), _n(r.only_b), _n(r.identical),
+                      _n(r.different))
+        con.print(t)
+    tot = d.totals
+    say(con, f"  only in A {tot.only_a:,}   only in B {tot.only_b:,}   identical {tot.identical:,}   "
+             f"different {tot.different:,}")
+    for side in (d.a, d.b):
+        if side.duplicate_ids:
+            say(con, f"  {side.name}: {side.duplicate_ids:,} repeated id(s), first occurrence compared (as a "
+                     "restore keeps it)", style="yellow")
+        if side.unreadable:
+            first = side.unreadable_lines[0]
+            say(con, f"  {side.name}: {side.unreadable:,} line(s) are not records and were left out (first: "
+                     f"{first.file}:{first.line}: {first.reason})", style="yellow")
+    more = False
+    for kind, group, r in iter_cells(d):
+        for cell, page in (r.ids or {}).items():
+            where = "label" if kind == "node" else "edge type" if kind == "edge" else "collection"
+            shown = f"{page.offset + 1:,}-{page.offset + len(page.ids):,} of {page.total:,}" if page.ids else \
+                f"none past {page.offset:,} of {page.total:,}"
+            say(con, f"{where} {group}, {CELL_WORDS[cell]} ({shown}):", style="bold")
+            for rid in page.ids:
+                say(con, f"  {rid}")
+            more = more or page.offset + len(page.ids) < page.total
+    if more:
+        say(con, "  more ids: the same command with --offset N", style="dim")

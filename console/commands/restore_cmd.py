@@ -10,8 +10,10 @@ from pathlib import Path
 
 from console.commands.common import EXIT_CANCELLED, Context, add_json, cancel_on_signals, refuse_readonly
 from console.commands.diff_cmd import add_filter_arguments
+from core.bundle import resolve_bundle
 from core.compare import compare
-from core.errors import ConsoleError
+from core.errors import ConsoleError, UsageError
+from core.ids_restore import Selection, check_merge, read_ids, restore_ids
 from core.plan import Filters
 from core.progress import Cancelled
 from core.restore import run_restore
@@ -55,6 +57,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ignore-neo-lease", action="store_true",
                    help="run even while neo's heavy-maintenance lease is held (recorded in guard-overrides.jsonl)")
     p.set_defaults(mode=None)  # stated or not matters to --operation's pins
+    p.add_argument("--ids", metavar="FILE|-",
+                   help="restore just these records (one id per line, or `search --json` output; - reads stdin), "
+                        "with the edges and memories they need; merge only")
     add_json(p)
 
 
@@ -84,6 +89,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
                           allow_unverifiable=True if args.allow_unverifiable else None,
                           preserve_read_state=flags.preserve_read_state, operation=flags.operation,
                           target_collection=flags.target_collection, ignore_neo_lease=args.ignore_neo_lease)
+    if args.ids is not None:
+        return run_ids(args, ctx, opts)
     if opts.mode == "replace" and not opts.yes and not opts.dry_run:
         if not _confirm_replace(ctx):
             raise ConsoleError("replace not confirmed; nothing was written")
@@ -112,6 +119,57 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
     else:
         print_result(ctx, result)
     return 0 if result.failures_total == 0 else 1
+
+
+def _read_ids(source: str) -> str:
+    if source == "-":
+        return sys.stdin.read()
+    try:
+        return Path(source).expanduser().read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read the ids file: {exc.strerror or exc}", path=source) from exc
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"the ids file is not UTF-8 text: {exc}", path=source) from exc
+
+
+def run_ids(args: argparse.Namespace, ctx: Context, opts: RestoreOptions) -> int:
+    """`restore BUNDLE --ids FILE`: the selection as a bundle of its own, restored by the one restore path."""
+    check_merge(opts)
+    wanted = read_ids(_read_ids(args.ids))
+    path = resolve_bundle(ctx.dd.backup_root, args.bundle)
+    with cancel_on_signals() as cancel, ctx.progress("restore") as on_progress:
+        try:
+            out = restore_ids(ctx.dd, path, wanted, opts, on_progress=on_progress, cancel=cancel,
+                              predict=not ctx.json)
+        except Cancelled as exc:
+            partial = exc.result if isinstance(exc, RestoreCancelled) else None
+            if ctx.json and partial is not None:
+                ctx.emit_json(encode(partial))
+            elif ctx.json:
+                ctx.emit_error({"code": "CANCELLED", "message": "restore cancelled before it wrote anything",
+                                "file": None, "line": None}, EXIT_CANCELLED)
+            sys.stderr.write(visible("recovery-console: restore cancelled; every committed batch is kept and "
+                                     "journaled. To resume, run the same command again.") + "\n")
+            return EXIT_CANCELLED
+    if ctx.json:
+        ctx.emit_json(encode(out))
+    else:
+        print_selection(ctx, out.selection)
+        print_result(ctx, out.result)
+    return 0 if out.result.failures_total == 0 else 1
+
+
+def print_selection(ctx: Context, sel: Selection) -> None:
+    from console.commands.render import say
+
+    con = ctx.console()
+    say(con, f"Selection from {sel.source}: {sel.found} of {sel.requested} id(s) found")
+    say(con, f"  picked:   {sel.picked.words()}")
+    say(con, f"  restores: {sel.records.words()} (edges: those touching a picked node)")
+    if sel.missing_count:
+        shown = ", ".join(sel.missing[:5]) + (" …" if sel.missing_count > 5 else "")
+        say(con, f"  not in the bundle: {sel.missing_count} id(s): {shown}", style="yellow")
+    say(con, f"  written as {sel.bundle} (restored from there; undo by the run id)", style="dim")
 
 
 def _flat_word(value: int | bool, word: str, dry_run: bool) -> str:

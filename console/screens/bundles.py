@@ -154,6 +154,8 @@ class BundlesScreen(BaseScreen):
         Binding("v", "verify", "Verify", id="verify"),
         Binding("V", "verify_all", "Verify all", key_display="V", show=False, id="verify-all"),
         Binding("t", "retention", "Retention", id="retention"),
+        Binding("T", "timeline", "Timeline", key_display="T", id="timeline"),
+        Binding("slash", "search", "Search", key_display="/", show=False, id="search"),
         Binding("r", "refresh", "Refresh", show=False, id="refresh"),
         Binding("escape", "cancel_job", "Cancel", id="cancel-job"),
         *COMMON_BINDINGS,
@@ -441,6 +443,14 @@ class BundlesScreen(BaseScreen):
 
     def action_retention(self) -> None:
         self.rc.open_retention()
+
+    def action_timeline(self) -> None:
+        self.rc.open_timeline()
+
+    def action_search(self) -> None:
+        b = self.selected_bundle()
+        if b is not None:
+            self.rc.open_search(b)
 
     def action_open_diff(self) -> None:
         residue = self.selected_residue()

@@ -27,7 +27,22 @@ SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
         ("v", "verify the selected bundle: every line, ids, vectors, counts, checksums"),
         ("V", "verify every unverified (✓?) bundle, newest first, in the background; esc stops it"),
         ("t", "retention: policy, verdicts, coverage timeline, prune"),
+        ("T", "timeline: every bundle's counts over time, drops marked where they happened"),
+        ("/", "search inside the selected bundle"),
         ("r", "read the backup root again"),
+    ]),
+    ("Timeline", [
+        ("s c l e", "series: substrates, collections, node labels, edge types (labels are counted once per bundle)"),
+        ("enter", "diff the bundle against the live stores"),
+        ("space / d", "mark up to two bundles / diff them, bundle against bundle (the newer is A)"),
+    ]),
+    ("Bundle diff", [
+        ("[ / ]", "previous / next tab (labels, edge types, collections)"),
+        ("enter", "the ids of a row: a b x i pick the cell, n p page, enter shows one row field by field"),
+    ]),
+    ("Search", [
+        ("/", "type a query: words, label:L, type:T, collection:C, field:K=V; enter searches"),
+        ("space / R", "mark hits / restore just the marked (with their edges and memories; asks first)"),
     ]),
     ("Diff / plan", [
         ("[ / ]", "previous / next tab (labels, edge types, filters, chroma & files, options)"),
@@ -56,6 +71,7 @@ SYMBOLS: list[tuple[str, str]] = [
     ("red badges", "neo's receipt: NEO BACKUP FAILED, OFF-HOST COPY UNMET / FAILED (list says more)"),
     ("NEO LEASE: owner", "neo's heavy job holds its lease: backup and restore wait (CLI: --ignore-neo-lease)"),
     ("█ ▒ ░ ×", "bar segments: would insert, already present, filtered, orphaned"),
+    ("▼ ▁▂▃▅▇█ _ ·", "timeline: a drop beyond the threshold / a sparkline (oldest left), zero, no count"),
     ("= / ≠", "a result counter equals / differs from the plan's prediction"),
     ("▐X▌ / ▐ ▌", "a ticked / unticked box (filters: left out; substrates: restored)"),
     ("▐●▌ / ▐ ▌", "the chosen / another option (mode, hook)"),

@@ -1,10 +1,12 @@
 """A generated incident to explore: the neo Memory Core graph wipe of 2026-05-10, rebuilt from its published figures.
 
-At scale 1 the newest bundle holds 22,660 nodes and 37,925 graph elements with the label mix of the real
-01:11 bundle; the live graph after the wipe holds 3,545 nodes and 4,300 edges; and restoring with the incident
-filters (FILE, DIRECTORY, KB_GAP, TOOLING_GAP / CONTAINS, DISCOVERED_IN, EVALUATED_BY) filters out 22,756
-elements, finds 3,580 already present and would insert 11,589 -- the numbers of neo's #11141 dry run.
-Everything is deterministic for a seed; only bundle names and ages follow ``now``.
+At scale 1 the last bundle before the wipe (``latest~1``, 9 h old) holds 22,660 nodes and 37,925 graph elements
+with the label mix of the real 01:11 bundle; the live graph after the wipe holds 3,545 nodes and 4,300 edges, and
+the newest bundle (``latest``, 1 h old) is a routine backup of exactly those wiped stores, as a cron job would
+have taken it; restoring the 01:11 bundle with the incident filters (FILE, DIRECTORY, KB_GAP, TOOLING_GAP /
+CONTAINS, DISCOVERED_IN, EVALUATED_BY) filters out 22,756 elements, finds 3,580 already present and would insert
+11,589 -- the numbers of neo's #11141 dry run. Everything is deterministic for a seed; only bundle names and ages
+follow ``now``.
 """
 
 from __future__ import annotations
@@ -82,11 +84,7 @@ def load_live_chroma(dd: DataDir, s: Shape, rows: Rows, dim: int, report: Progre
                       cancel: threading.Event | None) -> dict[str, int]:
     client = cs.open_client(dd)
     assert client is not None  # create: always one
-    live = {
-        "memories": rows.memories[: s.live_memories] + rows.live_new_memories,
-        "summaries": rows.summaries[: s.live_summaries] + rows.live_new_summaries,
-        "kb": rows.kb[: s.live_kb] + rows.live_new_kb,
-    }
+    live = {"memories": rows.live_memories, "summaries": rows.live_summaries, "kb": rows.live_kb}
     counts = {}
     for key, data in live.items():
         col = cs.get_collection(client, COLLECTIONS[key], create=True, space="cosine")
@@ -172,6 +170,8 @@ def build_demo(
     step("writing bundles", 3)
     full_m, full_s = s.chroma_memories, s.chroma_summaries
     specs = [
+        # the routine backup after the wipe: a faithful copy of the wiped graph and the thinned Memory Core
+        BundleSpec(timedelta(hours=1), full_m, full_s, after_wipe=True),
         BundleSpec(timedelta(hours=9), full_m, full_s),
         BundleSpec(timedelta(days=1, hours=9), max(1, full_m - 110), full_s, kb=False, drop_memory_nodes=10),
         BundleSpec(timedelta(days=3, hours=9), max(1, full_m - 300), full_s - 2, malformed_meta=True,
@@ -187,8 +187,9 @@ def build_demo(
     names = []
     for i, spec in enumerate(specs):
         check_cancel(cancel)
+        # the bundles before the wipe are what they were before the demo had a backup after it: byte for byte
         names.append(write_bundle(dd, now - spec.age, spec, graph, rows, dimension, (cn, ce),
-                                   trajectories=240 - i * 10, culls=3))
+                                   trajectories=240 - max(0, i - 1) * 10, culls=3))
         on_progress(Progress("bundles", i + 1, len(specs)))
     leftovers = [residue(dd, now - timedelta(days=2, hours=9), graph)]
     legacy = dd.backup_root / "memory-backup-2026-04-01T00-00-00.000Z.jsonl"
@@ -201,9 +202,10 @@ def build_demo(
         live={"nodes": len(graph.live_nodes), "edges": len(graph.live_edges), **live_chroma},
         incident_filters=IncidentFilters(labels=INCIDENT_DEFAULT.labels, edge_types=INCIDENT_DEFAULT.edge_types),
         expected=expected, workspace=str(ws), seconds=round(time.monotonic() - started, 2),
-        notes=(f"{names[0]}: the newest bundle, taken 9 h before the wipe (the `latest` bundle)",
-               f"{names[1]}: its KB export is empty (the August incident shape)",
-               f"{names[2]}: its bundle-meta.json is torn (malformed meta)",
+        notes=(f"{names[0]}: the newest bundle (`latest`), taken after the wipe: a faithful copy of the wiped graph",
+               f"{names[1]}: the last bundle before the wipe, 9 h old (`latest~1`: restore this one)",
+               f"{names[2]}: its KB export is empty (the August incident shape)",
+               f"{names[3]}: its bundle-meta.json is torn (malformed meta)",
                f"{leftovers[0]}: staging residue of a backup that died (never counted as a bundle)",
                f"{names[-1]}: past every retention policy (what `prune` would delete)"),
     )

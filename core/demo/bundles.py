@@ -1,5 +1,5 @@
-"""The incident's bundles: nine of them over eleven weeks, one with an empty KB export, one with a torn meta,
-and the staging residue of a backup that died."""
+"""The incident's bundles: ten of them over eleven weeks, the newest taken after the wipe (a faithful copy of the
+wiped stores), one with an empty KB export, one with a torn meta, and the staging residue of a backup that died."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ class BundleSpec:
     kb: bool = True
     drop_memory_nodes: int = 0  # newer memories not yet in the graph
     malformed_meta: bool = False
+    after_wipe: bool = False  # a routine backup of the wiped stores: the live graph and live Chroma rows
 
 
 def demo_coords(dd: DataDir) -> Json:
@@ -40,11 +41,16 @@ def write_bundle(
     w = BundleWriter(dd.backup_root, when)
     try:
         ts = colon_free(when + timedelta(seconds=17))
-        counts = {"kb": len(rows.kb) if spec.kb else 0, "memories": spec.memories, "summaries": spec.summaries}
+        if spec.after_wipe:
+            kb_rows, mem_rows, sum_rows = rows.live_kb, rows.live_memories, rows.live_summaries
+        else:
+            kb_rows = rows.kb if spec.kb else []
+            mem_rows, sum_rows = rows.memories[: spec.memories], rows.summaries[: spec.summaries]
+        counts = {"kb": len(kb_rows), "memories": len(mem_rows), "summaries": len(sum_rows)}
         subsystems: Json = {}
-        for sub, prefix, data in (("kb", "knowledge-base-backup", rows.kb[: counts["kb"]]),
-                                  ("mc", "memory-backup", rows.memories[: spec.memories]),
-                                  ("mc", "summaries-backup", rows.summaries[: spec.summaries])):
+        for sub, prefix, data in (("kb", "knowledge-base-backup", kb_rows),
+                                  ("mc", "memory-backup", mem_rows),
+                                  ("mc", "summaries-backup", sum_rows)):
             if not data:
                 continue
             out = w.open_jsonl(f"{sub}/{prefix}-{ts}.jsonl")
@@ -52,11 +58,12 @@ def write_bundle(
                 out.write(r)
             w.close_jsonl(out)
         dropped = set(graph.memory_ids[len(graph.memory_ids) - spec.drop_memory_nodes:]) if spec.drop_memory_nodes else set()
+        nodes, edges = (graph.live_nodes, graph.live_edges) if spec.after_wipe else (graph.nodes, graph.edges)
         gout = w.open_jsonl(f"graph/graph-backup-{ts}.jsonl")
-        for n in graph.nodes:
+        for n in nodes:
             if n["id"] not in dropped:
                 gout.write_raw(node_line(dumps(n)))
-        for e in graph.edges:
+        for e in edges:
             if e["source"] not in dropped and e["target"] not in dropped:
                 gout.write_raw(edge_line(dumps(e)))
         n_graph = gout.lines
@@ -75,19 +82,20 @@ def write_bundle(
         for i in range(culls):
             out.write(cull(i))
         w.close_jsonl(out)
+        n_mem, n_sum = counts["memories"], counts["summaries"]
         mem = {"collection": COLLECTIONS["memories"], "collectionId": "9e1a5c0e-0000-4000-8000-00000000a001",
-               "expected": spec.memories, "exported": spec.memories, "skipped": 0, "skippedIds": []}
+               "expected": n_mem, "exported": n_mem, "skipped": 0, "skippedIds": []}
         summ = {"collection": COLLECTIONS["summaries"], "collectionId": "47d2b1f0-0000-4000-8000-00000000a002",
-                "expected": spec.summaries, "exported": spec.summaries, "skipped": 0, "skippedIds": []}
+                "expected": n_sum, "exported": n_sum, "skipped": 0, "skippedIds": []}
         subsystems["kb"] = ({"message": f"Export complete. Exported {counts['kb']} knowledge base chunks.",
                              "status": "complete", "reason": None, "count": counts["kb"], "expected": counts["kb"],
                              "collectionId": "0b7c3e2a-0000-4000-8000-00000000a003"} if counts["kb"] else
                             {"message": "Source collection empty; no file written.", "status": "degraded",
                              "reason": "source-collection-empty", "count": 0, "expected": 0,
                              "collectionId": "0b7c3e2a-0000-4000-8000-00000000a003"})
-        subsystems["mc"] = {"message": f"Export complete. Exported {spec.memories} memories, {spec.summaries} "
+        subsystems["mc"] = {"message": f"Export complete. Exported {n_mem} memories, {n_sum} "
                                        "summaries, 0 temporal summaries, and 0 graph elements.",
-                            "count": spec.memories + spec.summaries, "memories": mem, "summaries": summ}
+                            "count": n_mem + n_sum, "memories": mem, "summaries": summ}
         subsystems["graph"] = {"message": f"Export complete. Exported 0 memories, 0 summaries, 0 temporal summaries, "
                                           f"and {n_graph} graph elements.", "count": n_graph,
                                "graph": {"collection": "native-graph", "expected": n_graph, "exported": n_graph,
@@ -96,7 +104,7 @@ def write_bundle(
         subsystems["trajectories"] = {"copied": 1}
         subsystems["mailbox"] = {"copied": 1}
         integrity = [integrity_entry(w, "kb", counts["kb"]),
-                     integrity_entry(w, "mc", spec.memories + spec.summaries),
+                     integrity_entry(w, "mc", n_mem + n_sum),
                      integrity_entry(w, "graph", n_graph)]
         meta: Json = {
             "bundleVersion": 1, "timestamp": colon_free(when),

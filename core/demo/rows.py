@@ -56,6 +56,20 @@ class Rows:
     live_new_memories: list[Json]
     live_new_summaries: list[Json]
     live_new_kb: list[Json]
+    shape: Shape
+
+    # the live collections after the wipe: the survivors, then what was written since
+    @property
+    def live_memories(self) -> list[Json]:
+        return self.memories[: self.shape.live_memories] + self.live_new_memories
+
+    @property
+    def live_summaries(self) -> list[Json]:
+        return self.summaries[: self.shape.live_summaries] + self.live_new_summaries
+
+    @property
+    def live_kb(self) -> list[Json]:
+        return self.kb[: self.shape.live_kb] + self.live_new_kb
 
 
 def build_rows(s: Shape, graph: Graph, ids: Ids, vec_rng: np.random.Generator, dim: int) -> Rows:
@@ -75,6 +89,7 @@ def build_rows(s: Shape, graph: Graph, ids: Ids, vec_rng: np.random.Generator, d
         live_new_summaries=[summary_row(100_000 + i, f"summary_{ids.uuid()}", sv[len(sum_ids) + i])
                             for i in range(s.live_new_summaries)],
         live_new_kb=[kb_row(100_000 + i, kv[s.kb_rows + i]) for i in range(s.live_new_kb)],
+        shape=s,
     )
 
 
