@@ -39,6 +39,8 @@ class RestoreOptions:
     workspace: Path | None = None
     dry_run: bool = False
     force_topology_mismatch: bool = False
+    # a composite restore: the bundle each selected substrate comes from (`restore --compose`); None: one bundle
+    sources: Mapping[str, Path] | None = field(default=None, metadata=wire(omit_none=True))
 
 
 @dataclass(frozen=True, kw_only=True)
