@@ -13,11 +13,12 @@ holding a comma, or starting or ending with a space, has no spelling on the comm
 from __future__ import annotations
 
 import shlex
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from core.datadir import DataDir
+from core.plan import Filters
 from core.restore_model import RestoreOptions
 from core.substrates import SUBSTRATES
 
@@ -117,3 +118,24 @@ def restore_command(dd: DataDir, bundle: Path | str | None, opts: RestoreOptions
 def command(dd: DataDir, *args: str) -> CommandLine:
     """Any other command for this data dir: ``recovery-console --data-dir … ARGS``."""
     return CommandLine(location=tuple(dd.location_args()), args=args)
+
+
+def _names(value: object) -> list[str]:
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def options_from_record(options: Mapping[str, object]) -> RestoreOptions:
+    """A journaled run's options (``run.json``'s ``options``, as the wire wrote them) as the options again."""
+    filters = options.get("filters")
+    f = filters if isinstance(filters, Mapping) else {}
+    only = options.get("onlySubstrate")
+    sources = options.get("sources")
+    workspace = options.get("workspace")
+    hook = options.get("postRestoreHook")
+    return RestoreOptions(
+        mode=str(options.get("mode") or "merge"), force=bool(options.get("force")),
+        filters=Filters.of(_names(f.get("labels")), _names(f.get("edgeTypes"))),
+        only_substrate=_names(only) if isinstance(only, list) else None,
+        post_restore_hook=str(hook) if hook else None, workspace=Path(str(workspace)) if workspace else None,
+        force_topology_mismatch=bool(options.get("forceTopologyMismatch")),
+        sources={str(k): Path(str(v)) for k, v in sources.items()} if isinstance(sources, Mapping) else None)

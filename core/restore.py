@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
+from core import chroma_store as cs
 from core import graph_store as gs
 from core.backup import run_backup
 from core.bundle import resolve_bundle
@@ -61,16 +62,19 @@ from core.restore_model import (
     Validation,
     meta_summary,
 )
+from core.run_digest import save_postwrite, take_prewrite
 from core.substrates import (
     BACKED_UP,
     FLAT_DIRECTORIES,
     FLAT_SUBSTRATES,
+    VECTOR_SUBSTRATES,
     check_mode,
     check_only_substrate,
     selected,
 )
 from core.units import iso_ms
 from core.validate import Validated, validate
+from core.verify_run import SAMPLE, save_expected, verify_run
 from core.wire import encode
 
 DRY_RUN_MESSAGE = "Dry run: nothing was written."
@@ -91,12 +95,14 @@ def _validate(dd: DataDir, path: Path, opts: RestoreOptions, only: tuple[str, ..
 
 def run_restore(dd: DataDir, bundle: Path | str, opts: RestoreOptions, *, on_progress: ProgressFn = no_progress,
                 cancel: threading.Event | None = None, plan: Plan | None = None,
-                predict: bool = False) -> RestoreResult:
+                predict: bool = False, verify_sample: int = SAMPLE) -> RestoreResult:
     """Restore `bundle` into the data dir (or, with opts.dry_run, report what that would do and write nothing).
 
     `plan`, when the caller already built one (the TUI has), is attached to the result as the prediction;
     `predict` builds one after validation, just before the first write, to compare the result with
     (`core.compare`): the plan's own pass over the bundle, with its progress tasks named `plan <task>`.
+    A run that completes is verified (`core.verify_run`, `verify_sample` rows per collection queried by their
+    own vector) before the lock is released; the result carries the verification, which never undoes anything.
     Raises UsageError for bad arguments, BundleInvalid / ConsoleError for refusals (nothing written) and
     RestoreCancelled when `cancel` is set (what committed stays, journaled; re-running resumes).
     """
@@ -120,13 +126,29 @@ def run_restore(dd: DataDir, bundle: Path | str, opts: RestoreOptions, *, on_pro
 
             scan = scan_bundle(dd, path, on_progress=planning, cancel=cancel)
             plan = build_plan(scan, opts.filters, only, opts.mode, opts.force)
-        return _run(RunState(dd, path, opts, only, v, on_progress, cancel, plan))
+        res = _run(RunState(dd, path, opts, only, v, on_progress, cancel, plan))
+        return _verify(dd, res, verify_sample, on_progress, cancel)
+
+
+def _verify(dd: DataDir, res: RestoreResult, sample: int, on_progress: ProgressFn,
+            cancel: threading.Event | None) -> RestoreResult:
+    assert res.run_id is not None
+    try:
+        verification = verify_run(dd, res.run_id, sample=sample, at_run=True, on_progress=on_progress,
+                                  cancel=cancel)
+    except Cancelled:  # the restore itself completed: keep its result; verify-run checks it later
+        return dataclasses.replace(res, warnings=(*res.warnings, "verification stopped by a cancel: run "
+                                                  f"`recovery-console verify-run {res.run_id}`"))
+    return dataclasses.replace(res, verification=verification)
 
 
 def _run(s: RunState) -> RestoreResult:
     s.journal = RunJournal.start(s.dd, bundle=s.bundle, mode=s.opts.mode, options=_options(s.opts))
     s.run_id = s.journal.run_id
     try:
+        pre = take_prewrite(s.dd, s.journal.dir, mode=s.opts.mode, only=s.only,
+                            bundles=dict.fromkeys(BACKED_UP, s.bundle), client=cs.open_client(s.dd, create=False)
+                            if any(selected(s.only, sub) for sub in VECTOR_SUBSTRATES) else None, cancel=s.cancel)
         if s.replace:
             _safety_bundle(s)
         if selected(s.only, "kb"):
@@ -138,6 +160,8 @@ def _run(s: RunState) -> RestoreResult:
         for sub in FLAT_SUBSTRATES:
             if selected(s.only, sub):
                 restore_flat(s, sub)
+        if pre.graph is not None:
+            save_postwrite(s.dd, s.journal.dir)  # before the hook, which rewrites the FILE nodes it owns
         if s.opts.post_restore_hook:
             _hook(s)
     except Cancelled:
@@ -161,6 +185,7 @@ def _end(s: RunState, status: str, error: str | None = None) -> RestoreResult:
     res = s.result(status)
     if s.journal is not None:
         s.journal.record = dataclasses.replace(s.journal.record, safety_bundle=s.safety_bundle)
+        save_expected(s.journal.dir, res, s.plan)  # what verification compares the stores with, now or later
         s.journal.finish(status, counts=s.counts_summary(), error=error)
     return res
 

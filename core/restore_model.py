@@ -23,6 +23,7 @@ from core.plan import EdgeTypeRow, Filters, FilterStats, LabelRow, Plan
 from core.progress import Cancelled, ProgressFn
 from core.units import iso_ms
 from core.validate import Topology, Validated
+from core.verification import Verification
 from core.wire import encode, wire
 
 MAX_FAILURES = 1_000  # listed with file and line; all of them are counted
@@ -190,6 +191,8 @@ class RestoreResult:
     started_at: str = ""
     ended_at: str | None = None
     duration_ms: int = 0
+    # every run that completes ends with a verification of its result (core.verify_run); a dry run has none
+    verification: Verification | None = field(default=None, metadata=wire(omit_none=True))
 
     @property
     def graph(self) -> GraphOutcome | None:

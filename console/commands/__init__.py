@@ -8,6 +8,8 @@ COMMANDS = (
     "restore",
     "runs",
     "undo",
+    "verify-run",
+    "report",
     "retention",
     "prune",
     "guard",

@@ -8,8 +8,16 @@ import shlex
 import sys
 from pathlib import Path
 
-from console.commands.common import EXIT_CANCELLED, Context, add_json, cancel_on_signals, refuse_readonly
+from console.commands.common import (
+    EXIT_CANCELLED,
+    EXIT_VERIFY_FAILED,
+    Context,
+    add_json,
+    cancel_on_signals,
+    refuse_readonly,
+)
 from console.commands.diff_cmd import add_filter_arguments
+from console.commands.verify_run_cmd import add_sample, print_verification
 from core.compare import compare
 from core.errors import ConsoleError
 from core.plan import Filters
@@ -32,6 +40,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dry-run", action="store_true", help="print the numbers a real run would report; write nothing")
     p.add_argument("--force-topology-mismatch", action="store_true",
                    help="restore a bundle taken under neo's legacy federated Chroma topology")
+    add_sample(p)
     add_json(p)
 
 
@@ -62,7 +71,7 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         try:
             # a person reads the result beside the plan (--json stays the result alone)
             result = run_restore(ctx.dd, args.bundle, opts, on_progress=on_progress, cancel=cancel,
-                                 predict=not ctx.json)
+                                 predict=not ctx.json, verify_sample=args.sample)
         except Cancelled as exc:
             partial = exc.result if isinstance(exc, RestoreCancelled) else None
             if ctx.json and partial is not None:
@@ -81,7 +90,11 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         ctx.emit_json(encode(result))
     else:
         print_result(ctx, result)
-    return 0 if result.failures_total == 0 else 1
+        if result.verification is not None:
+            print_verification(ctx, result.verification)
+    if result.failures_total:
+        return 1
+    return EXIT_VERIFY_FAILED if result.verification is not None and result.verification.status == "failed" else 0
 
 
 def _flat_word(value: int | bool, word: str, dry_run: bool) -> str:
