@@ -18,7 +18,7 @@ import dataclasses
 import os
 import shutil
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -249,15 +249,17 @@ def pinned_restore(*, cancel_after: str | None = None) -> Iterator[None]:
     progress report of that task, so the run stops at the same batch every time."""
     real = restore_screen.run_restore
 
-    def run(dd: DataDir, bundle: Path | str, opts: RestoreOptions, *, on_progress: ProgressFn = no_progress,
-            cancel: threading.Event | None = None, plan: Plan | None = None, predict: bool = False) -> RestoreResult:
+    def run(dd: DataDir, bundle: Path | str | None, opts: RestoreOptions, *, on_progress: ProgressFn = no_progress,
+            cancel: threading.Event | None = None, plan: Plan | None = None, predict: bool = False,
+            composition: Mapping[str, object] | None = None) -> RestoreResult:
         def progress(p: Progress) -> None:
             on_progress(p)
             if p.task == cancel_after and cancel is not None:
                 cancel.set()  # the engine checks it before its next batch
 
         try:
-            result = real(dd, bundle, opts, on_progress=progress, cancel=cancel, plan=plan, predict=predict)
+            result = real(dd, bundle, opts, on_progress=progress, cancel=cancel, plan=plan, predict=predict,
+                          composition=composition)
         except RestoreCancelled as exc:
             exc.result = dataclasses.replace(exc.result, duration_ms=DEMO_DURATION_MS)
             raise

@@ -107,7 +107,8 @@ def restore_command(dd: DataDir, bundle: Path | str | None, opts: RestoreOptions
         for sub, name in pairs:
             if "," in name or "=" in name or name != name.strip():
                 problems.append(f"--source cannot name the {sub} bundle {name!r}: the flag splits on commas")
-        target = ["--compose", "--source=" + ",".join(f"{sub}={name}" for sub, name in pairs)]
+        # one flag per substrate: each stays short enough to read on a line of its own
+        target = ["--compose", *(f"--source={sub}={name}" for sub, name in pairs)]
     else:
         assert bundle is not None, "a restore from one bundle names it"
         target = [bundle_arg(dd, bundle)]

@@ -24,6 +24,7 @@ import orjson
 
 from core.bundle import BundleInfo, list_bundles
 from core.command_line import command, options_from_record, restore_command
+from core.compose import COMPOSE_FILE
 from core.datadir import DataDir
 from core.guard import OVERRIDE_JOURNAL
 from core.journal import RunRecord, current_user, get_run
@@ -33,7 +34,6 @@ from core.substrates import RECOVERY_SUBSTRATES
 from core.units import iso_ms
 from core.verify_run import EXPECTED_FILE, last_verification
 
-COMPOSE_FILE = "compose.json"  # a composite restore's choice of sources and the reasons, kept in its run dir
 WINDOW_OLDER = 3  # bundles older than the oldest source shown in the timeline
 MAX_TIMELINE = 14
 OVERRIDE_WINDOW = timedelta(hours=24)  # guard overrides from this long before the run until the report

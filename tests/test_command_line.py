@@ -112,7 +112,7 @@ def test_a_composite_restore_pins_every_source(tmp_path: Path) -> None:
                                                             "kb": dd.backup_root / "backup-old"},
                                                    only_substrate=("kb", "graph")))
     assert cmd.argv[1:5] == ("--data-dir", str(dd.root), "--chroma-url", "http://127.0.0.1:8000")
-    assert cmd.argv[5:] == ("restore", "--compose", "--source=kb=backup-old,graph=backup-new",
+    assert cmd.argv[5:] == ("restore", "--compose", "--source=kb=backup-old", "--source=graph=backup-new",
                             "--only-substrate=kb,graph")
 
 

@@ -69,7 +69,7 @@ def command_block(command: CommandLine) -> Text:
     continuation (`` \\``), so the lines copied together still run as one command."""
     out = Text()
     out.append("$ ", style="bold")
-    width = 70
+    width = 64  # a dialog's text width at 80 columns, less the continuation
     column = 2
     words = [shlex.quote(arg) for arg in command.argv]  # what shlex.join joins with spaces
     for i, word in enumerate(words):

@@ -18,9 +18,12 @@ NAME = "diff"
 HELP = "show what restoring a bundle would do (per label, edge type, collection, file); writes nothing"
 
 
-def add_filter_arguments(p: argparse.ArgumentParser) -> None:
+def add_filter_arguments(p: argparse.ArgumentParser, *, bundle_optional: bool = False) -> None:
     """The flags diff and restore share, with neo's CSV rule (`--flag=` is an empty list)."""
-    p.add_argument("bundle", help="bundle path, bundle name, or `latest`")
+    if bundle_optional:
+        p.add_argument("bundle", nargs="?", help="bundle path, bundle name, or `latest` (not with --compose)")
+    else:
+        p.add_argument("bundle", help="bundle path, bundle name, or `latest`")
     p.add_argument("--filter-labels", type=csv_list, default=[], metavar="CSV",
                    help="leave out graph nodes with these labels (edges to them survive if the node is live)")
     p.add_argument("--filter-edge-types", type=csv_list, default=[], metavar="CSV",

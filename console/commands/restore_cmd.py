@@ -19,13 +19,21 @@ from console.commands.common import (
 from console.commands.diff_cmd import add_filter_arguments
 from console.commands.verify_run_cmd import add_sample, print_verification
 from core.compare import compare
-from core.errors import ConsoleError
+from core.compose import Composition, choose, parse_at, parse_sources
+from core.errors import ConsoleError, UsageError
 from core.plan import Filters
 from core.progress import Cancelled
 from core.restore import run_restore
 from core.restore_model import FileOutcome, FilesOutcome, RestoreCancelled, RestoreOptions, RestoreResult
 from core.safetext import visible
-from core.substrates import FLAT_TARGETS, MC_COLLECTIONS
+from core.substrates import (
+    BACKED_UP,
+    FLAT_TARGETS,
+    MC_COLLECTIONS,
+    RECOVERY_SUBSTRATES,
+    check_only_substrate,
+    selected,
+)
 from core.wire import encode
 
 NAME = "restore"
@@ -33,7 +41,13 @@ HELP = "restore a bundle: merge (default) never touches a live row; replace trun
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    add_filter_arguments(p)
+    add_filter_arguments(p, bundle_optional=True)
+    p.add_argument("--compose", action="store_true",
+                   help="each substrate from the newest bundle where it is restorable (one run, one journal, one undo)")
+    p.add_argument("--at", metavar="TIME", help="--compose: take no bundle newer than TIME (ISO 8601, or a bundle name)")
+    p.add_argument("--source", metavar="SUB=BUNDLE,...", action="append", default=[],
+                   help="--compose: take these substrates from these bundles, e.g. kb=backup-2026-08-01T00-00-00.000Z "
+                        "(repeatable)")
     p.add_argument("--yes", action="store_true", help="confirm replace without a prompt (needed without a terminal)")
     p.add_argument("--post-restore-hook", metavar="NAME", help="run after restoring; allowlist: filesystem-ingestor")
     p.add_argument("--workspace", type=Path, metavar="DIR", help="the project tree filesystem-ingestor walks")
@@ -55,14 +69,58 @@ def _confirm_replace(ctx: Context) -> bool:
     return sys.stdin.readline().strip() == name
 
 
+def _compose(args: argparse.Namespace, ctx: Context) -> tuple[Composition | None, dict[str, Path] | None]:
+    """--compose: choose each substrate's bundle (verifying claimed copies first), or refuse before any write."""
+    if not args.compose:
+        if args.at or args.source:
+            raise UsageError("--at and --source go with --compose")
+        if args.bundle is None:
+            raise UsageError("restore needs a BUNDLE, or --compose to take each substrate from its newest "
+                             "restorable bundle")
+        return None, None
+    if args.bundle is not None:
+        raise UsageError(f"--compose chooses the bundles itself; name one with --source SUBSTRATE={args.bundle}")
+    only = check_only_substrate(args.only_substrate)
+    subs = [s for s in BACKED_UP if selected(only, s)]
+    with ctx.progress("choosing") as on_progress:
+        comp = choose(ctx.dd, subs, at=parse_at(args.at) if args.at else None,
+                      overrides=parse_sources(",".join(args.source), ctx.dd) if args.source else None,
+                      on_progress=on_progress)
+    if not ctx.json:
+        print_composition(ctx, comp)
+    missing = [s for s in comp.missing if s in RECOVERY_SUBSTRATES]
+    if missing:
+        keep = ",".join(s for s in subs if s not in comp.missing)
+        raise ConsoleError(f"no restorable {', '.join(missing)} in any bundle{' at or before ' + comp.at if comp.at else ''}"
+                           f"; nothing was written. Restore without it: --only-substrate={keep}")
+    return comp, comp.sources
+
+
+def print_composition(ctx: Context, comp: Composition) -> None:
+    from console.commands.render import say
+
+    con = ctx.console()
+    say(con, "Composite restore: each substrate from the newest bundle where it is restorable"
+             + (f", at or before {comp.at}" if comp.at else "")
+             + (f" ({comp.newer_than_at} newer bundle(s) left out)" if comp.newer_than_at else ""), style="bold")
+    for c in comp.choices:
+        say(con, f"  {c.substrate:<13}{c.bundle or 'NONE'}  {c.why}", style="" if c.bundle else "bold red")
+        for p in c.passed_over:
+            say(con, f"      passed over {p.bundle}: {p.why}", style="dim")
+    for w in comp.warnings:
+        say(con, f"  warning: {w}", style="yellow")
+
+
 def run(args: argparse.Namespace, ctx: Context) -> int:
     if not args.dry_run:
         refuse_readonly(ctx, "restore")
+    comp, sources = _compose(args, ctx)
     opts = RestoreOptions(mode=args.mode, force=args.force, yes=args.yes,
                           filters=Filters.of(args.filter_labels, args.filter_edge_types),
-                          only_substrate=args.only_substrate, post_restore_hook=args.post_restore_hook,
+                          only_substrate=tuple(sources) if sources is not None else args.only_substrate,
+                          post_restore_hook=args.post_restore_hook,
                           workspace=args.workspace, dry_run=args.dry_run,
-                          force_topology_mismatch=args.force_topology_mismatch)
+                          force_topology_mismatch=args.force_topology_mismatch, sources=sources)
     if opts.mode == "replace" and not opts.yes and not opts.dry_run:
         if not _confirm_replace(ctx):
             raise ConsoleError("replace not confirmed; nothing was written")
@@ -71,7 +129,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         try:
             # a person reads the result beside the plan (--json stays the result alone)
             result = run_restore(ctx.dd, args.bundle, opts, on_progress=on_progress, cancel=cancel,
-                                 predict=not ctx.json, verify_sample=args.sample)
+                                 predict=not ctx.json, verify_sample=args.sample,
+                                 composition=comp.record() if comp is not None else None)
         except Cancelled as exc:
             partial = exc.result if isinstance(exc, RestoreCancelled) else None
             if ctx.json and partial is not None:
@@ -86,6 +145,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
                 "is kept and journaled. To resume, re-run the same command (rows already restored are skipped):")
                 + "\n  " + visible(shlex.join(['recovery-console', *sys.argv[1:]])) + "\n")
             return EXIT_CANCELLED
+    if comp is not None:
+        result = dataclasses.replace(result, composition=encode(comp))
     if ctx.json:
         ctx.emit_json(encode(result))
     else:

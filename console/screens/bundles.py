@@ -93,6 +93,8 @@ class BundlesScreen(BaseScreen):
         Binding("b", "backup", "Backup", id="backup"),
         Binding("v", "verify", "Verify", id="verify"),
         Binding("t", "retention", "Retention", id="retention"),
+        Binding("c", "compose", "Compose", id="compose",
+                tooltip="Each substrate from its newest restorable bundle, no newer than the selected one"),
         Binding("r", "refresh", "Refresh", show=False, id="refresh"),
         Binding("escape", "cancel_job", "Cancel", id="cancel-job"),
         *COMMON_BINDINGS,
@@ -366,6 +368,12 @@ class BundlesScreen(BaseScreen):
         if b is None:
             return
         self.rc.open_diff(b)
+
+    def action_compose(self) -> None:
+        b = self.selected_bundle()
+        if b is None and self.selected_residue() is not None:
+            return
+        self.rc.open_compose(b)
 
     def action_backup(self) -> None:
         if self._job is not None or self.rc.readonly:
