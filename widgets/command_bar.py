@@ -49,8 +49,16 @@ class CommandBar(Horizontal):
         yield Static(Text(""), id="command-text")
         yield Static(Text(self._hint), id="command-hint")
 
+    def copied(self) -> None:
+        """Say the whole command is on the clipboard (until the command changes)."""
+        hint = self.query_one("#command-hint", Static)
+        hint.update(Text("✓ copied", style="bold green"))
+        hint.display = True
+
     def show(self, command: CommandLine | None, *, note: str = "") -> None:
         """The command to show (None: no plan yet, nothing to copy)."""
+        if command != self.command:
+            self.query_one("#command-hint", Static).update(Text(self._hint))
         self.command = command
         line = Text()
         if command is None:
@@ -85,8 +93,9 @@ def command_block(command: CommandLine) -> Text:
     return out
 
 
-def copy_command(app: App[object], command: CommandLine | None) -> None:
-    """The whole, exact command to the clipboard, over SSH too (OSC 52; inside tmux: `set-clipboard on`)."""
+def copy_command(app: App[object], command: CommandLine | None, bar: CommandBar | None = None) -> None:
+    """The whole, exact command to the clipboard, over SSH too (OSC 52; inside tmux: `set-clipboard on`). The
+    bar that shows it says so where the eye already is (no toast: it would cover the plan)."""
     if command is None:
         return
     try:
@@ -95,4 +104,5 @@ def copy_command(app: App[object], command: CommandLine | None) -> None:
         app.notify("The command holds text no terminal can encode: it was not copied.", title="Clipboard",
                    severity="error", markup=False)
         return
-    app.notify("Copied the command: paste it into a shell.", title="Clipboard", markup=False)
+    if bar is not None:
+        bar.copied()

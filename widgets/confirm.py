@@ -173,7 +173,7 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(value)
 
     def action_copy_command(self) -> None:
-        copy_command(self.app, self._command)
+        copy_command(self.app, self._command, self.query_one("#command-bar", CommandBar))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "copy_command":

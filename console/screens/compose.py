@@ -233,7 +233,7 @@ class ComposeScreen(BaseScreen):
             self.recount()
 
     def action_copy_command(self) -> None:
-        copy_command(self.app, self.equivalent_command())
+        copy_command(self.app, self.equivalent_command(), self.query_one("#command", CommandBar))
 
     def action_back(self) -> None:
         self.app.pop_screen()

@@ -371,7 +371,7 @@ class DiffScreen(BaseScreen):
         self.query_one("#command", CommandBar).show(self.equivalent_command())
 
     def action_copy_command(self) -> None:
-        copy_command(self.app, self.equivalent_command())
+        copy_command(self.app, self.equivalent_command(), self.query_one("#command", CommandBar))
 
     def _set(self, table: DataTable, row: str, col: str, cell: Text) -> None:
         key = (str(table.id), row, col)

@@ -443,8 +443,9 @@ class RestoreScreen(BaseScreen):
         text = Text()
         run_id = self.result.run_id
         verification = self.result.verification
+        failed = verification is not None and verification.status == "failed"
         text.append("Restore finished" if all_match else "Restore finished; some counters differ from the plan",
-                    style="bold green" if all_match else "bold yellow")
+                    style="bold green" if all_match and not failed else "bold yellow")
         if verification is not None:
             self._show_verification(verification)
             if verification.status == "failed":
@@ -484,9 +485,9 @@ class RestoreScreen(BaseScreen):
         for c in v.checks:
             mark, style = CHECK_MARK.get(c.status, ("?", ""))
             out.append(f"\n{mark} {c.name:<10}", style=style)
+            if c.status == "failed" and c.details:  # what is wrong first: the summary may not fit
+                out.append(visible(c.details[0]) + " · ", style="bold red")
             out.append(visible(c.summary), style="red" if c.status == "failed" else "")
-            if c.status == "failed" and c.details:
-                out.append(" · " + visible(c.details[0]), style="red")
         panel = self.query_one("#verification", Static)
         panel.update(out)
         panel.set_class(v.status == "failed", "-failed")
