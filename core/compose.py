@@ -96,15 +96,23 @@ def describe_sources(sources: Mapping[str, Path]) -> str:
     return "; ".join(f"{', '.join(subs)} ← {name}" for name, subs in sorted(by_bundle.items(), reverse=True))
 
 
-def parse_at(text: str) -> datetime:
-    """``--at``: an ISO 8601 time (``2026-05-10T01:00Z``, a date) or a bundle name (its time)."""
+def parse_at(text: str, dd: DataDir | None = None) -> datetime:
+    """``--at``: an ISO 8601 time (``2026-05-10T01:00Z``, a date: local time unless it says), or a bundle as
+    ``restore`` names one (its name, its path, ``latest``): that bundle's time."""
     t = parse_bundle_time(text) if text.startswith("backup-") else None
     if t is not None:
         return t
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise UsageError(f"--at must be an ISO 8601 time or a bundle name, got {text!r}") from None
+        if dd is not None:
+            try:
+                t = parse_bundle_time(resolve_bundle(dd.backup_root, text).name)
+            except UsageError:
+                t = None
+            if t is not None:
+                return t
+        raise UsageError(f"--at must be an ISO 8601 time or a bundle, got {text!r}") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.now().astimezone().tzinfo)
 
 

@@ -80,7 +80,7 @@ def test_the_august_history_takes_kb_from_its_last_restorable_bundle_and_the_res
     assert graph_state(demo) == before[0]
     assert all(same_chroma(chroma_state(demo, k), v) for k, v in before[1].items())
     report = cli("--data-dir", str(demo.root), "report", res["runId"])[1]
-    assert f"passed over for kb: kb export empty" in report and f"| kb | {kb_from} |" in report
+    assert "passed over for kb: kb export empty" in report and f"| kb | {kb_from} |" in report
 
 
 def test_without_at_everything_comes_from_the_newest_when_it_is_whole(demo: DataDir) -> None:

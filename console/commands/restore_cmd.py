@@ -19,7 +19,7 @@ from console.commands.common import (
 from console.commands.diff_cmd import add_filter_arguments
 from console.commands.verify_run_cmd import add_sample, print_verification
 from core.compare import compare
-from core.compose import Composition, choose, parse_at, parse_sources
+from core.compose import Composition, choose, describe_sources, parse_at, parse_sources
 from core.errors import ConsoleError, UsageError
 from core.plan import Filters
 from core.progress import Cancelled
@@ -83,7 +83,7 @@ def _compose(args: argparse.Namespace, ctx: Context) -> tuple[Composition | None
     only = check_only_substrate(args.only_substrate)
     subs = [s for s in BACKED_UP if selected(only, s)]
     with ctx.progress("choosing") as on_progress:
-        comp = choose(ctx.dd, subs, at=parse_at(args.at) if args.at else None,
+        comp = choose(ctx.dd, subs, at=parse_at(args.at, ctx.dd) if args.at else None,
                       overrides=parse_sources(",".join(args.source), ctx.dd) if args.source else None,
                       on_progress=on_progress)
     if not ctx.json:
@@ -173,7 +173,11 @@ def print_result(ctx: Context, r: RestoreResult) -> None:
 
     con = ctx.console()
     head = "Dry run of" if r.dry_run else f"Run {r.run_id}:"
-    say(con, f"{head} {r.mode} restore of {Path(r.bundle_root).name} — {r.status}")
+    if r.sources:
+        say(con, f"{head} composite {r.mode} restore — {r.status}: "
+                 + describe_sources({k: Path(v) for k, v in r.sources.items()}))
+    else:
+        say(con, f"{head} {r.mode} restore of {Path(r.bundle_root).name} — {r.status}")
     if r.safety_bundle:
         say(con, f"  pre-restore safety bundle: {r.safety_bundle}")
     t = Table(show_edge=False, pad_edge=False)
