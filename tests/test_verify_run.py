@@ -217,3 +217,32 @@ def test_a_dry_run_has_no_verification_and_its_json_has_no_key(dd: DataDir) -> N
     code, out, _ = cli("--data-dir", str(dd.root), "restore", str(b), "--dry-run", "--json")
     assert code == 0 and "verification" not in json.loads(out)
     assert np.isfinite(1.0)
+
+
+async def test_a_failed_verification_is_loud_in_the_end_view_and_undo_stays_the_operators_call(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    from textual.widgets import Static
+
+    from console.scenes import _real_restore, row_deleted_before_verification
+    from console.screens.restore import RestoreScreen
+    from core.journal import get_run
+    from tests.tui_support import copy_demo, demo_cache, make
+
+    dd = copy_demo(demo_cache(tmp_path_factory), tmp_path_factory.mktemp("verify-tui"))
+    app = make(dd)
+    async with app.run_test(size=(80, 24)) as pilot:
+        with row_deleted_before_verification():
+            await _real_restore(pilot)
+        screen = app.screen
+        assert isinstance(screen, RestoreScreen) and screen.result is not None
+        v = screen.result.verification
+        assert v is not None and v.status == "failed" and [c.name for c in v.failed] == ["counts"]
+        panel = screen.query_one("#verification", Static)
+        assert panel.display and panel.has_class("-failed")
+        text = str(panel.render())
+        assert text.startswith(" Verification FAILED: counts") and "nothing was rolled back" in text
+        assert "1 inserted row(s) are missing" in text
+        assert "VERIFICATION FAILED" in str(screen.query_one("#restore-status", Static).render())
+        assert screen.check_action("undo", ()) is True  # offered, not done
+        run = get_run(dd, str(screen.result.run_id))
+        assert run.status == "completed" and run.undo is None
