@@ -246,3 +246,14 @@ async def test_a_failed_verification_is_loud_in_the_end_view_and_undo_stays_the_
         assert screen.check_action("undo", ()) is True  # offered, not done
         run = get_run(dd, str(screen.result.run_id))
         assert run.status == "completed" and run.undo is None
+
+
+def test_a_flat_file_whose_name_undo_refuses_to_touch_is_still_verified(dd: DataDir) -> None:
+    """A concepts file named with a backslash: undo will not touch it (its safety rule), but verification only
+    reads it, in the concepts folder, and finds it equal to the bundle's (found by the hostile-text property
+    test: the restore exited 4 on a sound run)."""
+    b = write_bundle(dd.backup_root, nodes=[node("A", "CONCEPT")], concepts={"odd\\name.jsonl": '{"c": 1}\n'})
+    res = run_restore(dd, b, RestoreOptions())
+    assert res.verification is not None
+    flat = check(res.verification, "flat")
+    assert flat.status == "passed" and flat.summary.startswith("1 of 1"), flat
