@@ -10,7 +10,7 @@ workers report back with ``post_message`` only; the census is an async worker on
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 
 from rich.table import Table
@@ -29,6 +29,7 @@ from console.messages import BundlesLoaded
 from console.screens.base import BaseScreen
 from console.screens.bundle_diff import BundleDiffScreen
 from console.screens.bundles import BundlesScreen
+from console.screens.compose import ComposeScreen
 from console.screens.diff import DiffScreen
 from console.screens.help import HelpScreen
 from console.screens.restore import RestoreScreen
@@ -119,8 +120,13 @@ class RecoveryApp(App[int]):
     def open_diff(self, bundle: BundleInfo) -> None:
         self.push_screen(DiffScreen(bundle))
 
-    def open_restore(self, bundle: BundleInfo, opts: RestoreOptions, plan: Plan, *, autostart: bool = True) -> None:
-        self.push_screen(RestoreScreen(bundle.name, bundle.path, opts, plan, autostart=autostart))
+    def open_restore(self, bundle: BundleInfo, opts: RestoreOptions, plan: Plan, *, autostart: bool = True,
+                     composition: Mapping[str, object] | None = None) -> None:
+        self.push_screen(RestoreScreen(bundle.name, bundle.path, opts, plan, autostart=autostart,
+                                       composition=composition))
+
+    def open_compose(self, at: BundleInfo | None) -> None:
+        self.push_screen(ComposeScreen(at))
 
     def open_retention(self) -> None:
         self.push_screen(RetentionScreen())

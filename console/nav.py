@@ -7,6 +7,7 @@ app through ``BaseScreen.rc``, typed by this Protocol: the state every screen sh
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Protocol
 
@@ -54,9 +55,16 @@ class ConsoleApp(Protocol):
     # ---------------------------------------------------------------- navigation
     def open_diff(self, bundle: BundleInfo) -> None: ...
 
-    def open_restore(self, bundle: BundleInfo, opts: RestoreOptions, plan: Plan, *, autostart: bool = True) -> None:
+    def open_restore(self, bundle: BundleInfo, opts: RestoreOptions, plan: Plan, *, autostart: bool = True,
+                     composition: Mapping[str, object] | None = None) -> None:
         """The restore view of ``bundle`` with ``opts`` and the plan the operator confirmed.
-        ``autostart=False`` leaves the worker unstarted (the screenshot scenes post its messages instead)."""
+        ``autostart=False`` leaves the worker unstarted (the screenshot scenes post its messages instead).
+        A composite restore (``opts.sources``) names its newest source as ``bundle`` and passes why each
+        source was chosen (``composition``), which the run keeps for the incident report."""
+
+    def open_compose(self, at: BundleInfo | None) -> None:
+        """A composite restore: each substrate from the newest bundle (no newer than ``at``) where it is
+        restorable."""
 
     def open_retention(self) -> None: ...
 

@@ -17,8 +17,9 @@ import asyncio
 import dataclasses
 import os
 import shutil
+import sqlite3
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,6 +32,7 @@ from textual.worker import WorkerCancelled, WorkerFailed
 
 import console.screens.restore as restore_screen
 import core.journal
+import core.restore
 from console.app import RecoveryApp
 from console.factory import make_app
 from console.messages import JobProgressed
@@ -46,6 +48,7 @@ from core.plan import Plan
 from core.progress import Progress, ProgressFn, no_progress
 from core.restore_model import RestoreCancelled, RestoreOptions, RestoreResult
 from core.substrates import VECTOR_COLLECTIONS
+from core.verification import Verification
 
 # the morning of the May 10 2026 graph wipe: nine hours after the last bundle before it (01:11, named as the real
 # incident's), one hour after the routine backup that copied the wiped stores
@@ -194,6 +197,29 @@ async def _diff_options(pilot: Pilot[Any]) -> None:
     await _diff(pilot, "left_square_bracket")
 
 
+async def _diff_command(pilot: Pilot[Any]) -> None:
+    """y under the incident plan: the command line's copy (the whole command holds the data dir's absolute
+    path, which differs wherever the pictures are drawn: the line on screen names it as …)."""
+    await _diff(pilot, "y")
+
+
+async def _compose(pilot: Pilot[Any]) -> None:
+    """c on the bundle whose KB export is empty (the August incident's shape)."""
+    await settle(pilot)
+    app = cast(RecoveryApp, pilot.app)
+    names = [b.name for b in app.listing.bundles] if app.listing else []
+    august = next(i for i, b in enumerate(app.listing.bundles if app.listing else ()) if b.integrity("kb") == "empty")
+    assert names, "no bundles"
+    await pilot.press(*["down"] * august, "c")
+    await settle(pilot)
+
+
+async def _compose_confirm(pilot: Pilot[Any]) -> None:
+    await _compose(pilot)
+    await pilot.press("R")
+    await settle(pilot)
+
+
 async def _confirm_merge(pilot: Pilot[Any]) -> None:
     await _diff(pilot, "R")
 
@@ -328,15 +354,17 @@ def pinned_restore(*, cancel_after: str | None = None) -> Iterator[None]:
     progress report of that task, so the run stops at the same batch every time."""
     real = restore_screen.run_restore
 
-    def run(dd: DataDir, bundle: Path | str, opts: RestoreOptions, *, on_progress: ProgressFn = no_progress,
-            cancel: threading.Event | None = None, plan: Plan | None = None, predict: bool = False) -> RestoreResult:
+    def run(dd: DataDir, bundle: Path | str | None, opts: RestoreOptions, *, on_progress: ProgressFn = no_progress,
+            cancel: threading.Event | None = None, plan: Plan | None = None, predict: bool = False,
+            composition: Mapping[str, object] | None = None) -> RestoreResult:
         def progress(p: Progress) -> None:
             on_progress(p)
             if p.task == cancel_after and cancel is not None:
                 cancel.set()  # the engine checks it before its next batch
 
         try:
-            result = real(dd, bundle, opts, on_progress=progress, cancel=cancel, plan=plan, predict=predict)
+            result = real(dd, bundle, opts, on_progress=progress, cancel=cancel, plan=plan, predict=predict,
+                          composition=composition)
         except RestoreCancelled as exc:
             exc.result = dataclasses.replace(exc.result, duration_ms=DEMO_DURATION_MS)
             raise
@@ -362,6 +390,36 @@ async def _real_restore(pilot: Pilot[Any], *, cancel_after: str | None = None) -
     assert isinstance(screen, RestoreScreen), "the restore view did not open"
     expected = "cancelled" if cancel_after else "done"
     assert screen.state == expected, f"the restore ended {screen.state}, not {expected}"
+
+
+@contextmanager
+def row_deleted_before_verification() -> Iterator[None]:
+    """Something deletes a node the run inserted between its last write and its verification (a careless
+    writer, another tool): the end view must say so, loudly, and undo nothing by itself."""
+    real = core.restore.verify_run
+
+    def verify(dd: DataDir, run_id: str, **kwargs: Any) -> Verification:
+        batch = next(core.journal.committed_batches(dd.runs_dir / run_id, "graph"))
+        victim = core.journal.pairs(batch, "nodes")[0][0]
+        conn = sqlite3.connect(dd.graph_db)
+        try:
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("DELETE FROM Nodes WHERE id = ?", (victim,))
+            conn.commit()
+        finally:
+            conn.close()
+        return real(dd, run_id, **kwargs)
+
+    core.restore.verify_run = verify
+    try:
+        yield
+    finally:
+        core.restore.verify_run = real
+
+
+async def _restore_verify_failed(pilot: Pilot[Any]) -> None:
+    with row_deleted_before_verification():
+        await _real_restore(pilot)
 
 
 async def _restore_running(pilot: Pilot[Any]) -> None:
@@ -450,7 +508,22 @@ def scenes() -> list[Scene]:
               "the run id, and how to resume (r, the same restore again).", _restore_cancelled, writes=True),
         Scene("restore-done", "The end view of a real merge restore: the engine's result counters beside the "
               "plan's predictions (all = same: insert 11,589, skip 3,580, leave out 22,756), per-label "
-              "verdicts, the run id and u to undo.", _restore_done, writes=True, wide=True),
+              "verdicts, the verification passed (five checks ✓), the run id, u to undo and i for the "
+              "incident report.", _restore_done, writes=True, wide=True),
+        Scene("restore-verify-failed", "A real merge restore whose verification fails: a node it inserted was "
+              "deleted behind the console's back before the check. The end view says VERIFICATION FAILED in "
+              "reverse red, the counts check ✗ names the missing row, nothing was rolled back, and u undo is "
+              "still the operator's call.", _restore_verify_failed, writes=True),
+        Scene("command-line", "The diff under the incident preset after y: the equivalent headless command "
+              "on one line under the totals ($ recovery-console … restore backup-… --filter-labels=…, the data "
+              "dir's flags shown as …) and, at its end, ✓ copied: y put the whole command on the clipboard (OSC "
+              "52, so it reaches the operator's own machine over SSH).", _diff_command),
+        Scene("compose", "Compose from the bundle whose KB export is empty (c on it): kb from the last bundle "
+              "where it was restorable, the empty export and the torn meta passed over with their reasons, "
+              "everything else from the empty-KB bundle; the plan's totals and the pinned --compose --source "
+              "command.", _compose, wide=True),
+        Scene("compose-confirm", "The composite restore's confirm: which substrate comes from which bundle, "
+              "the totals, one run and one undo, and the exact command; focus on No.", _compose_confirm),
     ]
 
 

@@ -209,3 +209,40 @@ def records_by_id(col: Collection, ids: list[str]) -> list[Record]:
         docs: Sequence[str | None] = got["documents"] or none
         out += [Record(got["ids"][j], embs[j], metas[j], docs[j]) for j in range(n)]
     return out
+
+
+def stored(col: Collection, ids: list[str]) -> dict[str, tuple[str | None, Metadata | None]]:
+    """id -> (document, metadata) of the rows with these ids that exist, in chunks under chroma's get limit."""
+    out: dict[str, tuple[str | None, Metadata | None]] = {}
+    for i in range(0, len(ids), MAX_GET_IDS):
+        for rid, doc, meta in documents(col, ids[i : i + MAX_GET_IDS]):
+            out[rid] = (doc, meta)
+    return out
+
+
+def embeddings(col: Collection, ids: list[str]) -> dict[str, np.ndarray]:
+    """id -> stored vector of the rows with these ids that exist."""
+    got = col.get(ids=ids, include=["embeddings"])
+    vectors = got.get("embeddings")
+    if vectors is None:
+        return {}
+    return {rid: np.asarray(v, dtype=np.float32) for rid, v in zip(got["ids"], vectors, strict=True) if v is not None}
+
+
+def nearest(col: Collection, vectors: Sequence[np.ndarray], k: int) -> list[list[tuple[str, float]]]:
+    """For each vector, the ``k`` nearest rows as (id, distance), nearest first (the collection's own space)."""
+    if not vectors:
+        return []
+    got = col.query(query_embeddings=np.stack(vectors), n_results=k, include=["distances"])
+    dists = got.get("distances") or [[0.0] * len(ids) for ids in got["ids"]]
+    return [list(zip(ids, map(float, ds), strict=True)) for ids, ds in zip(got["ids"], dists, strict=True)]
+
+
+def space(col: Collection) -> str:
+    """The collection's distance (chroma's default is l2)."""
+    meta = col.metadata or {}
+    value = meta.get("hnsw:space") if isinstance(meta, Mapping) else None
+    if value is None and getattr(col, "configuration_json", None):
+        hnsw = (col.configuration_json or {}).get("hnsw") or {}
+        value = hnsw.get("space")
+    return str(value or "l2")

@@ -11,6 +11,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.compose import plan_sources
 from core.datadir import DataDir
 from core.live_scan import scan_bundle
 from core.plan import Plan, build_plan
@@ -117,5 +118,7 @@ def compare(plan: Plan, result: RestoreResult) -> Comparison:
 def replan(dd: DataDir, bundle: Path, opts: RestoreOptions, *, on_progress: ProgressFn = no_progress,
            cancel: threading.Event | None = None) -> Plan:
     """The plan of the same restore against the live stores as they are now (before resuming a run)."""
+    if opts.sources:
+        return plan_sources(dd, opts.sources, opts, on_progress=on_progress, cancel=cancel)
     scan = scan_bundle(dd, bundle, on_progress=on_progress, cancel=cancel, kb_collection=opts.target_collection)
     return build_plan(scan, opts.filters, only_substrate=opts.only_substrate, mode=opts.mode, force=opts.force)

@@ -86,6 +86,23 @@ class DataDir:
         key = {"concepts": "concepts_dir", "trajectories": "trajectories_file", "mailbox": "graph_db"}[substrate]
         return key in self.explicit
 
+    def location_args(self) -> list[str]:
+        """The global flags that point a command at this data dir: ``--data-dir``, plus every location that is not
+        neo's default under it (however it was set: flag, environment or config), so a printed command run from
+        another shell or directory reaches the same stores."""
+        args = ["--data-dir", str(self.root)]
+        if self.config_path is not None:
+            args += ["--config", str(self.config_path)]
+        if self.backup_root != self.root / "backups":
+            args += ["--backup-root", str(self.backup_root)]
+        if self.graph_db != self.root / "sqlite" / "memory-core-graph.sqlite":
+            args += ["--graph-db", str(self.graph_db)]
+        if self.chroma_url:
+            args += ["--chroma-url", self.chroma_url]
+        elif self.chroma_path != self.root / "chroma" / "unified":
+            args += ["--chroma-path", str(self.chroma_path)]
+        return args
+
     def config_table(self, key: str) -> Mapping[str, Any]:
         """A `[key]` table of the config ({} when absent); anything but a table is a UsageError naming the file."""
         value = self.config.get(key, {})

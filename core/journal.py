@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import getpass
 import os
 import secrets
 import socket
@@ -96,6 +97,7 @@ class RunRecord:
     # every pending batch has its ok / rolledBack marker (set at a clean finish, or by recovery)
     resolved: bool = False
     path: Path = field(metadata=wire(skip=True))  # the run's directory
+    user: str | None = field(default=None, metadata=wire(omit_none=True))  # who ran it (runs before: absent)
 
     @property
     def undoable(self) -> bool:
@@ -103,6 +105,16 @@ class RunRecord:
 
     def save(self) -> None:
         write_atomic(self.path / RUN_FILE, orjson.dumps(encode(self), option=orjson.OPT_INDENT_2) + b"\n")
+
+
+def current_user() -> str:
+    """Who runs this process, for the record (a login name; under sudo, who sudo'd too)."""
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):  # a container uid with no passwd entry
+        name = f"uid {os.getuid()}"
+    sudo = os.environ.get("SUDO_USER")
+    return f"{name} (sudo by {sudo})" if sudo and sudo != name else name
 
 
 def _pid_alive(pid: int) -> bool:
@@ -180,7 +192,7 @@ class RunJournal:
         run_dir.mkdir(mode=0o700)
         rec = RunRecord(run_id=run_id, kind="restore", bundle=str(bundle), mode=mode, options=options,
                         started_at=iso_ms(datetime.now(UTC)), status="running", pid=os.getpid(),
-                        host=socket.gethostname(), path=run_dir)
+                        host=socket.gethostname(), path=run_dir, user=current_user())
         j = cls(rec)
         j.save()
         return j

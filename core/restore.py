@@ -26,16 +26,22 @@ import dataclasses
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import orjson
+
+from core import chroma_store as cs
 from core import graph_store as gs
 from core.backup import run_backup
 from core.bundle import resolve_bundle
+from core.compose import COMPOSE_FILE, plan_sources
 from core.datadir import DataDir
 from core.errors import BundleInvalid, ConsoleError, UsageError
 from core.hooks import HookOutcome, HookSkipped, check_hook, run_hook
 from core.journal import RunJournal, recover_interrupted
+from core.jsonl import write_atomic
 from core.live_scan import scan_bundle
 from core.lock import exclusive
 from core.neo_gate import check_neo_lease
@@ -66,17 +72,21 @@ from core.restore_model import (
     Validation,
     meta_summary,
 )
+from core.run_digest import save_postwrite, take_prewrite
 from core.substrates import (
     BACKED_UP,
     FLAT_DIRECTORIES,
     FLAT_SUBSTRATES,
+    SUBSTRATES,
     VECTOR_COLLECTIONS,
+    VECTOR_SUBSTRATES,
     check_mode,
     check_only_substrate,
     selected,
 )
 from core.units import iso_ms
 from core.validate import Validated, validate
+from core.verify_run import SAMPLE, save_expected, verify_run
 from core.wire import encode
 
 DRY_RUN_MESSAGE = "Dry run: nothing was written."
@@ -110,24 +120,82 @@ def check_flags(dd: DataDir, opts: RestoreOptions) -> tuple[str, ...]:
     return args.warnings
 
 
-def run_restore(dd: DataDir, bundle: Path | str, opts: RestoreOptions, *, on_progress: ProgressFn = no_progress,
-                cancel: threading.Event | None = None, plan: Plan | None = None,
-                predict: bool = False) -> RestoreResult:
+@dataclass(frozen=True)
+class Sources:
+    """Where each substrate of a restore comes from: one bundle, or one per substrate (`restore --compose`)."""
+
+    primary: Path  # what the journal and the result name (a composite restore: its newest source)
+    by_substrate: Mapping[str, Path]
+    composite: bool
+    only: tuple[str, ...] | None  # the selection, narrowed to the sourced substrates for a composite restore
+
+    def bundles(self) -> dict[Path, tuple[str, ...] | None]:
+        """Each distinct bundle and the substrates it gives (None: all of a single bundle's selection)."""
+        if not self.composite:
+            return {self.primary: self.only}
+        out: dict[Path, list[str]] = {}
+        for sub, path in self.by_substrate.items():
+            if selected(self.only, sub):
+                out.setdefault(path, []).append(sub)
+        return {path: tuple(subs) for path, subs in out.items()}
+
+
+def resolve_sources(dd: DataDir, bundle: Path | str | None, opts: RestoreOptions) -> Sources:
+    only = check_only_substrate(opts.only_substrate)
+    if not opts.sources:
+        if bundle is None:
+            raise ConsoleError("a restore needs a bundle (or --compose)")
+        path = _bundle_path(dd, bundle)
+        return Sources(primary=path, by_substrate=dict.fromkeys(SUBSTRATES, path), composite=False, only=only)
+    by_sub = {sub: _bundle_path(dd, p) for sub, p in opts.sources.items()}
+    check_only_substrate(by_sub)
+    chosen = tuple(s for s in SUBSTRATES if s in by_sub and selected(only, s))
+    primary = sorted(by_sub.values(), key=lambda p: p.name, reverse=True)[0]
+    return Sources(primary=primary, by_substrate=by_sub, composite=True, only=chosen)
+
+
+def _validate_all(dd: DataDir, src: Sources, opts: RestoreOptions, on_progress: ProgressFn,
+                  cancel: threading.Event | None, staging: GraphStaging | None = None) -> dict[Path, Validated]:
+    """Every source bundle validated for the substrates it gives (the graph's source feeding ``staging`` as it
+    is read); a composite restore's vectors must agree."""
+    graph_from = src.by_substrate.get("graph")
+    done = {path: _validate(dd, path, opts, subs, on_progress, cancel,
+                            staging if path == graph_from and selected(subs, "graph") else None)
+            for path, subs in src.bundles().items()}
+    if src.composite:
+        dims = {v.dimension for path, v in done.items() if v.dimension is not None and any(
+            src.by_substrate.get(sub) == path for sub in VECTOR_SUBSTRATES if selected(src.only, sub))}
+        if len(dims) > 1:
+            raise BundleInvalid("dimension-contract-mismatch across the composite restore's bundles: their vectors "
+                                f"have {' and '.join(map(str, sorted(dims)))} values; one Chroma (one embedding model) "
+                                "cannot hold both. Nothing was written.", path=src.primary)
+    return done
+
+
+def run_restore(dd: DataDir, bundle: Path | str | None, opts: RestoreOptions, *,
+                on_progress: ProgressFn = no_progress, cancel: threading.Event | None = None,
+                plan: Plan | None = None, predict: bool = False, verify_sample: int = SAMPLE,
+                composition: Mapping[str, object] | None = None) -> RestoreResult:
     """Restore `bundle` into the data dir (or, with opts.dry_run, report what that would do and write nothing).
 
+    With `opts.sources` (a composite restore, `core.compose`) each substrate comes from its own bundle, in the
+    same one run: each bundle is validated for what it gives, then the same writers run in the same order,
+    each reading its substrate's bundle; one journal, one undo. `composition` (why each source was chosen) is
+    kept in the run dir for the incident report.
     `plan`, when the caller already built one (the TUI has), is attached to the result as the prediction;
     `predict` builds one after validation, just before the first write, to compare the result with
     (`core.compare`): the plan's own pass over the bundle, with its progress tasks named `plan <task>`.
+    A run that completes is verified (`core.verify_run`, `verify_sample` rows per collection queried by their
+    own vector) before the lock is released; the result carries the verification, which never undoes anything.
     Raises UsageError for bad arguments, BundleInvalid / ConsoleError for refusals (nothing written) and
     RestoreCancelled when `cancel` is set (what committed stays, journaled; re-running resumes).
     """
-    only = check_only_substrate(opts.only_substrate)
     check_mode(opts.mode)
     warnings = check_flags(dd, opts)
     check_hook(opts.post_restore_hook, opts.workspace)
-    path = _bundle_path(dd, bundle)
+    src = resolve_sources(dd, bundle, opts)
     if opts.dry_run:
-        return dry_run(dd, path, opts, on_progress=on_progress, cancel=cancel)
+        return dry_run(dd, bundle, opts, on_progress=on_progress, cancel=cancel)
     if opts.mode == "replace" and not opts.yes:
         raise ConsoleError("Refusing replace mode without confirmation: it truncates live data. Pass --yes "
                            "(the CLI asks interactively on a terminal).")
@@ -137,43 +205,82 @@ def run_restore(dd: DataDir, bundle: Path | str, opts: RestoreOptions, *, on_pro
         drop_stale_staging(dd)
         # the graph is parsed once, by validation's pass, into a staging file the merge reads; it is removed
         # when the run ends however it ends (and by the next run, if this process is killed)
-        staging = GraphStaging(dd, path, opts.filters) if selected(only, "graph") else None
+        graph_from = src.by_substrate.get("graph") if selected(src.only, "graph") else None
+        staging = GraphStaging(dd, graph_from, opts.filters) if graph_from is not None else None
         try:
-            v = _validate(dd, path, opts, only, on_progress, cancel, staging)
+            validated = _validate_all(dd, src, opts, on_progress, cancel, staging)
             if staging is not None:
                 staging.finish()
-            if v.gate:
-                raise ConsoleError(v.gate)
+            for v in validated.values():
+                if v.gate:
+                    raise ConsoleError(v.gate)
             if predict and plan is None:
                 def planning(p: Progress) -> None:
                     on_progress(dataclasses.replace(p, task=f"plan {p.task}"))
 
-                scan = scan_bundle(dd, path, on_progress=planning, cancel=cancel,
-                                   kb_collection=opts.target_collection)
-                plan = build_plan(scan, opts.filters, only, opts.mode, opts.force)
-            s = RunState(dd, path, opts, only, v, on_progress, cancel, plan)
-            s.warnings[:0] = [*([lease.warning] if lease.warning else []), *warnings]
-            return _run(s, staging)
+                plan = _plan(dd, src, opts, planning, cancel)
+            state = RunState(dd, src.primary, opts, src.only, validated[src.primary] if src.primary in validated
+                             else next(iter(validated.values())), on_progress, cancel, plan)
+            state.warnings[:0] = [*([lease.warning] if lease.warning else []), *warnings]
+            if src.composite:
+                state.sources = {sub: (path, validated[path]) for sub, path in src.by_substrate.items()
+                                 if path in validated}
+            res = _run(state, staging, composition)
         finally:
             if staging is not None:
                 staging.remove()
+        return _verify(dd, res, verify_sample, on_progress, cancel)
 
 
-def _run(s: RunState, staging: GraphStaging | None) -> RestoreResult:
+def _plan(dd: DataDir, src: Sources, opts: RestoreOptions, on_progress: ProgressFn,
+          cancel: threading.Event | None) -> Plan:
+    if src.composite:
+        return plan_sources(dd, {s: p for s, p in src.by_substrate.items() if selected(src.only, s)}, opts,
+                            on_progress=on_progress, cancel=cancel)
+    scan = scan_bundle(dd, src.primary, on_progress=on_progress, cancel=cancel, kb_collection=opts.target_collection)
+    return build_plan(scan, opts.filters, src.only, opts.mode, opts.force)
+
+
+def _verify(dd: DataDir, res: RestoreResult, sample: int, on_progress: ProgressFn,
+            cancel: threading.Event | None) -> RestoreResult:
+    assert res.run_id is not None
+    try:
+        verification = verify_run(dd, res.run_id, sample=sample, at_run=True, on_progress=on_progress,
+                                  cancel=cancel)
+    except Cancelled:  # the restore itself completed: keep its result; verify-run checks it later
+        return dataclasses.replace(res, warnings=(*res.warnings, "verification stopped by a cancel: run "
+                                                  f"`recovery-console verify-run {res.run_id}`"))
+    return dataclasses.replace(res, verification=verification)
+
+
+def _run(s: RunState, staging: GraphStaging | None, composition: Mapping[str, object] | None = None) -> RestoreResult:
     s.journal = RunJournal.start(s.dd, bundle=s.bundle, mode=s.opts.mode, options=_options(s.opts))
     s.run_id = s.journal.run_id
     try:
+        if composition is not None:
+            write_atomic(s.journal.dir / COMPOSE_FILE, orjson.dumps(composition))
+        bundles = {sub: s.sources[sub][0] if sub in s.sources else s.bundle for sub in BACKED_UP}
+        pre = take_prewrite(s.dd, s.journal.dir, mode=s.opts.mode, only=s.only, bundles=bundles,
+                            client=cs.open_client(s.dd, create=False)
+                            if any(selected(s.only, sub) for sub in VECTOR_SUBSTRATES) else None, cancel=s.cancel)
         if s.replace:
             _safety_bundle(s)
+        # neo's order; in a composite restore each writer reads its own substrate's bundle
         if selected(s.only, "kb"):
-            restore_kb(s)
+            with s.reading("kb"):
+                restore_kb(s)
         if selected(s.only, "mc"):
-            restore_mc(s)
+            with s.reading("mc"):
+                restore_mc(s)
         if selected(s.only, "graph") and staging is not None:
-            restore_graph(s, staging)
+            with s.reading("graph"):
+                restore_graph(s, staging)
         for sub in FLAT_SUBSTRATES:
             if selected(s.only, sub):
-                restore_flat(s, sub)
+                with s.reading(sub):
+                    restore_flat(s, sub)
+        if pre.graph is not None:
+            save_postwrite(s.dd, s.journal.dir)  # before the hook, which rewrites the FILE nodes it owns
         if s.opts.post_restore_hook:
             _hook(s)
     except Cancelled:
@@ -197,6 +304,7 @@ def _end(s: RunState, status: str, error: str | None = None) -> RestoreResult:
     res = s.result(status)
     if s.journal is not None:
         s.journal.record = dataclasses.replace(s.journal.record, safety_bundle=s.safety_bundle)
+        save_expected(s.journal.dir, res, s.plan)  # what verification compares the stores with, now or later
         s.journal.finish(status, counts=s.counts_summary(), error=error)
     return res
 
@@ -227,25 +335,28 @@ def _hook(s: RunState) -> None:
 # ------------------------------------------------------------------------------------------------ dry run
 
 
-def dry_run(dd: DataDir, bundle: Path | str, opts: RestoreOptions, *, on_progress: ProgressFn = no_progress,
+def dry_run(dd: DataDir, bundle: Path | str | None, opts: RestoreOptions, *, on_progress: ProgressFn = no_progress,
             cancel: threading.Event | None = None) -> RestoreResult:
     """The numbers a real run would report, from the same validation and the plan; writes nothing.
 
     A replace that a real run would refuse for a missing --force is still planned; the refusal is reported.
     The post-restore hook is not run (neo's #11141 review asked for hooks to be no-ops under dry-run).
     """
-    only = check_only_substrate(opts.only_substrate)
     check_mode(opts.mode)
     flag_warnings = check_flags(dd, opts)
     check_hook(opts.post_restore_hook, opts.workspace)
-    path = _bundle_path(dd, bundle)
+    src = resolve_sources(dd, bundle, opts)
     started = time.monotonic()
-    v = _validate(dd, path, opts, only, on_progress, cancel)
-    scan = scan_bundle(dd, path, on_progress=on_progress, cancel=cancel, kb_collection=opts.target_collection)
-    plan = build_plan(scan, opts.filters, only, opts.mode, opts.force)
+    validated = _validate_all(dd, src, opts, on_progress, cancel)
+    plan = _plan(dd, src, opts, on_progress, cancel)
+    v = validated.get(src.primary) or next(iter(validated.values()))
+    extra = tuple(w for other in validated.values() if other is not v for w in (*other.warnings, *(
+        [other.gate] if other.gate else [])))
     res = result_from_plan(plan, v)
-    if flag_warnings:
-        res = dataclasses.replace(res, warnings=(*flag_warnings, *res.warnings))
+    if flag_warnings or extra:
+        res = dataclasses.replace(res, warnings=(*flag_warnings, *res.warnings, *extra))
+    if src.composite:
+        res = dataclasses.replace(res, sources={k: str(p) for k, p in src.by_substrate.items()})
     kb = res.subsystems.get("kb")
     if opts.target_collection and isinstance(kb, KbOutcome):
         res = dataclasses.replace(res, subsystems={**res.subsystems, "kb": dataclasses.replace(

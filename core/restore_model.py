@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +24,7 @@ from core.plan import EdgeTypeRow, Filters, FilterStats, LabelRow, Plan
 from core.progress import Cancelled, ProgressFn
 from core.units import iso_ms
 from core.validate import Topology, Validated
+from core.verification import Verification
 from core.wire import encode, wire
 
 MAX_FAILURES = 1_000  # listed with file and line; all of them are counted
@@ -47,6 +49,8 @@ class RestoreOptions:
     operation: str | None = None
     target_collection: str | None = None
     ignore_neo_lease: bool = False
+    # a composite restore: the bundle each selected substrate comes from (`restore --compose`); None: one bundle
+    sources: Mapping[str, Path] | None = field(default=None, metadata=wire(omit_none=True))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -218,6 +222,12 @@ class RestoreResult:
     started_at: str = ""
     ended_at: str | None = None
     duration_ms: int = 0
+    # every run that completes ends with a verification of its result (core.verify_run); a dry run has none
+    verification: Verification | None = field(default=None, metadata=wire(omit_none=True))
+    # a composite restore: the bundle each substrate came from (`bundleRoot` names the newest of them)
+    sources: Mapping[str, str] | None = field(default=None, metadata=wire(omit_none=True))
+    # ...and why each was chosen, every newer bundle passed over with its reason (core.compose.Composition)
+    composition: object | None = field(default=None, metadata=wire(omit_none=True))
 
     @property
     def graph(self) -> GraphOutcome | None:
@@ -287,6 +297,19 @@ class RunState:
         self.started_at = iso_ms(datetime.now(UTC))
         self._started = time.monotonic()
         self._client: cs.ClientAPI | None = None
+        # a composite restore: substrate -> (its bundle, that bundle's validation); `reading` switches to one
+        self.sources: dict[str, tuple[Path, Validated]] = {}
+        self._primary = (bundle, v)
+
+    @contextmanager
+    def reading(self, substrate: str) -> Iterator[None]:
+        """While a writer restores ``substrate``: ``bundle`` and ``v`` are its source bundle's."""
+        if substrate in self.sources:
+            self.bundle, self.v = self.sources[substrate]
+        try:
+            yield
+        finally:
+            self.bundle, self.v = self._primary
 
     def client(self) -> cs.ClientAPI:
         if self._client is None:
@@ -309,7 +332,8 @@ class RunState:
             validation=Validation.of(self.v), safety_bundle=self.safety_bundle, plan=self.plan,
             warnings=tuple(self.warnings), started_at=self.started_at,
             ended_at=iso_ms(datetime.now(UTC)) if ended else None,
-            duration_ms=int((time.monotonic() - self._started) * 1000) if ended else 0)
+            duration_ms=int((time.monotonic() - self._started) * 1000) if ended else 0,
+            sources={sub: str(path) for sub, (path, _v) in self.sources.items()} or None)
 
     def counts_summary(self) -> dict[str, object]:
         """The run record's `counts`: per substrate what was inserted, skipped and failed."""

@@ -31,7 +31,7 @@ UPDATE = os.environ.get("RC_UPDATE_GOLDEN") == "1"
 VOLATILE_KEYS = frozenset({
     "ageHours", "durationMs", "startedAt", "endedAt", "now", "mtime", "runId", "pid", "host", "seconds",
     "collectionId", "newestTime", "oldestTime", "oldestKeptTime", "time", "user", "uid", "sudoUser",
-    "verifySeconds",
+    "verifySeconds", "generatedBy",
 })
 # bundle names and file stamps the commands themselves create (a backup taken during the test)
 _STAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}\.\d{3}Z")
@@ -157,8 +157,17 @@ def test_restore_runs_undo(work: Path, capsys: pytest.CaptureFixture[str]) -> No
     check("restore-merge-again", work, stamps, code, obj)
     code, obj = run_json(capsys, work, "runs")
     check("runs", work, stamps, code, obj)
+    code, obj = run_json(capsys, work, "verify-run", run_id)
+    check("verify-run", work, stamps, code, obj)
+    code, obj = run_json(capsys, work, "report", run_id)
+    check("report", work, stamps, code, obj)
     code, obj = run_json(capsys, work, "undo", run_id)
     check("undo", work, stamps, code, obj)
+
+
+def test_compose_dry_run(work: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, obj = run_json(capsys, work, "restore", "--compose", "--dry-run")
+    check("restore-compose-dry-run", work, _stamps(work), code, obj)
 
 
 def test_backup_and_prune(work: Path, capsys: pytest.CaptureFixture[str]) -> None:

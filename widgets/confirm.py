@@ -12,7 +12,9 @@ from textual.css.query import NoMatches
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
+from core.command_line import CommandLine
 from core.safetext import visible
+from widgets.command_bar import CommandBar, command_block, copy_command
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -54,6 +56,12 @@ class ConfirmScreen(ModalScreen[bool]):
     ConfirmScreen #body {
         width: 100%;
     }
+    ConfirmScreen #command-title {
+        padding: 1 0 0 0;
+    }
+    ConfirmScreen #command-bar {
+        margin: 1 0 0 0;
+    }
     ConfirmScreen #typed-prompt {
         padding: 1 0 0 0;
     }
@@ -74,6 +82,7 @@ class ConfirmScreen(ModalScreen[bool]):
     BINDINGS = [
         Binding("escape", "answer(False)", "No", show=True),
         Binding("n", "answer(False)", "No", show=False),
+        Binding("y", "copy_command", "Copy command", show=False),
     ]
 
     def __init__(
@@ -86,6 +95,7 @@ class ConfirmScreen(ModalScreen[bool]):
         require_typed: str | None = None,
         danger: bool = False,
         yes_enabled: bool = True,
+        command: CommandLine | None = None,
     ) -> None:
         classes = ["-danger"] if danger else []
         if require_typed is not None:
@@ -97,12 +107,18 @@ class ConfirmScreen(ModalScreen[bool]):
         self._no_label = no_label
         self._typed = require_typed
         self._yes_enabled = yes_enabled
+        self._command = command
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Static(Text(self._title), id="title")
             with VerticalScroll(id="body-scroll"):
                 yield Static(self._body, id="body")
+                if self._command is not None:
+                    yield Static(Text("The same from a shell, whole:", style="bold"), id="command-title")
+                    yield Static(command_block(self._command), id="command")
+            if self._command is not None:
+                yield CommandBar(id="command-bar")
             if self._typed is not None:
                 yield Static(
                     Text.assemble("Type ", (visible(self._typed), "bold"), " to enable the button:"), id="typed-prompt"
@@ -120,6 +136,8 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()
+        if self._command is not None:
+            self.query_one("#command-bar", CommandBar).show(self._command)
 
     def update(self, body: Text, *, yes_enabled: bool) -> None:
         """A new body and Yes state, e.g. when a check the dialog was opened before has answered. Yes still
@@ -153,6 +171,15 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def action_answer(self, value: bool) -> None:
         self.dismiss(value)
+
+    def action_copy_command(self) -> None:
+        copy_command(self.app, self._command, self.query_one("#command-bar", CommandBar))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "copy_command":
+            # the typed-name field takes a `y` as a letter
+            return self._command is not None and not isinstance(self.focused, Input)
+        return True
 
 
 class MessageScreen(ModalScreen[None]):

@@ -10,6 +10,8 @@ COMMANDS = (
     "restore",
     "runs",
     "undo",
+    "verify-run",
+    "report",
     "retention",
     "prune",
     "guard",

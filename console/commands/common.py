@@ -18,6 +18,7 @@ from core.datadir import DataDir, resolve
 from core.progress import Progress, ProgressFn, no_progress
 
 EXIT_CANCELLED = 130  # Ctrl-C, SIGTERM, SIGHUP: stopped between batches; the same command again resumes
+EXIT_VERIFY_FAILED = 4  # the restore completed, but its verification found the stores not as it reported
 
 
 def add_global_options(p: argparse.ArgumentParser, *, suppress: bool) -> None:

@@ -9,9 +9,11 @@ from typing import Any
 from console.commands.common import Context, add_json, csv_list
 from core.bundle import resolve_bundle
 from core.bundle_diff import DEFAULT_PAGE, BundleDiff, diff_bundles, iter_cells
+from core.command_line import CommandLine, restore_command
 from core.errors import UsageError
 from core.live_scan import scan_bundle
 from core.plan import Filters, Plan, build_plan
+from core.restore_model import RestoreOptions
 from core.substrates import PLAN_COLLECTIONS, SUBSTRATES, TEMPORAL, check_mode, check_only_substrate
 from core.wire import encode
 
@@ -20,9 +22,12 @@ HELP = ("show what restoring a bundle would do (per label, edge type, collection
         "what differs between them; writes nothing")
 
 
-def add_filter_arguments(p: argparse.ArgumentParser) -> None:
+def add_filter_arguments(p: argparse.ArgumentParser, *, bundle_optional: bool = False) -> None:
     """The flags diff and restore share, with neo's CSV rule (`--flag=` is an empty list)."""
-    p.add_argument("bundle", help="bundle path, bundle name, or `latest`")
+    if bundle_optional:
+        p.add_argument("bundle", nargs="?", help="bundle path, bundle name, or `latest` (not with --compose)")
+    else:
+        p.add_argument("bundle", help="bundle path, bundle name, or `latest`")
     p.add_argument("--filter-labels", type=csv_list, default=[], metavar="CSV",
                    help="leave out graph nodes with these labels (edges to them survive if the node is live)")
     p.add_argument("--filter-edge-types", type=csv_list, default=[], metavar="CSV",
@@ -71,7 +76,26 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         ctx.emit_json(encode(plan))
     else:
         print_plan(ctx, plan)
+        print_command(ctx, equivalent_command(ctx, plan))
     return 0
+
+
+def equivalent_command(ctx: Context, plan: Plan) -> CommandLine:
+    """The restore this plan describes, as the console shows it under every plan."""
+    opts = RestoreOptions(mode=plan.mode, force=plan.force, filters=plan.filters, only_substrate=plan.only_substrate)
+    return restore_command(ctx.dd, plan.bundle, opts)
+
+
+def print_command(ctx: Context, cmd: CommandLine, lead: str = "To restore with this plan (add --dry-run to "
+                  "check the numbers first):") -> None:
+    """The command on a line of its own, never wrapped: a copy from the terminal pastes as one command."""
+    from console.commands.render import say
+
+    con = ctx.console()
+    say(con, lead)
+    say(con, "  " + cmd.text)
+    for problem in cmd.problems:
+        say(con, f"  note: not exactly this plan: {problem}", style="yellow")
 
 
 def _table(title: str, columns: list[str], *, text_columns: int = 1) -> Any:

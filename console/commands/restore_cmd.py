@@ -8,10 +8,19 @@ import shlex
 import sys
 from pathlib import Path
 
-from console.commands.common import EXIT_CANCELLED, Context, add_json, cancel_on_signals, refuse_readonly
+from console.commands.common import (
+    EXIT_CANCELLED,
+    EXIT_VERIFY_FAILED,
+    Context,
+    add_json,
+    cancel_on_signals,
+    refuse_readonly,
+)
 from console.commands.diff_cmd import add_filter_arguments
+from console.commands.verify_run_cmd import add_sample, print_verification
 from core.bundle import resolve_bundle
 from core.compare import compare
+from core.compose import Composition, choose, describe_sources, parse_at, parse_sources
 from core.errors import ConsoleError, UsageError
 from core.ids_restore import Selection, check_merge, read_ids, restore_ids
 from core.plan import Filters
@@ -27,7 +36,18 @@ from core.restore_model import (
     RestoreResult,
 )
 from core.safetext import visible
-from core.substrates import FLAT_TARGETS, MC_COLLECTIONS, MEMORIES, SUMMARIES, TEMPORAL, VECTOR_COLLECTIONS
+from core.substrates import (
+    BACKED_UP,
+    FLAT_TARGETS,
+    MC_COLLECTIONS,
+    MEMORIES,
+    RECOVERY_SUBSTRATES,
+    SUMMARIES,
+    TEMPORAL,
+    VECTOR_COLLECTIONS,
+    check_only_substrate,
+    selected,
+)
 from core.wire import encode
 
 NAME = "restore"
@@ -35,7 +55,13 @@ HELP = "restore a bundle: merge (default) never touches a live row; replace trun
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    add_filter_arguments(p)
+    add_filter_arguments(p, bundle_optional=True)
+    p.add_argument("--compose", action="store_true",
+                   help="each substrate from the newest bundle where it is restorable (one run, one journal, one undo)")
+    p.add_argument("--at", metavar="TIME", help="--compose: take no bundle newer than TIME (ISO 8601, or a bundle name)")
+    p.add_argument("--source", metavar="SUB=BUNDLE,...", action="append", default=[],
+                   help="--compose: take these substrates from these bundles, e.g. kb=backup-2026-08-01T00-00-00.000Z "
+                        "(repeatable)")
     p.add_argument("--yes", action="store_true", help="confirm replace without a prompt (needed without a terminal)")
     p.add_argument("--post-restore-hook", metavar="NAME", help="run after restoring; allowlist: filesystem-ingestor")
     p.add_argument("--workspace", type=Path, metavar="DIR", help="the project tree filesystem-ingestor walks")
@@ -60,6 +86,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ids", metavar="FILE|-",
                    help="restore just these records (one id per line, or `search --json` output; - reads stdin), "
                         "with the edges and memories they need; merge only")
+    add_sample(p)
     add_json(p)
 
 
@@ -74,21 +101,68 @@ def _confirm_replace(ctx: Context) -> bool:
     return sys.stdin.readline().strip() == name
 
 
+def _compose(args: argparse.Namespace, ctx: Context) -> tuple[Composition | None, dict[str, Path] | None]:
+    """--compose: choose each substrate's bundle (verifying claimed copies first), or refuse before any write."""
+    if not args.compose:
+        if args.at or args.source:
+            raise UsageError("--at and --source go with --compose")
+        if args.bundle is None:
+            raise UsageError("restore needs a BUNDLE, or --compose to take each substrate from its newest "
+                             "restorable bundle")
+        return None, None
+    if args.bundle is not None:
+        raise UsageError(f"--compose chooses the bundles itself; name one with --source SUBSTRATE={args.bundle}")
+    only = check_only_substrate(args.only_substrate)
+    subs = [s for s in BACKED_UP if selected(only, s)]
+    with ctx.progress("choosing") as on_progress:
+        comp = choose(ctx.dd, subs, at=parse_at(args.at, ctx.dd) if args.at else None,
+                      overrides=parse_sources(",".join(args.source), ctx.dd) if args.source else None,
+                      on_progress=on_progress)
+    if not ctx.json:
+        print_composition(ctx, comp)
+    missing = [s for s in comp.missing if s in RECOVERY_SUBSTRATES]
+    if missing:
+        keep = ",".join(s for s in subs if s not in comp.missing)
+        raise ConsoleError(f"no restorable {', '.join(missing)} in any bundle{' at or before ' + comp.at if comp.at else ''}"
+                           f"; nothing was written. Restore without it: --only-substrate={keep}")
+    return comp, comp.sources
+
+
+def print_composition(ctx: Context, comp: Composition) -> None:
+    from console.commands.render import say
+
+    con = ctx.console()
+    say(con, "Composite restore: each substrate from the newest bundle where it is restorable"
+             + (f", at or before {comp.at}" if comp.at else "")
+             + (f" ({comp.newer_than_at} newer bundle(s) left out)" if comp.newer_than_at else ""), style="bold")
+    for c in comp.choices:
+        say(con, f"  {c.substrate:<13}{c.bundle or 'NONE'}  {c.why}", style="" if c.bundle else "bold red")
+        for p in c.passed_over:
+            say(con, f"      passed over {p.bundle}: {p.why}", style="dim")
+    for w in comp.warnings:
+        say(con, f"  warning: {w}", style="yellow")
+
+
 def run(args: argparse.Namespace, ctx: Context) -> int:
     if not args.dry_run:
         refuse_readonly(ctx, "restore")
+    if args.ids is not None and (args.compose or args.bundle is None):
+        raise UsageError("--ids picks records from one BUNDLE: name it (not with --compose)")
+    comp, sources = _compose(args, ctx)
     flags = resolve_restore_args(mode=args.mode, only=args.only_substrate,
                                  preserve_read_state=args.preserve_read_state, operation=args.operation,
                                  target_collection=args.target_collection,
                                  guarded=[ctx.dd.collection_name(c.key) for c in VECTOR_COLLECTIONS])
     opts = RestoreOptions(mode=flags.mode, force=args.force, yes=args.yes,
                           filters=Filters.of(args.filter_labels, args.filter_edge_types),
-                          only_substrate=flags.only, post_restore_hook=args.post_restore_hook,
+                          only_substrate=tuple(sources) if sources is not None else flags.only,
+                          post_restore_hook=args.post_restore_hook,
                           workspace=args.workspace, dry_run=args.dry_run,
                           force_topology_mismatch=args.force_topology_mismatch,
                           allow_unverifiable=True if args.allow_unverifiable else None,
                           preserve_read_state=flags.preserve_read_state, operation=flags.operation,
-                          target_collection=flags.target_collection, ignore_neo_lease=args.ignore_neo_lease)
+                          target_collection=flags.target_collection, ignore_neo_lease=args.ignore_neo_lease,
+                          sources=sources)
     if args.ids is not None:
         return run_ids(args, ctx, opts)
     if opts.mode == "replace" and not opts.yes and not opts.dry_run:
@@ -99,7 +173,8 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         try:
             # a person reads the result beside the plan (--json stays the result alone)
             result = run_restore(ctx.dd, args.bundle, opts, on_progress=on_progress, cancel=cancel,
-                                 predict=not ctx.json)
+                                 predict=not ctx.json, verify_sample=args.sample,
+                                 composition=comp.record() if comp is not None else None)
         except Cancelled as exc:
             partial = exc.result if isinstance(exc, RestoreCancelled) else None
             if ctx.json and partial is not None:
@@ -114,11 +189,17 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
                 "is kept and journaled. To resume, re-run the same command (rows already restored are skipped):")
                 + "\n  " + visible(shlex.join(['recovery-console', *sys.argv[1:]])) + "\n")
             return EXIT_CANCELLED
+    if comp is not None:
+        result = dataclasses.replace(result, composition=encode(comp))
     if ctx.json:
         ctx.emit_json(encode(result))
     else:
         print_result(ctx, result)
-    return 0 if result.failures_total == 0 else 1
+        if result.verification is not None:
+            print_verification(ctx, result.verification)
+    if result.failures_total:
+        return 1
+    return EXIT_VERIFY_FAILED if result.verification is not None and result.verification.status == "failed" else 0
 
 
 def _read_ids(source: str) -> str:
@@ -156,7 +237,12 @@ def run_ids(args: argparse.Namespace, ctx: Context, opts: RestoreOptions) -> int
     else:
         print_selection(ctx, out.selection)
         print_result(ctx, out.result)
-    return 0 if out.result.failures_total == 0 else 1
+        if out.result.verification is not None:
+            print_verification(ctx, out.result.verification)
+    if out.result.failures_total:
+        return 1
+    failed = out.result.verification is not None and out.result.verification.status == "failed"
+    return EXIT_VERIFY_FAILED if failed else 0
 
 
 def print_selection(ctx: Context, sel: Selection) -> None:
@@ -187,7 +273,11 @@ def print_result(ctx: Context, r: RestoreResult) -> None:
 
     con = ctx.console()
     head = "Dry run of" if r.dry_run else f"Run {r.run_id}:"
-    say(con, f"{head} {r.mode} restore of {Path(r.bundle_root).name} — {r.status}")
+    if r.sources:
+        say(con, f"{head} composite {r.mode} restore — {r.status}: "
+                 + describe_sources({k: Path(v) for k, v in r.sources.items()}))
+    else:
+        say(con, f"{head} {r.mode} restore of {Path(r.bundle_root).name} — {r.status}")
     if r.safety_bundle:
         say(con, f"  pre-restore safety bundle: {r.safety_bundle}")
     t = Table(show_edge=False, pad_edge=False)

@@ -156,6 +156,8 @@ class BundlesScreen(BaseScreen):
         Binding("t", "retention", "Retention", id="retention"),
         Binding("T", "timeline", "Timeline", key_display="T", id="timeline"),
         Binding("slash", "search", "Search", key_display="/", show=False, id="search"),
+        Binding("c", "compose", "Compose", id="compose",
+                tooltip="Each substrate from its newest restorable bundle, no newer than the selected one"),
         Binding("r", "refresh", "Refresh", show=False, id="refresh"),
         Binding("escape", "cancel_job", "Cancel", id="cancel-job"),
         *COMMON_BINDINGS,
@@ -464,6 +466,12 @@ class BundlesScreen(BaseScreen):
         if b is None:
             return
         self.rc.open_diff(b)
+
+    def action_compose(self) -> None:
+        b = self.selected_bundle()
+        if b is None and self.selected_residue() is not None:
+            return
+        self.rc.open_compose(b)
 
     def action_backup(self) -> None:
         if self._job is not None or self.rc.readonly:

@@ -33,6 +33,7 @@ from console.format import describe_error, location_label
 from console.messages import GuardChecked, JobCancelled, JobFinished, JobProgressed
 from console.screens.base import COMMON_BINDINGS, BaseScreen
 from core.bundle import BundleInfo
+from core.command_line import CommandLine, restore_command
 from core.guard import guard
 from core.live_scan import CollectionScan
 from core.plan import EdgeTypeRow, Filters, FlatPlan, LabelRow, Plan, Scan, build_plan, scan_bundle
@@ -42,6 +43,7 @@ from core.restore_model import RestoreOptions
 from core.safetext import visible
 from core.substrates import BACKED_UP, FLAT_TARGETS, PLAN_COLLECTIONS, TEMPORAL
 from widgets.bars import legend, split_bar
+from widgets.command_bar import CommandBar, copy_command
 from widgets.confirm import ConfirmScreen
 from widgets.job_progress import TaskProgress
 from widgets.table import DataTable
@@ -98,6 +100,7 @@ class DiffScreen(BaseScreen):
     BINDINGS = [
         Binding("R", "restore", "Restore…", key_display="R", id="restore"),
         Binding("m", "toggle_mode", "Mode", id="mode"),
+        Binding("y", "copy_command", "Copy", id="copy-command", tooltip="Copy the equivalent command (OSC 52)"),
         Binding("3", "preset('incident default')", "Incident", id="preset-incident"),
         Binding("1", "preset('filesystem mirror')", "Filesystem mirror", show=False),
         Binding("2", "preset('gap noise')", "Gap noise", show=False),
@@ -138,6 +141,7 @@ class DiffScreen(BaseScreen):
             title.append(f"  ({visible(self.bundle.reason)})", style="magenta")
         yield Static(title, id="diff-title", classes="screen-title")
         yield Static(Text("Scanning…", style="dim"), id="totals")
+        yield CommandBar(id="command", hint="")
         with Vertical(id="scan"):
             yield TaskProgress("scan", title="scan", clock=self.rc.clock, id="scan-progress")
             yield Static(Text("One pass over the bundle's graph against the live DB; after it, every filter "
@@ -335,6 +339,7 @@ class DiffScreen(BaseScreen):
             self.plan = None
             self.plan_error = describe_error(exc)
         self._show_totals()
+        self._show_command()
         self._show_tables()
         has_plan = self.plan is not None
         if has_plan != self._had_plan:  # the footer recomposes on refresh: only when restore's state flips
@@ -368,6 +373,18 @@ class DiffScreen(BaseScreen):
             line.append("  only ", style="dim")
             line.append(",".join(only) if only else "NOTHING", style="bold yellow")
         totals.update(line)
+
+    def equivalent_command(self) -> CommandLine | None:
+        """The headless restore this plan describes (what the confirm dialog and the copy key give)."""
+        if self.plan is None:
+            return None
+        return restore_command(self.rc.dd, self.bundle.path, self.restore_options())
+
+    def _show_command(self) -> None:
+        self.query_one("#command", CommandBar).show(self.equivalent_command())
+
+    def action_copy_command(self) -> None:
+        copy_command(self.app, self.equivalent_command(), self.query_one("#command", CommandBar))
 
     def _set(self, table: DataTable, row: str, col: str, cell: Text) -> None:
         key = (str(table.id), row, col)
@@ -449,6 +466,11 @@ class DiffScreen(BaseScreen):
     @on(RadioSet.Changed, "#hook")
     def _hook_changed(self, event: RadioSet.Changed) -> None:
         self.query_one("#workspace", Input).disabled = event.pressed.id == "hook-none"
+        self._show_command()
+
+    @on(Input.Changed, "#workspace")
+    def _workspace_changed(self) -> None:
+        self._show_command()
 
     @on(Button.Pressed, "#presets Button")
     def _preset_button(self, event: Button.Pressed) -> None:
@@ -512,6 +534,8 @@ class DiffScreen(BaseScreen):
             return None
         if action in ("preset", "toggle_mode") and self.scan is None:
             return None
+        if action == "copy_command" and self.plan is None:
+            return None
         return super().check_action(action, parameters)
 
     # ------------------------------------------------------------------ restore
@@ -540,13 +564,16 @@ class DiffScreen(BaseScreen):
                                "(or choose no hook). Nothing was changed.")
             return
         opts = self.restore_options()
+        cmd = self.equivalent_command()
         if self.mode == "merge":
-            dialog = ConfirmScreen("Restore with this plan?", self._confirm_body(opts), yes_label="Restore")
+            dialog = ConfirmScreen("Restore with this plan?", self._confirm_body(opts), yes_label="Restore",
+                                   command=cmd)
         else:
             # the guard reads the backup root: it runs in a worker, and the dialog (open at once, Replace
             # disabled) shows its answer when it arrives
             dialog = ConfirmScreen("REPLACE live data?", self._confirm_body(opts), yes_label="Replace",
-                                   danger=True, require_typed=self.rc.dd.root.name, yes_enabled=False)
+                                   danger=True, require_typed=self.rc.dd.root.name, yes_enabled=False,
+                                   command=cmd)
             self._awaiting_guard = (dialog, opts)
             self._guard_worker(self.rc.now())
         self.app.push_screen(dialog, lambda yes: self._confirmed(yes, opts))

@@ -27,6 +27,7 @@ SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
         ("v", "verify the selected bundle: every line, ids, vectors, counts, checksums"),
         ("V", "verify every unverified (✓?) bundle, newest first, in the background; esc stops it"),
         ("t", "retention: policy, verdicts, coverage timeline, prune"),
+        ("c", "compose: each substrate from its newest restorable bundle, none newer than the selected one"),
         ("T", "timeline: every bundle's counts over time, drops marked where they happened"),
         ("/", "search inside the selected bundle"),
         ("r", "read the backup root again"),
@@ -49,12 +50,20 @@ SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
         ("space", "tick or untick the highlighted filter, substrate or option"),
         ("1 2 3 0", "presets: filesystem mirror, gap noise, incident default, none"),
         ("m", "switch merge / replace"),
+        ("y", "copy the equivalent headless command, whole (OSC 52: works over SSH; in tmux set-clipboard on)"),
         ("R", "restore with this plan (asks first; focus starts on No)"),
+    ]),
+    ("Compose", [
+        ("3 / 0", "incident default filters / none"),
+        ("y", "copy the pinned `restore --compose --source …` command"),
+        ("R", "restore every substrate from its chosen bundle: one run, one undo (asks first)"),
     ]),
     ("Restore", [
         ("c", "cancel (asks first); stops after the current batch"),
         ("r", "resume a cancelled or failed restore: the same restore again (merge skips what is in)"),
         ("u", "undo this run (asks first): removes exactly the rows it inserted"),
+        ("i", "write the incident report (Markdown) of this run under the state dir's reports/"),
+        ("l", "show the event log instead of the verification (and back)"),
         ("esc", "back to the bundles when the restore has ended"),
     ]),
     ("Retention", [
@@ -73,6 +82,8 @@ SYMBOLS: list[tuple[str, str]] = [
     ("█ ▒ ░ ×", "bar segments: would insert, already present, filtered, orphaned"),
     ("▼ ▁▂▃▅▇█ _ ·", "timeline: a drop beyond the threshold / a sparkline (oldest left), zero, no count"),
     ("= / ≠", "a result counter equals / differs from the plan's prediction"),
+    ("✓ ✗ -", "a verification check passed / failed / was skipped (and says why)"),
+    ("$ … ", "the equivalent headless command; … stands for the data dir's location flags"),
     ("▐X▌ / ▐ ▌", "a ticked / unticked box (filters: left out; substrates: restored)"),
     ("▐●▌ / ▐ ▌", "the chosen / another option (mode, hook)"),
     ("\\x1b \\u202e", "a control or bidi character in a bundle's text, shown escaped: it never acts"),
@@ -83,7 +94,9 @@ SAFETY = (
     "when their id is missing. Replace asks you to type the data dir's name and first takes a safety bundle "
     "(reason pre-restore) of everything it will replace. A cancelled or interrupted merge leaves every store "
     "consistent; running the same restore again finishes it. Every run is journaled; undo removes exactly "
-    "what a merge inserted. Long restores over SSH: run the console inside tmux or screen."
+    "what a merge inserted. Every completed restore is verified (rows present, live rows untouched, integrity, "
+    "vectors, flat files); a failed verification rolls nothing back. Long restores over SSH: run the console "
+    "inside tmux or screen."
 )
 
 

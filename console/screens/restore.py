@@ -21,9 +21,12 @@ from textual.worker import Worker, get_current_worker
 from console.format import describe_error, location_label
 from console.messages import JobCancelled, JobEvent, JobFailed, JobFinished, JobProgressed
 from console.screens.base import COMMON_BINDINGS, BaseScreen
+from core.bundle import parse_bundle_time
 from core.compare import Line, compare, replan
+from core.jsonl import write_atomic
 from core.plan import Plan
 from core.progress import Cancelled
+from core.report import build_report, to_markdown
 from core.restore import run_restore
 from core.restore_model import RestoreCancelled, RestoreOptions, RestoreResult, RowCount
 from core.safetext import visible
@@ -35,6 +38,7 @@ from core.substrates import (
     VECTOR_COLLECTIONS,
 )
 from core.undo import UndoResult, undo_run
+from core.verification import Verification
 from widgets.confirm import ConfirmScreen
 from widgets.job_progress import TaskProgress
 from widgets.table import DataTable
@@ -42,7 +46,8 @@ from widgets.table import DataTable
 TASK_TITLES = {"verify": "validate", "graph": "graph", "memories": "memories", "summaries": "summaries",
                "temporalSummaries": "temporal",
                "kb": "kb", "concepts": "concepts", "trajectories": "trajectories", "mailbox": "mailbox",
-               "hook": "hook"}
+               "hook": "hook", "verification": "verify result"}
+CHECK_MARK = {"passed": ("✓", "green"), "failed": ("✗", "bold red"), "skipped": ("-", "dim")}
 SUBSTRATE_TASKS = {"kb": ("kb",), "mc": tuple(c.key for c in MC_COLLECTIONS), "graph": ("graph",),
                    "concepts": ("concepts",), "trajectories": ("trajectories",), "mailbox": ("mailbox",)}
 COUNT_KEYS = ("inserted", "skippedExisting", "failed")  # the engine's progress counters, per label
@@ -59,6 +64,23 @@ def counter_row(c: RowCount) -> dict[str, int]:
     return {"inserted": c.inserted, "skippedExisting": c.skipped_existing, "failed": c.failed}
 
 
+def compact_sources(sources: Mapping[str, Path]) -> str:
+    """``kb ← 2026-11-23 11:08 · rest ← 2026-11-30 11:08``: a composite restore's sources on one short line."""
+    groups: dict[str, list[str]] = {}
+    for sub, path in sources.items():
+        groups.setdefault(path.name, []).append(sub)
+    ordered = sorted(groups.items(), key=lambda kv: -len(kv[1]))
+
+    def when(name: str) -> str:
+        t = parse_bundle_time(name)
+        return t.strftime("%Y-%m-%d %H:%M") if t is not None else name
+
+    parts = [f"{', '.join(subs)} ← {when(name)}" for name, subs in ordered[1:]]
+    head = ordered[0]
+    parts.append(f"{'rest' if len(ordered) > 1 else ', '.join(head[1])} ← {when(head[0])}")
+    return " · ".join(parts)
+
+
 class RestoreScreen(BaseScreen):
     SCREEN_TITLE = "Restore"
 
@@ -66,13 +88,16 @@ class RestoreScreen(BaseScreen):
         Binding("c", "cancel_restore", "Cancel…", id="cancel"),
         Binding("r", "resume", "Resume", id="resume"),
         Binding("u", "undo", "Undo run…", id="undo"),
+        Binding("i", "report", "Report", id="report", tooltip="Write the incident report (Markdown)"),
+        Binding("l", "toggle_log", "Log", id="log", show=False),
         Binding("escape", "done", "Back to bundles", id="back"),
         *COMMON_BINDINGS,
     ]
 
     def __init__(self, bundle_name: str, bundle_path: Path, opts: RestoreOptions, plan: Plan, *,
-                 autostart: bool = True) -> None:
+                 autostart: bool = True, composition: Mapping[str, object] | None = None) -> None:
         super().__init__()
+        self.composition = composition
         self.bundle_name = bundle_name
         self.bundle_path = bundle_path
         self.opts = opts
@@ -121,6 +146,7 @@ class RestoreScreen(BaseScreen):
         yield DataTable(id="compare", cursor_type="none", show_cursor=False)
         yield DataTable(id="counters", cursor_type="row", zebra_stripes=True)
         yield RichLog(id="log", wrap=True, markup=False, highlight=False, max_lines=2000)
+        yield Static(Text(""), id="verification")
         yield Static(Text(""), id="restore-status")
         yield Footer()
 
@@ -135,6 +161,7 @@ class RestoreScreen(BaseScreen):
             compare.add_column(label, key=key)
         compare.display = False
         self.query_one("#bars-summary").display = False
+        self.query_one("#verification").display = False
         graph = self.plan.graph
         rows: list[tuple[str, str, int]] = []
         for kind, prefix, source in (("nodes", "", graph.labels), ("edges", "→ ", graph.edge_types)):
@@ -154,6 +181,12 @@ class RestoreScreen(BaseScreen):
 
     def _title_text(self) -> Text:
         t = Text()
+        if self.opts.sources:
+            t.append("composite ", style="bold")
+            t.append(visible(compact_sources(self.opts.sources)))
+            t.append(" → ", style="dim")
+            t.append(location_label(self.rc.dd))
+            return t
         t.append(visible(self.bundle_name), style="bold")
         t.append(" → ", style="dim")
         t.append(location_label(self.rc.dd))
@@ -178,6 +211,8 @@ class RestoreScreen(BaseScreen):
         self.query_one("#bars").display = True
         self.query_one("#bars-summary").display = False
         self.query_one("#compare").display = False
+        self.query_one("#verification").display = False
+        self.query_one("#log").display = True
         verb = "Restoring" if self.attempt == 1 else f"Resuming (attempt {self.attempt})"
         self.log_line(f"{verb} {self.bundle_name} ({self.opts.mode})")
         self._status(Text.assemble((f"{verb}… ", "bold"), "c cancels between batches.",
@@ -198,7 +233,7 @@ class RestoreScreen(BaseScreen):
                 post(JobFinished("replan", plan))
             result = run_restore(self.rc.dd, self.bundle_path, self.opts,
                                  on_progress=lambda p: post(JobProgressed("restore", p)),
-                                 cancel=worker.cancelled_event, plan=plan)
+                                 cancel=worker.cancelled_event, plan=plan, composition=self.composition)
         except Cancelled as exc:
             partial = exc.result if isinstance(exc, RestoreCancelled) else None
             post(JobCancelled("restore", (partial.run_id or "") if partial else ""))
@@ -272,6 +307,9 @@ class RestoreScreen(BaseScreen):
     def on_job_event(self, message: JobEvent) -> None:
         if message.job == "restore":
             self.log_line(message.text, "bold red" if message.level == "error" else "")
+        elif message.job == "report":
+            self.log_line(f"incident report written: {message.text}")
+            self.notify(visible(message.text), title="Incident report written", timeout=15, markup=False)
 
     def on_job_cancelled(self, message: JobCancelled) -> None:
         if message.job != "restore":
@@ -423,8 +461,16 @@ class RestoreScreen(BaseScreen):
         all_match = all(line.same for line in rows)
         text = Text()
         run_id = self.result.run_id
+        verification = self.result.verification
+        failed = verification is not None and verification.status == "failed"
         text.append("Restore finished" if all_match else "Restore finished; some counters differ from the plan",
-                    style="bold green" if all_match else "bold yellow")
+                    style="bold green" if all_match and not failed else "bold yellow")
+        if verification is not None:
+            self._show_verification(verification)
+            if verification.status == "failed":
+                text.append("  VERIFICATION FAILED", style="bold reverse red")
+            else:
+                text.append("  verified ✓", style="bold green")
         if run_id:
             text.append("  run ")
             text.append(visible(run_id), style="bold")
@@ -445,6 +491,28 @@ class RestoreScreen(BaseScreen):
                 text.append(visible(f"{f.file}:{f.line}: {f.reason}"))
         self._status(text)
 
+    def _show_verification(self, v: Verification) -> None:
+        """The verification in place of the log: a line per check, a failure first and loud."""
+        out = Text(no_wrap=True, overflow="ellipsis")
+        if v.status == "failed":
+            failed = ", ".join(c.name for c in v.failed)
+            out.append(f" Verification FAILED: {failed} ", style="bold reverse red")
+            out.append("  nothing was rolled back; undo is your call (u)", style="bold")
+        else:
+            out.append("Verification passed", style="bold green")
+            out.append(f"  as the run ended · vectors: {v.sample_size} sampled per collection", style="dim")
+        for c in v.checks:
+            mark, style = CHECK_MARK.get(c.status, ("?", ""))
+            out.append(f"\n{mark} {c.name:<10}", style=style)
+            if c.status == "failed" and c.details:  # what is wrong first: the summary may not fit
+                out.append(visible(c.details[0]) + " · ", style="bold red")
+            out.append(visible(c.summary), style="red" if c.status == "failed" else "")
+        panel = self.query_one("#verification", Static)
+        panel.update(out)
+        panel.set_class(v.status == "failed", "-failed")
+        panel.display = True
+        self.query_one("#log").display = False
+
     # ------------------------------------------------------------------ actions
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -457,6 +525,11 @@ class RestoreScreen(BaseScreen):
             return False
         if action == "done":
             return self.state not in ("running", "cancelling")
+        if action == "report":
+            return self.result is not None and bool(self.result.run_id) and self.state in ("done", "undone")
+        if action == "toggle_log":
+            return self.state in ("done", "undone") and self.result is not None \
+                and self.result.verification is not None
         return super().check_action(action, parameters)
 
     def action_cancel_restore(self) -> None:
@@ -480,6 +553,22 @@ class RestoreScreen(BaseScreen):
 
         self.app.push_screen(ConfirmScreen("Cancel the restore?", body, yes_label="Cancel restore",
                                            no_label="Keep going"), answer)
+
+    def action_toggle_log(self) -> None:
+        log, panel = self.query_one("#log"), self.query_one("#verification")
+        log.display, panel.display = not log.display, log.display
+
+    def action_report(self) -> None:
+        run_id = self.result.run_id if self.result is not None else None
+        if run_id:
+            self._write_report(str(run_id))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="report", description="Incident report")
+    def _write_report(self, run_id: str) -> None:
+        path = self.rc.dd.state_dir / "reports" / f"{run_id}.md"
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        write_atomic(path, to_markdown(build_report(self.rc.dd, run_id)).encode(), mode=0o600)
+        self.post_message(JobEvent("report", str(path)))
 
     def action_resume(self) -> None:
         if self.state in ("cancelled", "failed") and not self.rc.readonly:
