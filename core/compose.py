@@ -23,21 +23,29 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from core.bundle import BundleInfo, Listing, list_bundles, parse_bundle_time, resolve_bundle
+from core.bundle import (
+    BundleInfo,
+    Listing,
+    inspect_bundle,
+    list_root,
+    parse_bundle_time,
+    resolve_bundle,
+    verify_cache,
+)
 from core.datadir import DataDir
 from core.errors import UsageError
 from core.live_scan import scan_bundle
 from core.plan import Plan, Scan, build_plan
 from core.progress import ProgressFn, check_cancel, no_progress
+from core.restorability import State
 from core.restore_model import RestoreOptions
 from core.substrates import BACKED_UP, RECOVERY_SUBSTRATES, VECTOR_SUBSTRATES
 from core.units import iso_ms
-from core.verify import Finding, verify_bundle
+from core.verify import verify_bundle
 from core.wire import wire
 
 COMPOSE_FILE = "compose.json"  # a composite run's choice of sources and the reasons, kept in its run dir
 # neo's capture sources behind each recovery substrate (the graph has none)
-CAPTURE_SOURCES: Mapping[str, tuple[str, ...]] = {"kb": ("kb",), "mc": ("mc.memories", "mc.summaries"), "graph": ()}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -127,63 +135,30 @@ def parse_sources(text: str, dd: DataDir) -> dict[str, Path]:
     return out
 
 
-def collapsed(meta: Mapping[str, object] | None, substrate: str) -> str | None:
-    capture = (meta or {}).get("capture")
-    sources = capture.get("sources") if isinstance(capture, Mapping) else None
-    if not isinstance(sources, Mapping):
-        return None
-    for key in CAPTURE_SOURCES.get(substrate, ()):
-        entry = sources.get(key)
-        if isinstance(entry, Mapping) and entry.get("collapsed") is True:
-            return key
-    return None
-
-
 def judge(b: BundleInfo, substrate: str) -> tuple[str, str | None]:
-    """(state, why not): claimed | not-restorable | failed, from the meta and the files on disk."""
-    if b.error:
-        return "failed", f"could not be read ({b.error})"
-    if b.meta_state == "absent":
-        return "not-restorable", "no bundle-meta.json"
-    if b.meta_state != "valid":
-        return "not-restorable", f"malformed bundle-meta.json ({b.meta_error})"
-    sub = b.substrates.get(substrate)
-    if sub is None or sub.error:
-        return "failed", f"{substrate} could not be read" + (f" ({sub.error})" if sub and sub.error else "")
-    status = sub.integrity
-    if status is None:
-        return "not-restorable", f"{substrate} not captured (no integrity entry)"
-    if status != "pass":
-        return "not-restorable", f"{substrate} export empty" if status == "empty" else f"{substrate} integrity '{status}'"
-    source = collapsed(b.meta, substrate)
-    if source is not None:
-        return "not-restorable", f"{substrate} capture collapsed ({source}: 0 rows against a changed collection)"
-    if sub.bytes <= 0:
-        return "not-restorable", f"no {substrate} bytes on disk"
-    return "claimed", None
-
-
-def _substrate_of(f: Finding) -> str | None:
-    return f.file.split("/", 1)[0] if f.file and "/" in f.file else None
+    """(state, why not) from the one answer every look gives (``core.restorability``): verified, claimed,
+    failed or not-restorable, with the reason it does not count."""
+    answer = b.answer(substrate)
+    if answer.counts:
+        return answer.state.value, None
+    return answer.state.value, f"{substrate} {answer.word}: {answer.reason}" if answer.word else answer.reason
 
 
 class _Verifier:
-    """Each bundle verified at most once per choice (kb and mc may look at the same one)."""
+    """A claimed copy read in full before it is chosen, through the data dir's verify cache (so a bundle is
+    read at most once, here or by any earlier look), and looked at again with what that read found."""
 
-    def __init__(self, on_progress: ProgressFn, cancel: threading.Event | None) -> None:
+    def __init__(self, dd: DataDir, on_progress: ProgressFn, cancel: threading.Event | None) -> None:
+        self.cache = verify_cache(dd)
         self.on_progress, self.cancel = on_progress, cancel
-        self.found: dict[Path, list[Finding]] = {}
+        self.seen: dict[Path, BundleInfo] = {}
 
     def problem(self, b: BundleInfo, substrate: str) -> str | None:
-        if b.path not in self.found:
-            res = verify_bundle(b.path, on_progress=self.on_progress, cancel=self.cancel)
-            self.found[b.path] = list(res.errors)
-        for f in self.found[b.path]:
-            sub = _substrate_of(f)
-            # neo refuses a whole bundle for a missing required folder or a bad meta
-            if sub == substrate or f.code in ("missing-subdir", "bad-meta") or sub is None:
-                return f.text
-        return None
+        if b.path not in self.seen:
+            verify_bundle(b.path, on_progress=self.on_progress, cancel=self.cancel, cache=self.cache)
+            self.seen[b.path] = inspect_bundle(b.path, cache=self.cache)
+        state, why = judge(self.seen[b.path], substrate)
+        return None if state == State.VERIFIED.value else (why or f"{substrate} {state}")
 
 
 def _choose_recovery(sub: str, bundles: Sequence[BundleInfo], verifier: _Verifier, at_text: str) -> Choice:
@@ -191,7 +166,11 @@ def _choose_recovery(sub: str, bundles: Sequence[BundleInfo], verifier: _Verifie
     for b in bundles:
         check_cancel(verifier.cancel)
         state, why = judge(b, sub)
-        if state == "claimed":
+        if state == State.VERIFIED.value:
+            return Choice(substrate=sub, bundle=b.name, path=b.path, state="verified",
+                          why=f"the newest bundle{at_text} where {sub} is restorable (verified: the verify cache "
+                              "holds a pass for these exact files)", passed_over=tuple(passed))
+        if state == State.CLAIMED.value:
             problem = verifier.problem(b, sub)
             if problem is None:
                 return Choice(substrate=sub, bundle=b.name, path=b.path, state="verified",
@@ -232,10 +211,10 @@ def choose(dd: DataDir, substrates: Sequence[str] | None = None, *, at: datetime
     if unknown:
         raise UsageError(f"a composite restore takes {', '.join(BACKED_UP)}; not {', '.join(unknown)}")
     overrides = dict(overrides or {})
-    listing = listing or list_bundles(dd.backup_root)
+    listing = listing or list_root(dd)
     bundles = [b for b in listing.bundles if at is None or b.time <= at]
     at_text = f" at or before {iso_ms(at)}" if at is not None else ""
-    verifier = _Verifier(on_progress, cancel)
+    verifier = _Verifier(dd, on_progress, cancel)
     by_path = {b.path.resolve(): b for b in listing.bundles}
     choices: list[Choice] = []
     for sub in subs:
@@ -245,7 +224,8 @@ def choose(dd: DataDir, substrates: Sequence[str] | None = None, *, at: datetime
                 raise UsageError(f"--source {sub}: {overrides[sub]} is not a bundle of {dd.backup_root}")
             if sub in RECOVERY_SUBSTRATES:
                 state, why = judge(b, sub)
-                problem = why if state != "claimed" else verifier.problem(b, sub)
+                problem = why if state not in ("claimed", "verified") else (
+                    None if state == "verified" else verifier.problem(b, sub))
                 if problem is not None:
                     raise UsageError(f"--source {sub}={b.name}: {sub} is not restorable there: {problem}")
             choices.append(Choice(substrate=sub, bundle=b.name, path=b.path,
