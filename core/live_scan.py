@@ -27,9 +27,10 @@ from core import graph_store as gs
 from core.bundle import captures_collection, collection_files, read_meta, resolve_bundle, substrate_files
 from core.datadir import DataDir
 from core.errors import UsageError
+from core.kb_divergence import DivergentExample, kb_divergence
 from core.neo_paths import HEAL_ATTEMPTS_FILE, HEAL_EVENTS_FILE, RECOVERY_RUNS_DIR
 from core.progress import ProgressFn, Ticker, check_cancel, no_progress
-from core.records import NaturalKey, chroma_line_id, natural_key
+from core.records import chroma_line_id
 from core.scan import iter_lines, open_payload, payload_files
 from core.substrates import (
     COLLECTION_BY_KEY,
@@ -42,7 +43,6 @@ from core.substrates import (
 GRAPH_BATCH = 20_000  # lines per live-lookup batch in the scan
 CHROMA_CHECK = 10_000  # ids per existence check (chroma's get(ids) limit is ~32k)
 MAX_BAD_LINES = 50  # lines that are not graph records, listed; the warning says when there are more
-DIVERGENT_EXAMPLES = 10
 
 
 # An endpoint's state: (labels of the backup occurrences of that id seen so far, live?). Interned so the
@@ -62,17 +62,6 @@ class BadLine:
     file: str
     line: int
     reason: str
-
-
-@dataclass(frozen=True, kw_only=True)
-class DivergentExample:
-    """A bundle KB row whose natural key is live under another id (neo's KB_MERGE_NATURAL_KEY_DIVERGENCE)."""
-
-    file: str
-    line: str  # a string on the wire, as it always was
-    id: str
-    live_id: str
-    key: str
 
 
 @dataclass
@@ -395,47 +384,6 @@ def scan_collection(client: cs.ClientAPI | None, bundle: Path, key: str, *, canc
     flush()
     out.distinct = len(seen)
     return out
-
-
-def kb_divergence(col: cs.Collection, files: list[Path], bundle: Path, *, cancel: threading.Event | None = None,
-                  limit: int = DIVERGENT_EXAMPLES) -> tuple[int, list[DivergentExample]]:
-    """Bundle KB rows whose natural key exists live under a different id (neo's KB_MERGE_NATURAL_KEY_DIVERGENCE)."""
-    live: dict[NaturalKey, set[str] | str] = {}
-    for i, (rid, meta) in enumerate(cs.iter_metadata(col, page=2000)):
-        if i % 2000 == 0:
-            check_cancel(cancel)
-        k = natural_key(meta)
-        if k is None:
-            continue
-        have = live.get(k)
-        if have is None:
-            live[k] = rid  # one id per key is the norm: keep a str, not a set
-        elif isinstance(have, str):
-            live[k] = {have, rid}
-        else:
-            have.add(rid)
-    count = 0
-    examples: list[DivergentExample] = []
-    for path, number, raw in iter_lines(files):
-        if number % 2000 == 0:
-            check_cancel(cancel)
-        try:
-            obj = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            continue
-        k = natural_key(obj.get("metadata")) if isinstance(obj, dict) else None
-        have = live.get(k) if k is not None else None
-        if k is None or have is None:
-            continue
-        rid = obj.get("id")
-        if rid == have or (isinstance(have, set) and rid in have):
-            continue
-        count += 1
-        if len(examples) < limit:
-            other = have if isinstance(have, str) else sorted(have)[0]
-            examples.append(DivergentExample(file=str(path.relative_to(bundle)), line=str(number), id=str(rid),
-                                             live_id=other, key="/".join("" if v is None else str(v) for v in k)))
-    return count, examples
 
 
 def scan_flat(dd: DataDir, bundle: Path) -> dict[str, FlatScan]:

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-from core.live_scan import CollectionScan, DivergentExample, FlatScan, GraphScan, Scan, State, scan_bundle
+from core.kb_divergence import DivergentExample
+from core.live_scan import CollectionScan, FlatScan, GraphScan, Scan, State, scan_bundle
 from core.substrates import KB, MEMORIES, SUMMARIES, TEMPORAL, check_mode, check_only_substrate, selected
 from core.wire import wire
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import orjson
 
+from core import graph_staging as stg
 from core import graph_store as gs
 from core.bundle import substrate_files
 from core.datadir import DataDir
@@ -57,7 +58,7 @@ def staging_path(dd: DataDir) -> Path:
 
 def drop_stale_staging(dd: DataDir) -> None:
     """A run killed mid-restore leaves its staging file behind: the next run removes it (under the lock)."""
-    gs.drop_staging(staging_path(dd))
+    stg.drop_staging(staging_path(dd))
 
 
 class GraphStaging:
@@ -75,10 +76,10 @@ class GraphStaging:
         self._file_index: dict[Path, int] = {}
         self.segments: list[list[int]] = []  # [kind, first seq, last seq]: runs of one kind, in stream order
         self.lines = 0
-        self._rows: list[gs.StagedRow] = []
+        self._rows: list[stg.StagedRow] = []
         self._conn: sqlite3.Connection | None = None
         with self._storage():
-            self._conn = gs.create_staging(self.path)
+            self._conn = stg.create_staging(self.path)
 
     @contextmanager
     def _storage(self) -> Iterator[None]:
@@ -100,13 +101,13 @@ class GraphStaging:
         rid, label, user = row[F_ID], row[F_LABEL], row[F_USER]
         reason = None
         if rid is None:
-            st, reason = gs.STAGED_INVALID, "node has no id" if k == 0 else "edge needs source, target and type"
+            st, reason = stg.STAGED_INVALID, "node has no id" if k == 0 else "edge needs source, target and type"
         elif not isinstance(user, _BINDABLE) or (type(user) is int and not -(1 << 63) <= user < (1 << 63)):
-            st, reason = gs.STAGED_INVALID, f"user id of type {type(user).__name__} cannot be stored"
+            st, reason = stg.STAGED_INVALID, f"user id of type {type(user).__name__} cannot be stored"
         elif label in (self.labels_out if k == 0 else self.types_out):
-            st = gs.STAGED_FILTERED
+            st = stg.STAGED_FILTERED
         else:
-            st = gs.STAGED_OK
+            st = stg.STAGED_OK
         index = self._file_index.get(path)
         if index is None:
             index = self._file_index[path] = len(self.files)
@@ -117,7 +118,7 @@ class GraphStaging:
             self.segments[-1][2] = seq
         else:
             self.segments.append([k, seq, seq])
-        self._rows.append((seq, k, st, rid, user if st != gs.STAGED_INVALID else None, row[F_SOURCE], row[F_TARGET],
+        self._rows.append((seq, k, st, rid, user if st != stg.STAGED_INVALID else None, row[F_SOURCE], row[F_TARGET],
                            label, row[4], row[6], index, number, reason))
         if len(self._rows) >= STAGE_ROWS:
             self.flush()
@@ -125,7 +126,7 @@ class GraphStaging:
     def flush(self) -> None:
         if self._rows and self._conn is not None:
             with self._storage():
-                gs.stage(self._conn, self._rows)
+                stg.stage(self._conn, self._rows)
             self._rows.clear()
 
     def finish(self) -> None:
@@ -139,7 +140,7 @@ class GraphStaging:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
-        gs.drop_staging(self.path)
+        stg.drop_staging(self.path)
 
     def chunks(self, size: int) -> list[tuple[int, int, int]]:
         """(kind, first seq, last seq) of every merge chunk: consecutive lines of one kind, at most `size`."""
@@ -198,8 +199,8 @@ class GraphRestore:
         try:
             if s.replace:
                 gs.truncate(conn, keep_read_state=s.opts.preserve_read_state)
-            gs.merge_connection(conn)
-            gs.attach_staging(conn, self.staging.path)  # closing the connection detaches it
+            stg.merge_connection(conn)
+            stg.attach_staging(conn, self.staging.path)  # closing the connection detaches it
             total = self.staging.lines
             total_bytes = sum(f.stat().st_size for f in files)
             ticker = Ticker("graph", total, s.on_progress)
@@ -260,16 +261,16 @@ class GraphRestore:
         tally: Tally = defaultdict(Counter)
         failures: list[tuple[int, int, str]] = []
         with gs.transaction(conn) as tx:
-            lines = gs.staged_lines(conn, lo, hi)
-            inserted = set(gs.merge_staged(conn, kind, lo, hi))
-            cand: list[gs.StagedLine] = []
+            lines = stg.staged_lines(conn, lo, hi)
+            inserted = set(stg.merge_staged(conn, kind, lo, hi))
+            cand: list[stg.StagedLine] = []
             seen: dict[str | None, int] = {}  # id -> lines of this chunk that carry it
             for line in lines:
                 st = line[0]
-                if st == gs.STAGED_INVALID:
+                if st == stg.STAGED_INVALID:
                     tally["failed"][line[2] or "(invalid)"] += 1
                     failures.append((line[4], line[5], line[6] or "cannot be written"))
-                elif st == gs.STAGED_FILTERED:
+                elif st == stg.STAGED_FILTERED:
                     tally["filtered"][line[2]] += 1
                 else:
                     cand.append(line)
@@ -303,16 +304,16 @@ class GraphRestore:
         with gs.transaction(conn) as tx:
             pairs: list[tuple[str, int]] = []
             for (_seq, _k, st, rid, user, source, target, label, data, crc, file, line,
-                 reason) in gs.staged_rows(conn, lo, hi):
-                if st == gs.STAGED_INVALID or rid is None:
+                 reason) in stg.staged_rows(conn, lo, hi):
+                if st == stg.STAGED_INVALID or rid is None:
                     tally["failed"][label or "(invalid)"] += 1
                     failures.append((file, line, reason or "cannot be written"))
                     continue
-                if st == gs.STAGED_FILTERED:
+                if st == stg.STAGED_FILTERED:
                     tally["filtered"][label] += 1
                     continue
-                if kind == 1 and not (source and target and gs.node_exists(conn, source)
-                                      and gs.node_exists(conn, target)):
+                if kind == 1 and not (source and target and stg.node_exists(conn, source)
+                                      and stg.node_exists(conn, target)):
                     tally["orphaned"][label] += 1
                     continue
                 try:

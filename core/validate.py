@@ -14,8 +14,8 @@ from core import graph_store as gs
 from core.bundle import META_FILE, Meta, captures_collection, collection_files, read_meta
 from core.datadir import DataDir
 from core.errors import BundleInvalid, ConsoleError
+from core.kb_divergence import kb_divergence
 from core.ledgers import LedgerRefused, plan_ledgers
-from core.live_scan import kb_divergence
 from core.progress import ProgressFn, no_progress
 from core.substrates import (
     FLAT_DIRECTORIES,

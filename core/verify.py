@@ -14,7 +14,7 @@ from typing import ClassVar
 
 import orjson
 
-from core.bundle import LEDGER_FILE, META_FILE, Meta, list_bundles, read_meta, substrate_files
+from core.bundle import LEDGER_FILE, META_FILE, Meta, read_meta, substrate_files
 from core.codec import PayloadUnreadable
 from core.jsonl import is_finite_vector, loads_lenient
 from core.progress import ProgressFn, Ticker, check_cancel, no_progress
@@ -470,51 +470,3 @@ def _check_checksums(path: Path, meta: Meta, res: _State, cancel: threading.Even
                                       f"sha256 {got[:12]}… does not match the meta's {str(want.get('sha256'))[:12]}…",
                                       rel))
             res.checksums = "mismatch"
-
-
-@dataclass(frozen=True, kw_only=True)
-class SkippedBundle:
-    bundle: str
-    verdict: str
-    reason: str | None
-
-
-@dataclass(frozen=True, kw_only=True)
-class WalkResult:
-    code: str
-    bundle: str | None
-    examined: int
-    skipped: tuple[SkippedBundle, ...] = ()
-    result: VerifyResult | None = None
-
-
-def find_restorable(
-    root: Path,
-    *,
-    expected_dimension: int | None = None,
-    limit: int = 10,
-    on_progress: ProgressFn = no_progress,
-    cancel: threading.Event | None = None,
-    cache: VerifyCache | None = None,
-) -> WalkResult:
-    """neo's restorability walk: newest first, past EMPTY/INCOMPLETE/INVALID, stopping on UNVERIFIABLE (a read
-    error). A bundle without a meta (at best UNVERIFIABLE here, where neo would call it legacy) is walked past."""
-    if not root.is_dir():
-        return WalkResult(code=BUNDLE_ROOT_MISSING, bundle=None, examined=0)
-    listing = list_bundles(root)
-    if not listing.bundles:
-        return WalkResult(code=NO_BUNDLES, bundle=None, examined=0)
-    skipped: list[SkippedBundle] = []
-    last: VerifyResult | None = None
-    for i, b in enumerate(listing.bundles[:limit], start=1):
-        res = verify_bundle(b.path, expected_dimension=expected_dimension, on_progress=on_progress, cancel=cancel,
-                            cache=cache)
-        if res.verdict == RESTORABLE:
-            return WalkResult(code=RESTORABLE, bundle=b.name, examined=i, skipped=tuple(skipped), result=res)
-        last = res
-        first = res.errors[0] if res.errors else (res.warnings[0] if res.warnings else None)
-        skipped.append(SkippedBundle(bundle=b.name, verdict=res.verdict, reason=str(first) if first else None))
-        if res.verdict == BUNDLE_UNVERIFIABLE and b.meta_state != "absent":
-            return WalkResult(code=BUNDLE_UNVERIFIABLE, bundle=b.name, examined=i, skipped=tuple(skipped), result=res)
-    return WalkResult(code=last.verdict if last else NO_BUNDLES, bundle=None, examined=len(skipped),
-                      skipped=tuple(skipped), result=last)

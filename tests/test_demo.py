@@ -13,7 +13,8 @@ from core import graph_store as g
 from core.bundle import list_bundles
 from core.demo import MAY10_FIGURES, build_demo
 from core.errors import UsageError
-from core.verify import RESTORABLE, find_restorable
+from core.verify import RESTORABLE
+from core.verify_walk import find_restorable
 
 NOW = datetime(2026, 5, 10, 10, 0, 0, tzinfo=UTC)
 

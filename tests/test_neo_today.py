@@ -182,7 +182,7 @@ def test_one_root_holding_both_shapes_lists_verifies_and_walks_them_alike(tmp_pa
     from datetime import UTC, datetime
 
     from console.cli import main
-    from core.verify import find_restorable
+    from core.verify_walk import find_restorable
 
     dd = _dd(tmp_path)
     older = neofmt.write_bundle(dd.backup_root, spec(encoding="jsonl"), when=datetime(2026, 5, 10, 1, 11, 23, tzinfo=UTC))

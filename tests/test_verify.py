@@ -17,9 +17,9 @@ from core.verify import (
     BUNDLE_INVALID,
     NO_BUNDLES,
     RESTORABLE,
-    find_restorable,
     verify_bundle,
 )
+from core.verify_walk import find_restorable
 from tests.builders import make_live
 
 

@@ -33,7 +33,8 @@ from core.restore import run_restore
 from core.restore_model import RestoreOptions
 from core.retention import evaluate
 from core.undo import undo_run
-from core.verify import find_restorable, verify_bundle
+from core.verify import verify_bundle
+from core.verify_walk import find_restorable
 from core.wire import encode
 from tests.builders import edge, live_graph, live_vectors, node, vec, write_bundle
 from tests.test_json_contract import Normaliser

@@ -6,7 +6,8 @@ import argparse
 
 from console.commands.common import Context, add_json
 from core.bundle import resolve_bundle, verify_cache
-from core.verify import RESTORABLE, find_restorable, verify_bundle
+from core.verify import RESTORABLE, verify_bundle
+from core.verify_walk import find_restorable
 from core.wire import encode
 
 NAME = "verify"
