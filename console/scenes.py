@@ -521,9 +521,11 @@ def scenes() -> list[Scene]:
         Scene("compose", "Compose from the bundle whose KB export is empty (c on it): kb from the last bundle "
               "where it was restorable, the empty export and the torn meta passed over with their reasons, "
               "everything else from the empty-KB bundle; the plan's totals and the pinned --compose --source "
-              "command.", _compose, wide=True),
+              "command. Choosing verifies the claimed copies it takes: it writes the verify cache (its own copy).",
+              _compose, wide=True, writes=True),
         Scene("compose-confirm", "The composite restore's confirm: which substrate comes from which bundle, "
-              "the totals, one run and one undo, and the exact command; focus on No.", _compose_confirm),
+              "the totals, one run and one undo, and the exact command; focus on No.", _compose_confirm,
+              writes=True),
     ]
 
 

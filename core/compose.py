@@ -39,7 +39,7 @@ from core.plan import Plan, Scan, build_plan
 from core.progress import ProgressFn, check_cancel, no_progress
 from core.restorability import State
 from core.restore_model import RestoreOptions
-from core.substrates import BACKED_UP, RECOVERY_SUBSTRATES, VECTOR_SUBSTRATES
+from core.substrates import BACKED_UP, RECOVERY_SUBSTRATES, REQUIRED_SUBDIRS, VECTOR_SUBSTRATES
 from core.units import iso_ms
 from core.verify import verify_bundle
 from core.wire import wire
@@ -194,6 +194,9 @@ def _choose_flat(sub: str, bundles: Sequence[BundleInfo], at_text: str) -> Choic
         else:
             return Choice(substrate=sub, bundle=b.name, path=b.path, state="present",
                           why=f"the newest complete bundle{at_text} that holds {sub}", passed_over=tuple(passed))
+    if sub not in REQUIRED_SUBDIRS:  # optional in neo's bundles (mailbox, ledgers): nothing to restore, not a fault
+        return Choice(substrate=sub, bundle=None, state=None,
+                      why=f"no complete bundle{at_text} holds {sub} (optional: not restored)")
     return Choice(substrate=sub, bundle=None, state=None, why=f"no complete bundle{at_text} holds {sub}",
                   passed_over=tuple(passed))
 

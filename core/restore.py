@@ -262,7 +262,8 @@ def _run(s: RunState, staging: GraphStaging | None, composition: Mapping[str, ob
         bundles = {sub: s.sources[sub][0] if sub in s.sources else s.bundle for sub in BACKED_UP}
         pre = take_prewrite(s.dd, s.journal.dir, mode=s.opts.mode, only=s.only, bundles=bundles,
                             client=cs.open_client(s.dd, create=False)
-                            if any(selected(s.only, sub) for sub in VECTOR_SUBSTRATES) else None, cancel=s.cancel)
+                            if any(selected(s.only, sub) for sub in VECTOR_SUBSTRATES) else None, cancel=s.cancel,
+                            kb_collection=s.opts.target_collection)
         if s.replace:
             _safety_bundle(s)
         # neo's order; in a composite restore each writer reads its own substrate's bundle

@@ -36,7 +36,7 @@ from core.jsonl import sha256_file, write_atomic
 from core.progress import check_cancel
 from core.records import chroma_line_id
 from core.scan import iter_lines, open_payload
-from core.substrates import FLAT_DIRECTORIES, FLAT_TARGETS, VECTOR_COLLECTIONS, selected
+from core.substrates import FLAT_DIRECTORIES, FLAT_TARGETS, KB, VECTOR_COLLECTIONS, selected
 from core.units import iso_ms
 
 PREWRITE_FILE = "prewrite.json"
@@ -138,7 +138,7 @@ def flat_targets(dd: DataDir, only: tuple[str, ...] | None) -> dict[str, Path]:
 
 def take_prewrite(dd: DataDir, run_dir: Path, *, mode: str, only: tuple[str, ...] | None,
                   bundles: Mapping[str, Path], client: cs.ClientAPI | None,
-                  cancel: threading.Event | None = None) -> PreWrite:
+                  cancel: threading.Event | None = None, kb_collection: str | None = None) -> PreWrite:
     """Fingerprint what the run could touch (see the module docstring) and keep it in the run dir."""
     taken = iso_ms_now()
     if mode == "replace":
@@ -152,7 +152,7 @@ def take_prewrite(dd: DataDir, run_dir: Path, *, mode: str, only: tuple[str, ...
         for c in VECTOR_COLLECTIONS:
             if not selected(only, c.substrate) or c.substrate not in bundles:
                 continue
-            col = cs.get_collection(client, c.name)
+            col = cs.get_collection(client, kb_collection if c is KB and kb_collection else dd.collection_name(c.key))
             d = Digest(rows=0, sum=0)
             if col is not None:
                 for chunk in _bundle_ids(collection_files(bundles[c.substrate], c.key), cancel):

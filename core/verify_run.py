@@ -34,6 +34,7 @@ from core.bundle import substrate_files
 from core.datadir import DataDir
 from core.journal import RunRecord, committed_batches, get_run, pairs, resolve_flat
 from core.jsonl import sha256_file, write_atomic
+from core.neo_paths import RECOVERY_RUNS_DIR
 from core.plan import Plan
 from core.progress import Progress, ProgressFn, check_cancel, no_progress
 from core.restore_model import RestoreResult, RowCount
@@ -49,7 +50,7 @@ from core.run_digest import (
     read_postwrite,
     read_prewrite,
 )
-from core.substrates import COLLECTION_BY_KEY, FLAT_DIRECTORIES, VECTOR_COLLECTIONS, selected
+from core.substrates import COLLECTION_BY_KEY, FLAT_DIRECTORIES, KB, VECTOR_COLLECTIONS, selected
 from core.verification import CHECKS, Check, KeyCheck, VectorCheck, Verification
 from core.wire import encode
 
@@ -142,7 +143,10 @@ class _Run:
         return self._client
 
     def collection(self, key: str) -> cs.Collection | None:
-        return cs.get_collection(self.client(), COLLECTION_BY_KEY[key].name)
+        """Where the run wrote this collection: the data dir's name for it, or the run's --target-collection."""
+        target = self.rec.options.get("targetCollection")
+        name = target if key == KB.key and isinstance(target, str) and target else self.dd.collection_name(key)
+        return cs.get_collection(self.client(), name)
 
     def close(self) -> None:
         if self.conn is not None:
@@ -317,11 +321,12 @@ class _Run:
                 out[f"{target.get('substrate')}/{target.get('name')}"] = b
         return out
 
-    def _flat_path(self, name: str) -> Path | None:
-        """Where the file is now, read only: undo's rule (`resolve_flat`), except that a name undo refuses to
-        touch for safety (a backslash in it) is still read, inside the substrate's own folder."""
+    def _flat_path(self, name: str, target: object = None) -> Path | None:
+        """Where the file is now, read only: undo's rule (`resolve_flat`, on the journal's own target record: a
+        ledger names its member), except that a name undo refuses to touch for safety (a backslash in it) is
+        still read, inside the substrate's own folder."""
         sub, _, file = name.partition("/")
-        found = resolve_flat(self.dd, {"substrate": sub, "name": file}).path
+        found = resolve_flat(self.dd, target if isinstance(target, Mapping) else {"substrate": sub, "name": file}).path
         if found is None and sub in FLAT_DIRECTORIES and file not in ("", ".", "..") and not {"/", "\x00"} & set(file):
             return self.dd.flat_target(sub) / file
         return found
@@ -385,9 +390,10 @@ class _Run:
         details: list[str] = []
         equal = 0
         for name, b in written.items():
-            path = self._flat_path(name)
+            target = b.get("target")
+            path = self._flat_path(name, target)
             now = sha256_file(path) if path is not None and path.is_file() else None
-            source = self._bundle_file(name)
+            source = self._bundle_file(name, target)
             bundle_sha = payload_sha256(source) if source is not None else None
             if now is None:
                 details.append(f"{name}: missing")
@@ -397,18 +403,22 @@ class _Run:
                 details.append(f"{name}: differs from the bundle's file")
             else:
                 equal += 1
-        gone = "" if all(self._bundle_file(n) is not None for n in written) else " (a bundle is gone: compared with the journal)"
+        gone = "" if all(self._bundle_file(n, b.get("target")) is not None for n, b in written.items()) else " (a bundle is gone: compared with the journal)"
         return Check(name="flat", status="failed" if details else "passed",
                      summary=f"{equal} of {len(written)} written file(s) byte-equal to the bundle{gone}",
                      details=tuple(details))
 
-    def _bundle_file(self, name: str) -> Path | None:
+    def _bundle_file(self, name: str, target: object = None) -> Path | None:
         sub, _, file = name.partition("/")
         sources = self.rec.options.get("sources")
         bundle = Path(str(sources[sub])) if isinstance(sources, dict) and sub in sources else Path(self.rec.bundle)
         if not bundle.is_dir():
             return None
-        if sub in FLAT_DIRECTORIES:
+        if sub == "ledgers":  # a recovery run's ledger sits one folder deeper than the other two
+            runs = isinstance(target, Mapping) and target.get("member") == "recoveryRuns"
+            hit = [f for f in substrate_files(bundle, sub)
+                   if f.name == file and (f.parent.name == RECOVERY_RUNS_DIR) == runs]
+        elif sub in FLAT_DIRECTORIES:
             hit = [f for f in substrate_files(bundle, sub) if f.name == file]
         else:
             hit = substrate_files(bundle, sub)[:1]

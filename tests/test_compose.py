@@ -67,26 +67,29 @@ def test_the_august_history_takes_kb_from_its_last_restorable_bundle_and_the_res
         ("mc", "graph", "concepts", "trajectories", "mailbox"), august)
     kb_choice = next(c for c in res["composition"]["choices"] if c["substrate"] == "kb")
     assert [p["bundle"] for p in kb_choice["passedOver"]] == [august, older[0]]
-    assert "kb export empty" in kb_choice["passedOver"][0]["why"]
+    assert "kb empty" in kb_choice["passedOver"][0]["why"]
     assert "malformed bundle-meta.json" in kb_choice["passedOver"][1]["why"]
     sub = res["subsystems"]
     assert sub["kb"]["inserted"] > 0 and sub["graph"]["counts"]["graph"]["nodes"]["inserted"] > 0
     assert res["verification"]["status"] == "passed"
     runs = list_runs(demo)
     assert len(runs) == 1 and runs[0].run_id == res["runId"]  # one run, one journal
-    assert json.loads((runs[0].path / "compose.json").read_text())["passed"]["kb"][august] == "kb export empty"
+    assert json.loads((runs[0].path / "compose.json").read_text())["passed"]["kb"][august].startswith("kb empty")
     undo = undo_run(demo, res["runId"])  # one undo puts everything back
     assert undo.status == "completed"
     assert graph_state(demo) == before[0]
     assert all(same_chroma(chroma_state(demo, k), v) for k, v in before[1].items())
     report = cli("--data-dir", str(demo.root), "report", res["runId"])[1]
-    assert "passed over for kb: kb export empty" in report and f"| kb | {kb_from} |" in report
+    assert "passed over for kb: kb empty" in report and f"| kb | {kb_from} |" in report
 
 
 def test_without_at_everything_comes_from_the_newest_when_it_is_whole(demo: DataDir) -> None:
     comp = choose(demo)
     newest = list_bundles(demo.backup_root).bundles[0].name
-    assert {c.bundle for c in comp.choices} == {newest} and not any(c.passed_over for c in comp.choices)
+    # neo's optional ledgers are in none of the demo's bundles: named, nothing passed over, not restored
+    assert {c.bundle for c in comp.choices if c.substrate != "ledgers"} == {newest}
+    assert comp.choice("ledgers") is not None and comp.choice("ledgers").bundle is None  # type: ignore[union-attr]
+    assert not any(c.passed_over for c in comp.choices)
 
 
 def test_the_printed_command_pins_the_choice_and_plans_the_same(demo: DataDir) -> None:
@@ -132,7 +135,7 @@ def test_a_claimed_copy_that_fails_verification_is_passed_over_not_restored(dd: 
     kb = comp.choice("kb")
     assert kb is not None and kb.bundle == "backup-2026-08-01T00-00-00.000Z" and kb.state == "verified"
     assert [p.bundle for p in kb.passed_over] == ["backup-2026-08-03T00-00-00.000Z", "backup-2026-08-02T00-00-00.000Z"]
-    assert kb.passed_over[1].why.startswith("kb failed verification: kb/")
+    assert kb.passed_over[1].why.startswith("kb failed verification: ") and " kb/" in kb.passed_over[1].why
     assert comp.choice("mc").bundle == comp.choice("graph").bundle == "backup-2026-08-03T00-00-00.000Z"  # type: ignore[union-attr]
 
 
@@ -154,7 +157,7 @@ def test_source_overrides_a_choice_but_never_with_an_unrestorable_copy(dd: DataD
     assert src["graph"].endswith("08-01T00-00-00.000Z") and src["mc"].endswith("08-02T00-00-00.000Z")
     code, _, err = cli("--data-dir", str(dd.root), "restore", "--compose", "--source",
                        "kb=backup-2026-08-02T00-00-00.000Z", "--dry-run")
-    assert code == 2 and "kb is not restorable there: kb export empty" in err
+    assert code == 2 and "kb is not restorable there: kb empty" in err
 
 
 def test_a_mix_of_embedding_dimensions_is_refused_before_any_write(dd: DataDir) -> None:
@@ -223,8 +226,9 @@ async def test_c_on_the_august_bundle_composes_restores_verifies_and_reports(
         assert isinstance(screen, ComposeScreen) and screen.composition is not None and screen.plan is not None
         kb = screen.composition.choice("kb")
         assert kb is not None and kb.bundle not in (None, august, names[names.index(august) + 1])
-        assert {c.substrate: c.bundle for c in screen.composition.choices if c.substrate != "kb"} == dict.fromkeys(
-            ("mc", "graph", "concepts", "trajectories", "mailbox"), august)
+        assert {c.substrate: c.bundle for c in screen.composition.choices if c.substrate != "kb"} == {
+            **dict.fromkeys(("mc", "graph", "concepts", "trajectories", "mailbox"), august),
+            "ledgers": None}  # neo's optional ledgers: in none of the demo's bundles, not restored
         assert "--compose" in str(screen.query_one("#command-text", Static).render())
         await pilot.press("y")
         assert "--source=kb=" + str(kb.bundle) in app.clipboard
@@ -243,5 +247,5 @@ async def test_c_on_the_august_bundle_composes_restores_verifies_and_reports(
         await pilot.press("i")
         await settle(pilot)
         report = dd.state_dir / "reports" / f"{restore.result.run_id}.md"
-        assert report.is_file() and "passed over for kb: kb export empty" in report.read_text()
+        assert report.is_file() and "passed over for kb: kb empty" in report.read_text()
     assert len(list_runs(dd)) == 1
