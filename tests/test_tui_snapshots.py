@@ -9,6 +9,8 @@ message is the scene's description of what the picture must show. Regenerate wit
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -55,7 +57,14 @@ def test_screen(scene: Scene, size: tuple[int, int], snap_compare: Any, demo: Pa
                 tmp_path: Path) -> None:
     from core.datadir import resolve
 
-    dd = copy_demo(demo, tmp_path) if scene.writes else resolve(shared_copy, env={})
+    # a scene that writes gets its own copy, at a path that is the same on every run and machine: the confirm
+    # dialogs print the whole command, --data-dir included, and a picture must not depend on pytest's tmp dir
+    if scene.writes:
+        fixed = Path(tempfile.gettempdir()) / f"rc-snapshot-{scene.name}-{size[0]}x{size[1]}"
+        shutil.rmtree(fixed, ignore_errors=True)
+        dd = copy_demo(demo, fixed)
+    else:
+        dd = resolve(shared_copy, env={})
     with app_environment(scene):
         app = make(dd, readonly=scene.readonly)
     assert app.no_color == scene.no_color and "NO_COLOR" not in os.environ  # nothing leaks to other tests

@@ -48,7 +48,7 @@ def substrate_cell(b: BundleInfo, sub: str, verified: VerifyResult | None = None
     s = b.substrates.get(sub)
     if s is None or not s.present:
         return Text("absent ✗", style="red")
-    rows = compact(s.rows) if s.rows is not None else human_bytes(s.bytes)
+    rows = compact(s.rows) if s.rows is not None else "?"  # unknown (no meta count, no verify yet): the size column has the bytes
     answer = cell_answer(b, sub, verified)
     glyph, style = state_glyph(answer.state.value)
     if answer.state is State.NOT_RESTORABLE and (s.rows == 0 or s.bytes == 0):
