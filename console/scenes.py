@@ -66,6 +66,8 @@ class Scene:
     writes: bool = False  # changes the data dir: give it its own copy
     wide: bool = False  # also snapshot-tested at 120x40 (every screen has at least one such scene)
     no_color: bool = False  # built under NO_COLOR: what a monochrome terminal or a text capture shows
+    # prints the data dir's path (a confirm's whole command): tests give it a copy at a path fixed per scene
+    shows_path: bool = False
 
 
 @contextmanager
@@ -495,7 +497,8 @@ def scenes() -> list[Scene]:
         Scene("diff-options-nocolor", "The options under NO_COLOR: the chosen mode and hook read ▐●▌, the "
               "others ▐ ▌; every substrate ticked ▐X▌.", _diff_options, no_color=True),
         Scene("confirm-merge", "The restore confirm restating the plan (insert 11,589, skip 3,580, leave out "
-              "22,756, the filters, chroma, files, substrates, hook); focus on No.", _confirm_merge),
+              "22,756, the filters, chroma, files, substrates, hook); focus on No.", _confirm_merge,
+              shows_path=True),
         Scene("confirm-replace", "Replace: the danger dialog names what it truncates and the pre-restore "
               "safety bundle it takes first; the backup guard, checked in a worker, passes; Replace stays "
               "disabled until .neo-ai-data is typed.", _confirm_replace, writes=True),

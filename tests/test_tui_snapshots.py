@@ -59,7 +59,7 @@ def test_screen(scene: Scene, size: tuple[int, int], snap_compare: Any, demo: Pa
 
     # a scene that writes gets its own copy, at a path that is the same on every run and machine: the confirm
     # dialogs print the whole command, --data-dir included, and a picture must not depend on pytest's tmp dir
-    if scene.writes:
+    if scene.writes or scene.shows_path:
         fixed = Path(tempfile.gettempdir()) / f"rc-snapshot-{scene.name}-{size[0]}x{size[1]}"
         shutil.rmtree(fixed, ignore_errors=True)
         dd = copy_demo(demo, fixed)
