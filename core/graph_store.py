@@ -272,11 +272,12 @@ def _select_by_ids(conn: sqlite3.Connection, query: str, ids: Sequence[str]) -> 
     return out
 
 
-def data_unequal(conn: sqlite3.Connection, table: str, ids: Sequence[str], datas: Sequence[bytes | None]) -> list[int]:
-    """Positions of `ids` whose row exists with a `data` other than `datas` byte for byte (None: not known, so
-    listed). One result row per chunk, as in `present_ids`: the plan's fast path for rows a bundle holds as is."""
-    assert table in TABLES
-    query = (f"SELECT group_concat(v.i) FROM v CROSS JOIN {table} t ON t.id = v.id "
+def data_unequal(conn: sqlite3.Connection, table: str, ids: Sequence[object], datas: Sequence[bytes | None],
+                 key: str = "id") -> list[int]:
+    """Positions of `ids` (or rowids: ``key``) whose row exists with a `data` other than `datas` byte for byte
+    (None: not known, so listed). One result row per chunk, as in `present_ids`: the plan's fast path."""
+    assert table in TABLES and key in ("id", "rowid")
+    query = (f"SELECT group_concat(v.i) FROM v CROSS JOIN {table} t ON t.{key} = v.id "
              "WHERE v.d IS NULL OR CAST(t.data AS BLOB) <> v.d")
     out: list[int] = []
     for start, _chunk, rows, params in _id_chunks(conn, [*chain.from_iterable(zip(ids, datas, strict=True))], 2,
@@ -294,10 +295,11 @@ def rows_data(conn: sqlite3.Connection, table: str, ids: Sequence[str]) -> list[
                                                   ids)]
 
 
-def all_ids(conn: sqlite3.Connection, table: str) -> set[str]:
-    """Every id of a table, as a set (the plan reads a small live graph's ids once instead of probing)."""
+def all_rowids(conn: sqlite3.Connection, table: str) -> dict[str, int]:
+    """Every id of a table with its rowid (the plan reads a small live graph's ids once instead of probing, and
+    then reads a colliding row by rowid: one B-tree seek, not two)."""
     assert table in TABLES
-    return {r[0] for r in conn.execute(f"SELECT id FROM {table}")}
+    return dict(conn.execute(f"SELECT id, rowid FROM {table}"))
 
 
 def present_ids(conn: sqlite3.Connection, table: str, ids: Sequence[str]) -> set[str]:

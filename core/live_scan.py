@@ -133,20 +133,20 @@ LIVE_IDS_IN_MEMORY = 1_000_000  # live graphs up to this many rows are read into
 
 
 class _LiveIds:
-    """Which ids exist live: read once into sets when the live graph is small enough, else probed per batch
-    (one bound-parameter query per chunk of ids, about 1 µs an id)."""
+    """Which ids exist live: read once (with their rowids) when the live graph is small enough, else probed per
+    batch (one bound-parameter query per chunk of ids, about 1 µs an id)."""
 
     def __init__(self, conn: sqlite3.Connection | None) -> None:
         self.conn = conn
-        self.nodes: set[str] | None = None
-        self.edges: set[str] | None = None
+        self.nodes: dict[str, int] | None = None
+        self.edges: dict[str, int] | None = None
         if conn is not None and sum(gs.counts(conn)) <= LIVE_IDS_IN_MEMORY:
-            self.nodes, self.edges = gs.all_ids(conn, gs.NODES), gs.all_ids(conn, gs.EDGES)
+            self.nodes, self.edges = gs.all_rowids(conn, gs.NODES), gs.all_rowids(conn, gs.EDGES)
 
     def present(self, table: str, ids: list[str]) -> set[str]:
         held = self.nodes if table == gs.NODES else self.edges
         if held is not None:
-            return held.intersection(ids)
+            return held.keys() & ids
         if self.conn is None or not ids:
             return set()
         return gs.present_ids(self.conn, table, ids)
@@ -289,7 +289,8 @@ class _GraphAggregator:
         """The positions of the batch's lines whose id is live and whose content is not the live row's."""
         if self.live.conn is None or not any(lives):
             return []
-        return differing_lines(self.live.conn, table, ids, raws, list(compress(range(len(ids)), lives)))
+        held = self.live.nodes if table == gs.NODES else self.live.edges
+        return differing_lines(self.live.conn, table, ids, raws, list(compress(range(len(ids)), lives)), held)
 
     def nodes(self, ids: list[str], labels: list[str], raws: list[bytes]) -> None:
         if not ids:

@@ -96,16 +96,19 @@ def line_data(raw: bytes, prefix: bytes) -> bytes | None:
 
 
 def differing_lines(conn: sqlite3.Connection, table: str, ids: Sequence[str], raws: Sequence[bytes],
-                    positions: Sequence[int]) -> list[int]:
+                    positions: Sequence[int], rowids: Mapping[str, int] | None = None) -> list[int]:
     """Of the lines at ``positions`` (ids that are live), those whose data differs from the live row's: one
-    statement per chunk compares bytes; only the lines it returns are parsed and compared by value."""
+    statement per chunk compares bytes (by rowid when ``rowids`` holds the live ids'); only the lines it returns
+    are parsed and compared by value."""
     if not positions:
         return []
     prefix = LINE_PREFIX[table]
     n = len(prefix)
     datas = [raw[n:-2] if raw.endswith(b"}\n") and raw.startswith(prefix) else line_data(raw, prefix)
              for raw in map(raws.__getitem__, positions)]
-    maybe = [positions[j] for j in gs.data_unequal(conn, table, [*map(ids.__getitem__, positions)], datas)]
+    pick = [*map(ids.__getitem__, positions)]
+    keys: Sequence[object] = pick if rowids is None else [*map(rowids.__getitem__, pick)]
+    maybe = [positions[j] for j in gs.data_unequal(conn, table, keys, datas, "id" if rowids is None else "rowid")]
     if not maybe:
         return []
     live = dict(gs.rows_data(conn, table, [ids[i] for i in maybe]))

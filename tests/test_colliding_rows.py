@@ -235,3 +235,22 @@ def test_a_cosine_store_rounding_a_restored_vector_is_no_difference(tmp_path: Pa
     assert [r.id for r in page.rows] == ["m3"]
     one = collision(d, bundle(d), "memories", page.rows[0])
     assert one is not None and [(c.path, c.change) for c in one.match.changes] == [("embedding", "vector")]
+
+
+@pytest.mark.parametrize("held", [True, False])
+def test_hostile_ids_are_compared_exactly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, held: bool) -> None:
+    """Ids with NUL, bidi marks, emoji and 10 KB: each compared with its own live row (bound, never spliced),
+    whether the live ids are held in memory or probed."""
+    monkeypatch.setattr(live_scan, "LIVE_IDS_IN_MEMORY", 1_000_000 if held else 0)
+    d = resolve(tmp_path / ".neo-ai-data", env={})
+    ids = ["a", "a\x00b", "\x00", "\u202e", "😀", "x" * 10_240]
+    conn = gs.connect(d.graph_db, create=True)
+    gs.load(conn, [(i, None, orjson.dumps(node(i, "CONCEPT")).decode()) for i in ids], [])
+    conn.close()
+    changed = {"a\x00b", "😀"}
+    write_bundle(d.backup_root, nodes=[node(i, "CONCEPT", edited=True) if i in changed else node(i, "CONCEPT")
+                                       for i in [*ids, "a\x00"]])
+    row = build_plan(scan_bundle(d, bundle(d))).graph.labels["CONCEPT"]
+    assert (row.already_present, row.already_present_differs, row.would_insert) == (6, 2, 1)
+    page = colliding_rows(d, bundle(d), "node", "CONCEPT")
+    assert sorted(r.id for r in page.rows) == sorted(changed)
