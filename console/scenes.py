@@ -64,7 +64,7 @@ class Scene:
     doc: str  # what the picture must show
     run_before: RunBefore | None = None
     readonly: bool = False
-    writes: bool = False  # changes the data dir: give it its own copy
+    writes: bool = False  # changes the data dir, or prints its path whole: give it its own copy (at a fixed path)
     wide: bool = False  # also snapshot-tested at 120x40 (every screen has at least one such scene)
     no_color: bool = False  # built under NO_COLOR: what a monochrome terminal or a text capture shows
 
@@ -523,7 +523,9 @@ def scenes() -> list[Scene]:
         Scene("diff-options-nocolor", "The options under NO_COLOR: the chosen mode and hook read ▐●▌, the "
               "others ▐ ▌; every substrate ticked ▐X▌.", _diff_options, no_color=True),
         Scene("confirm-merge", "The restore confirm restating the plan (insert 11,589, skip 3,580, leave out "
-              "22,756, the filters, chroma, files, substrates, hook); focus on No.", _confirm_merge),
+              "22,756, the 1,728 differing live rows it keeps, the filters, chroma, files, substrates, hook); focus "
+              "on No. Its body holds the whole command, data dir included: a copy at a fixed path.", _confirm_merge,
+              writes=True),
         Scene("confirm-replace", "Replace: the danger dialog names what it truncates and the pre-restore "
               "safety bundle it takes first; the backup guard, checked in a worker, passes; Replace stays "
               "disabled until .neo-ai-data is typed.", _confirm_replace, writes=True),
