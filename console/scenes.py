@@ -28,6 +28,7 @@ from typing import Any, cast
 
 from textual.clock import MockClock
 from textual.pilot import Pilot
+from textual.widgets import DataTable
 from textual.worker import WorkerCancelled, WorkerFailed
 
 import console.screens.restore as restore_screen
@@ -193,6 +194,27 @@ async def _diff_filters(pilot: Pilot[Any]) -> None:
 
 async def _diff_chroma(pilot: Pilot[Any]) -> None:
     await _diff(pilot, "left_square_bracket", "left_square_bracket")
+
+
+async def open_differing(pilot: Pilot[Any]) -> None:
+    """Enter on ISSUE under the incident preset: neo re-ingested every issue after the bundle was taken."""
+    diff = await open_diff(pilot)
+    await pilot.press("3")
+    await settle(pilot)
+    table = diff.query_one("#labels", DataTable)
+    table.move_cursor(row=table.get_row_index("n:ISSUE"))
+    await pilot.press("enter")
+    await settle(pilot)
+
+
+async def _diff_differing(pilot: Pilot[Any]) -> None:
+    await open_differing(pilot)
+
+
+async def _diff_differing_row(pilot: Pilot[Any]) -> None:
+    await open_differing(pilot)
+    await pilot.press("enter")
+    await settle(pilot)
 
 
 async def _diff_options(pilot: Pilot[Any]) -> None:
@@ -481,15 +503,21 @@ def scenes() -> list[Scene]:
               "live row).", _search_restore,
               writes=True),
         Scene("diff-labels", "Diff of the last bundle before the wipe (the second row) with the incident default "
-              "preset: totals read would insert 11,589, already present 3,580, filtered out 22,756; the per-label "
-              "table with bars.",
+              "preset: totals read would insert 11,589, already present 3,580, filtered out 22,756, and a third "
+              "line: 1,728 present graph rows differ from live (neo re-ingested the issues and PRs since); the "
+              "per-label table with its differs column (ISSUE 1,017, PULL_REQUEST 711 in yellow) and bars.",
               _diff_labels, wide=True),
         Scene("diff-edges", "The per-edge-type table: CONTAINS, DISCOVERED_IN, EVALUATED_BY filtered, the "
-              "orphaned column, bars with × for orphans.", _diff_edges),
+              "differs and orphaned columns (at 80 columns the bar gives way to the differs column).", _diff_edges),
+        Scene("diff-differing", "Enter on ISSUE: its 1,017 present rows whose live row differs (a merge keeps the "
+              "live one), a page of 200 ids at a time.", _diff_differing),
+        Scene("diff-differing-row", "Enter on issue-10000: the live row beside the bundle's, field by field "
+              "(state open in the bundle, closed live; reingestedAt only live), then the live row a merge keeps.",
+              _diff_differing_row),
         Scene("diff-filters", "The filter sets as checkbox lists with the four presets; the incident default "
               "ticked.", _diff_filters),
-        Scene("diff-chroma", "Chroma collections (memories, summaries, kb: backup, live, present, insert) and "
-              "the flat files' copy / skip plan.", _diff_chroma),
+        Scene("diff-chroma", "Chroma collections (memories, summaries, kb: backup, live, present, differs, insert) "
+              "and the flat files' copy / skip plan.", _diff_chroma),
         Scene("diff-options", "Substrate toggles, merge or replace, the post-restore hook and its workspace.",
               _diff_options),
         Scene("diff-filters-nocolor", "The filter lists under NO_COLOR: ticked boxes read ▐X▌ and unticked ▐ ▌, "
@@ -497,8 +525,8 @@ def scenes() -> list[Scene]:
         Scene("diff-options-nocolor", "The options under NO_COLOR: the chosen mode and hook read ▐●▌, the "
               "others ▐ ▌; every substrate ticked ▐X▌.", _diff_options, no_color=True),
         Scene("confirm-merge", "The restore confirm restating the plan (insert 11,589, skip 3,580, leave out "
-              "22,756, the filters, chroma, files, substrates, hook); focus on No.", _confirm_merge,
-              shows_path=True),
+              "22,756, the 1,728 differing live rows it keeps, the filters, chroma, files, substrates, hook); focus "
+              "on No. Its body holds the whole command, data dir included.", _confirm_merge, shows_path=True),
         Scene("confirm-replace", "Replace: the danger dialog names what it truncates and the pre-restore "
               "safety bundle it takes first; the backup guard, checked in a worker, passes; Replace stays "
               "disabled until .neo-ai-data is typed.", _confirm_replace, writes=True),

@@ -197,7 +197,7 @@ def content_key(kind: str, value: dict[str, object]) -> bytes:
         return orjson.dumps(value, option=sort)
     head = orjson.dumps([value.get("document"), value.get("metadata")], option=sort)
     emb = value.get("embedding")
-    if isinstance(emb, list):
+    if isinstance(emb, list | np.ndarray):  # a bundle's list, or a live row's array
         try:
             vec = np.asarray(emb)
         except (TypeError, ValueError):  # ragged

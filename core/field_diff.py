@@ -39,12 +39,21 @@ def _numbers(v: object) -> bool:
     return isinstance(v, list) and bool(v) and all(isinstance(x, int | float) and not isinstance(x, bool) for x in v)
 
 
-def _vector_note(a: list[float], b: list[float]) -> str | None:
+def float32_differ(x: np.ndarray, y: np.ndarray, ulps: int = 0) -> np.ndarray:
+    """Where two float32 vectors of one length differ by more than ``ulps`` units in the last place."""
+    differ = x != y
+    if ulps and differ.any():
+        apart = np.abs(x.view(np.int32).astype(np.int64) - y.view(np.int32).astype(np.int64))
+        differ &= apart > ulps
+    return differ
+
+
+def _vector_note(a: list[float], b: list[float], ulps: int) -> str | None:
     """How two vectors differ as Chroma stores them (float32: another writer's digits are not a difference)."""
     if len(a) != len(b):
         return f"{len(a)} values vs {len(b)}"
     x, y = np.asarray(a, dtype=np.float32), np.asarray(b, dtype=np.float32)
-    differ = x != y
+    differ = float32_differ(x, y, ulps)
     n = int(differ.sum())
     if not n:
         return None
@@ -53,14 +62,15 @@ def _vector_note(a: list[float], b: list[float]) -> str | None:
         f"{n} of {len(a)} values differ"
 
 
-def field_changes(a: object, b: object, *, limit: int = 200) -> tuple[FieldChange, ...]:
-    """Every field where ``a`` and ``b`` differ (at most ``limit``; the caller says when there are more)."""
+def field_changes(a: object, b: object, *, limit: int = 200, ulps: int = 0) -> tuple[FieldChange, ...]:
+    """Every field where ``a`` and ``b`` differ (at most ``limit``; the caller says when there are more).
+    ``ulps``: vector values this many float32 units in the last place apart are the same (a store's rounding)."""
     out: list[FieldChange] = []
-    _walk("", a, b, out, limit)
+    _walk("", a, b, out, limit, ulps)
     return tuple(out)
 
 
-def _walk(path: str, a: object, b: object, out: list[FieldChange], limit: int) -> None:
+def _walk(path: str, a: object, b: object, out: list[FieldChange], limit: int, ulps: int = 0) -> None:
     if len(out) >= limit:
         return
     if isinstance(a, Mapping) and isinstance(b, Mapping):
@@ -71,13 +81,13 @@ def _walk(path: str, a: object, b: object, out: list[FieldChange], limit: int) -
             elif k not in a:
                 out.append(FieldChange(path=p, b=b[k], change="only-b"))
             else:
-                _walk(p, a[k], b[k], out, limit)
+                _walk(p, a[k], b[k], out, limit, ulps)
             if len(out) >= limit:
                 return
         return
     if _numbers(a) and _numbers(b):
         assert isinstance(a, list) and isinstance(b, list)
-        note = _vector_note(a, b)
+        note = _vector_note(a, b, ulps)
         if note is None:
             return
         if len(a) > SHORT_LIST or len(b) > SHORT_LIST:

@@ -21,6 +21,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
+from itertools import chain
 from pathlib import Path
 from typing import Final
 
@@ -238,23 +239,26 @@ def export_pages(conn: sqlite3.Connection, table: str, prefix: str, page: int = 
 # `v` carries its position as a literal, so a lookup can answer with one row (`present_ids`).
 IDS_CHUNK_MAX = 8_192
 IDS_CHUNK_MIN = 16
+LINES_CHUNK_MAX = 1_024  # `data_unequal` binds data too: a smaller statement compiles in less memory, as fast
 
 
 @lru_cache(maxsize=64)
-def _ids_sql(query: str, n: int) -> str:
-    return "WITH v(i, id) AS (VALUES " + ",".join(f"({i},?)" for i in range(n)) + ") " + query
+def _ids_sql(query: str, n: int, columns: str = "id") -> str:
+    marks = ",".join("?" * (columns.count(",") + 1))
+    return f"WITH v(i, {columns}) AS (VALUES " + ",".join(f"({i},{marks})" for i in range(n)) + ") " + query
 
 
-def _id_chunks(conn: sqlite3.Connection, ids: Sequence[str]) -> Iterator[tuple[Sequence[str], int, Sequence[str | None]]]:
-    """(chunk, statement size, parameters) for every chunk of `ids`."""
-    cap = min(IDS_CHUNK_MAX, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
-    for start in range(0, len(ids), cap):
-        chunk = ids[start:start + cap]
-        n = IDS_CHUNK_MIN
-        while n < len(chunk):
+def _id_chunks(conn: sqlite3.Connection, ids: Sequence[object], width: int = 1, most: int = IDS_CHUNK_MAX
+               ) -> Iterator[tuple[int, Sequence[object], int, Sequence[object]]]:
+    """(first row, chunk, rows of the statement, parameters) for every chunk of `ids`, `width` values a row."""
+    cap = min(most, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width)
+    for start in range(0, len(ids) // width, cap):
+        chunk = ids[start * width:(start + cap) * width]
+        rows, n = len(chunk) // width, IDS_CHUNK_MIN
+        while n < rows:
             n *= 2
         n = min(n, cap)
-        yield chunk, n, (chunk if n == len(chunk) else [*chunk, *((None,) * (n - len(chunk)))])
+        yield start, chunk, n, (chunk if n == rows else [*chunk, *((None,) * ((n - rows) * width))])
 
 
 def _select_by_ids(conn: sqlite3.Connection, query: str, ids: Sequence[str]) -> list[tuple[str, ...]]:
@@ -263,9 +267,25 @@ def _select_by_ids(conn: sqlite3.Connection, query: str, ids: Sequence[str]) -> 
     CROSS JOIN keeps `v` the outer loop: one primary-key probe per id. A NULL row of `v` selects nothing.
     """
     out: list[tuple[str, ...]] = []
-    for _chunk, n, params in _id_chunks(conn, ids):
+    for _start, _chunk, n, params in _id_chunks(conn, ids):
         out += conn.execute(_ids_sql(query, n), params).fetchall()
     return out
+
+
+def data_unequal(conn: sqlite3.Connection, table: str, ids: Sequence[object], datas: Sequence[bytes | None],
+                 key: str = "id") -> list[int]:
+    """Positions of `ids` (or rowids: ``key``) whose row exists with a `data` other than `datas` byte for byte
+    (None: not known, so listed). One result row per chunk, as in `present_ids`: the plan's fast path."""
+    assert table in TABLES and key in ("id", "rowid")
+    query = (f"SELECT group_concat(v.i) FROM v CROSS JOIN {table} t ON t.{key} = v.id "
+             "WHERE v.d IS NULL OR CAST(t.data AS BLOB) <> v.d")
+    out: list[int] = []
+    for start, _chunk, rows, params in _id_chunks(conn, [*chain.from_iterable(zip(ids, datas, strict=True))], 2,
+                                                  LINES_CHUNK_MAX):
+        hits = conn.execute(_ids_sql(query, rows, "id, d"), params).fetchone()[0]
+        if hits:
+            out += (start + int(i) for i in hits.split(","))
+    return sorted(out)
 
 
 def rows_data(conn: sqlite3.Connection, table: str, ids: Sequence[str]) -> list[tuple[str, str]]:
@@ -275,10 +295,11 @@ def rows_data(conn: sqlite3.Connection, table: str, ids: Sequence[str]) -> list[
                                                   ids)]
 
 
-def all_ids(conn: sqlite3.Connection, table: str) -> set[str]:
-    """Every id of a table, as a set (the plan reads a small live graph's ids once instead of probing)."""
+def all_rowids(conn: sqlite3.Connection, table: str) -> dict[str, int]:
+    """Every id of a table with its rowid (the plan reads a small live graph's ids once instead of probing, and
+    then reads a colliding row by rowid: one B-tree seek, not two)."""
     assert table in TABLES
-    return {r[0] for r in conn.execute(f"SELECT id FROM {table}")}
+    return dict(conn.execute(f"SELECT id, rowid FROM {table}"))
 
 
 def present_ids(conn: sqlite3.Connection, table: str, ids: Sequence[str]) -> set[str]:
@@ -291,10 +312,10 @@ def present_ids(conn: sqlite3.Connection, table: str, ids: Sequence[str]) -> set
     assert table in TABLES
     query = f"SELECT group_concat(v.i) FROM v CROSS JOIN {table} t ON t.id = v.id"
     found: set[str] = set()
-    for chunk, n, params in _id_chunks(conn, ids):
+    for start, _chunk, n, params in _id_chunks(conn, ids):
         hits = conn.execute(_ids_sql(query, n), params).fetchone()[0]
         if hits:
-            found.update(chunk[int(i)] for i in hits.split(","))
+            found.update(ids[start + int(i)] for i in hits.split(","))
     return found
 
 

@@ -1,9 +1,9 @@
 """A bundle's records beside the live rows with the same ids: absent live, identical, or different (and how).
 
 Live rows are read by id only (one query per batch of ids), in the bundle's own shape: a graph row's ``data``
-parsed, a Chroma row as ``{id, embedding, metadata, document}``. "Identical" is ``core.browse.content_key``'s
-rule, the one the bundle-vs-bundle diff uses; a Chroma metadata of ``{}`` and none are the same (Chroma stores
-an empty metadata as none).
+parsed, a Chroma row as ``{id, embedding, metadata, document}``. "Identical" is ``core.same_content``'s rule, the
+one the plan's split of "already present" uses (a live vector a store's rounding away from the bundle's is the
+same vector).
 """
 
 from __future__ import annotations
@@ -12,13 +12,12 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-import orjson
-
 from core import chroma_store as cs
 from core import graph_store as gs
-from core.browse import EDGE, GRAPH_KINDS, NODE, Record, content_key
+from core.browse import EDGE, GRAPH_KINDS, NODE, Record
 from core.datadir import DataDir
 from core.field_diff import FieldChange, field_changes
+from core.same_content import STORE_ULPS, chroma_value, graph_value, identical, normal
 from core.substrates import COLLECTION_BY_KEY
 from core.wire import wire
 
@@ -34,20 +33,6 @@ class LiveMatch:
     live: Mapping[str, object] | None = field(default=None, metadata=wire(skip=True))
 
 
-def _chroma_value(r: cs.Record) -> dict[str, object]:
-    emb = r.embedding
-    vec = [float(x) for x in emb] if emb is not None else None
-    return {"id": r.id, "embedding": vec, "metadata": dict(r.metadata) if r.metadata else None,
-            "document": r.document}
-
-
-def _normal(kind: str, value: Mapping[str, object]) -> dict[str, object]:
-    if kind in GRAPH_KINDS:
-        return dict(value)
-    return {"id": value.get("id"), "embedding": value.get("embedding"), "metadata": value.get("metadata") or None,
-            "document": value.get("document")}
-
-
 def live_values(dd: DataDir, kind: str, ids: list[str], *,
                 client: cs.ClientAPI | None = None) -> dict[str, dict[str, object]] | None:
     """The live rows of these ids (by id), or None when this layout has no store for the kind."""
@@ -61,21 +46,14 @@ def live_values(dd: DataDir, kind: str, ids: list[str], *,
             rows = gs.rows_data(conn, gs.NODES if kind == NODE else gs.EDGES, ids)
         finally:
             conn.close()
-        out: dict[str, dict[str, object]] = {}
-        for rid, data in rows:
-            try:
-                parsed = orjson.loads(data)
-            except orjson.JSONDecodeError:
-                parsed = {"(unparseable live data)": data if isinstance(data, str) else repr(data)}
-            out[rid] = parsed if isinstance(parsed, dict) else {"(value)": parsed}
-        return out
+        return {rid: graph_value(data) for rid, data in rows}
     collection = COLLECTION_BY_KEY.get(kind)
     if collection is None:
         return None
     col = cs.get_collection(client if client is not None else cs.open_client(dd, create=False), collection.name)
     if col is None:
         return {}
-    return {r.id: _chroma_value(r) for r in cs.records_by_id(col, ids)}
+    return {r.id: chroma_value(r) for r in cs.records_by_id(col, ids)}
 
 
 def compare_live(dd: DataDir, records: Iterable[Record]) -> dict[tuple[str, str], LiveMatch]:
@@ -98,11 +76,11 @@ def compare_live(dd: DataDir, records: Iterable[Record]) -> dict[tuple[str, str]
             if other is None:
                 out[(kind, r.id)] = LiveMatch(state=ABSENT)
                 continue
-            mine, theirs = _normal(kind, r.value), _normal(kind, other)
-            if content_key(kind, mine) == content_key(kind, theirs):
+            mine, theirs = normal(kind, r.value), normal(kind, other)
+            if identical(kind, mine, theirs):
                 out[(kind, r.id)] = LiveMatch(state=IDENTICAL, live=theirs)
             else:
-                out[(kind, r.id)] = LiveMatch(state=DIFFERENT, live=theirs, changes=field_changes(mine, theirs))
+                out[(kind, r.id)] = LiveMatch(state=DIFFERENT, live=theirs, changes=field_changes(mine, theirs, ulps=0 if kind in GRAPH_KINDS else STORE_ULPS))
     return out
 
 

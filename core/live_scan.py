@@ -17,7 +17,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from itertools import repeat
+from itertools import compress, repeat
+from operator import is_, itemgetter
 from pathlib import Path
 
 import orjson
@@ -27,21 +28,21 @@ from core import graph_store as gs
 from core.bundle import captures_collection, collection_files, read_meta, resolve_bundle, substrate_files
 from core.datadir import DataDir
 from core.errors import UsageError
+from core.flat_scan import FlatScan, scan_flat
 from core.kb_divergence import DivergentExample, kb_divergence
-from core.neo_paths import HEAL_ATTEMPTS_FILE, HEAL_EVENTS_FILE, RECOVERY_RUNS_DIR
 from core.progress import ProgressFn, Ticker, check_cancel, no_progress
 from core.records import chroma_line_id
-from core.scan import iter_lines, open_payload, payload_files
+from core.same_content import differing_lines, differing_rows
+from core.scan import iter_lines, open_payload
 from core.substrates import (
     COLLECTION_BY_KEY,
-    FLAT_DIRECTORIES,
-    FLAT_TARGETS,
     KB,
     PLAN_COLLECTIONS,
 )
 
 GRAPH_BATCH = 20_000  # lines per live-lookup batch in the scan
 CHROMA_CHECK = 10_000  # ids per existence check (chroma's get(ids) limit is ~32k)
+CHROMA_CHECK_BYTES = 16 << 20  # and at most this much of their lines (and of the live rows fetched beside them)
 MAX_BAD_LINES = 50  # lines that are not graph records, listed; the warning says when there are more
 
 
@@ -71,6 +72,9 @@ class GraphScan:
     bytes: int = 0
     nodes: Counter[NodeKey] = field(default_factory=Counter)
     edges: Counter[EdgeKey] = field(default_factory=Counter)
+    # the lines of `nodes` / `edges` whose id is live with other content (their keys say what a plan makes of them)
+    nodes_differ: Counter[NodeKey] = field(default_factory=Counter)
+    edges_differ: Counter[EdgeKey] = field(default_factory=Counter)
     live_nodes: int = 0
     live_edges: int = 0
     live_labels: dict[str, int] = field(default_factory=dict)
@@ -101,19 +105,11 @@ class CollectionScan:
     backup: int = 0  # rows in the bundle
     distinct: int = 0  # distinct ids in the bundle
     present: int = 0  # distinct bundle ids that exist live
+    differs: int = 0  # of those, the ids whose live row holds other content
     live: int = 0  # rows in the live collection
     natural_key_divergent: int | None = None  # kb only; None when the scan was skipped
     divergent_examples: list[DivergentExample] = field(default_factory=list)
     captured: bool = True  # False: the bundle never captured this collection (a replace leaves it alone)
-
-
-@dataclass
-class FlatScan:
-    substrate: str
-    target: str | None
-    # (bundle file name, target path, target exists and is non-empty)
-    files: list[tuple[str, str, bool]] = field(default_factory=list)
-    note: str | None = None
 
 
 @dataclass
@@ -137,20 +133,20 @@ LIVE_IDS_IN_MEMORY = 1_000_000  # live graphs up to this many rows are read into
 
 
 class _LiveIds:
-    """Which ids exist live: read once into sets when the live graph is small enough, else probed per batch
-    (one bound-parameter query per chunk of ids, about 1 µs an id)."""
+    """Which ids exist live: read once (with their rowids) when the live graph is small enough, else probed per
+    batch (one bound-parameter query per chunk of ids, about 1 µs an id)."""
 
     def __init__(self, conn: sqlite3.Connection | None) -> None:
         self.conn = conn
-        self.nodes: set[str] | None = None
-        self.edges: set[str] | None = None
+        self.nodes: dict[str, int] | None = None
+        self.edges: dict[str, int] | None = None
         if conn is not None and sum(gs.counts(conn)) <= LIVE_IDS_IN_MEMORY:
-            self.nodes, self.edges = gs.all_ids(conn, gs.NODES), gs.all_ids(conn, gs.EDGES)
+            self.nodes, self.edges = gs.all_rowids(conn, gs.NODES), gs.all_rowids(conn, gs.EDGES)
 
     def present(self, table: str, ids: list[str]) -> set[str]:
         held = self.nodes if table == gs.NODES else self.edges
         if held is not None:
-            return held.intersection(ids)
+            return held.keys() & ids
         if self.conn is None or not ids:
             return set()
         return gs.present_ids(self.conn, table, ids)
@@ -185,10 +181,12 @@ def scan_graph(dd: DataDir, bundle: Path, *, on_progress: ProgressFn = no_progre
         loads = orjson.loads
         ids: list[str] = []
         labels: list[str] = []
+        nraws: list[bytes] = []  # each batch's lines, for the ids that turn out to be live
         eids: list[str] = []
         types: list[str] = []
         srcs: list[str] = []
         tgts: list[str] = []
+        eraws: list[bytes] = []
         for path in files:
             with open_payload(path) as fh:
                 for number, raw in enumerate(fh, start=1):
@@ -208,22 +206,23 @@ def scan_graph(dd: DataDir, bundle: Path, *, on_progress: ProgressFn = no_progre
                         continue
                     if kind == "node":
                         if eids:  # a batch holds one kind: the edges before the first node after them go first
-                            agg.edges(eids, types, srcs, tgts)
-                            eids, types, srcs, tgts = [], [], [], []
+                            agg.edges(eids, types, srcs, tgts, eraws)
+                            eids, types, srcs, tgts, eraws = [], [], [], [], []
                         if type(nid) is not str or not nid:
                             agg.bad(bundle, path, number, "node has no id")
                             continue
                         ids.append(nid)
                         labels.append(label if type(label) is str else "")
+                        nraws.append(raw)
                         if len(ids) >= GRAPH_BATCH:
-                            agg.nodes(ids, labels)
-                            ids, labels = [], []
+                            agg.nodes(ids, labels, nraws)
+                            ids, labels, nraws = [], [], []
                             check_cancel(cancel)
                             ticker.update(out.lines)
                     else:
                         if ids:
-                            agg.nodes(ids, labels)
-                            ids, labels = [], []
+                            agg.nodes(ids, labels, nraws)
+                            ids, labels, nraws = [], [], []
                         if not (type(s) is str and type(t) is str and type(et) is str and s and t and et):
                             agg.bad(bundle, path, number, "edge needs source, target and type")
                             continue
@@ -231,13 +230,14 @@ def scan_graph(dd: DataDir, bundle: Path, *, on_progress: ProgressFn = no_progre
                         types.append(et)
                         srcs.append(s)
                         tgts.append(t)
+                        eraws.append(raw)
                         if len(eids) >= GRAPH_BATCH:
-                            agg.edges(eids, types, srcs, tgts)
-                            eids, types, srcs, tgts = [], [], [], []
+                            agg.edges(eids, types, srcs, tgts, eraws)
+                            eids, types, srcs, tgts, eraws = [], [], [], [], []
                             check_cancel(cancel)
                             ticker.update(out.lines)
-        agg.nodes(ids, labels)
-        agg.edges(eids, types, srcs, tgts)
+        agg.nodes(ids, labels, nraws)
+        agg.edges(eids, types, srcs, tgts, eraws)
         out.live_nodes, out.live_edges, out.live_labels, out.live_types = census.result()
         ticker.update(out.lines, force=True)
         out.bytes = sum(f.stat().st_size for f in files)
@@ -285,20 +285,29 @@ class _GraphAggregator:
         key = (labels, is_live)
         return self.states.setdefault(key, key)
 
-    def nodes(self, ids: list[str], labels: list[str]) -> None:
+    def _differing(self, table: str, ids: list[str], raws: list[bytes], lives: list[bool]) -> list[int]:
+        """The positions of the batch's lines whose id is live and whose content is not the live row's."""
+        if self.live.conn is None or not any(lives):
+            return []
+        held = self.live.nodes if table == gs.NODES else self.live.edges
+        return differing_lines(self.live.conn, table, ids, raws, list(compress(range(len(ids)), lives)), held)
+
+    def nodes(self, ids: list[str], labels: list[str], raws: list[bytes]) -> None:
         if not ids:
             return
         self.out.lines += len(ids)
         node_map = self.node_map
         if not node_map.keys().isdisjoint(ids) or len(set(ids)) != len(ids):
-            self._nodes_one_by_one(ids, labels, self.live.present(gs.NODES, [i for i in ids if i not in node_map]))
+            self._nodes_one_by_one(ids, labels, raws,
+                                   self.live.present(gs.NODES, [i for i in ids if i not in node_map]))
             return
         present = self.live.present(gs.NODES, ids)
         lives = list(map(present.__contains__, ids))
         self.out.nodes.update(zip(labels, lives, repeat(None)))
         node_map.update(zip(ids, map(self.single.__getitem__, zip(labels, lives, strict=True)), strict=True))
+        self.out.nodes_differ.update((labels[i], True, None) for i in self._differing(gs.NODES, ids, raws, lives))
 
-    def _nodes_one_by_one(self, ids: list[str], labels: list[str], present: set[str]) -> None:
+    def _nodes_one_by_one(self, ids: list[str], labels: list[str], raws: list[bytes], present: set[str]) -> None:
         node_map = self.node_map
         keys: list[NodeKey] = []
         for nid, label in zip(ids, labels, strict=True):
@@ -311,8 +320,9 @@ class _GraphAggregator:
                 keys.append((label, prev[1], prev[0]))
                 node_map[nid] = self._state(prev[0] | {label}, prev[1])
         self.out.nodes.update(keys)
+        self.out.nodes_differ.update(keys[i] for i in self._differing(gs.NODES, ids, raws, [k[1] for k in keys]))
 
-    def edges(self, eids: list[str], types: list[str], srcs: list[str], tgts: list[str]) -> None:
+    def edges(self, eids: list[str], types: list[str], srcs: list[str], tgts: list[str], raws: list[bytes]) -> None:
         if not eids:
             return
         self.out.lines += len(eids)
@@ -320,26 +330,29 @@ class _GraphAggregator:
         src_states = list(map(node_map.get, srcs))
         tgt_states = list(map(node_map.get, tgts))
         if None in src_states or None in tgt_states:  # endpoints that are not bundle nodes: live or nowhere
-            outside = [e for e, st in zip(srcs, src_states, strict=True) if st is None]
-            outside += [e for e, st in zip(tgts, tgt_states, strict=True) if st is None]
-            live_outside = self.live.present(gs.NODES, outside)
+            n = len(eids)
+            src_out = [*compress(range(n), map(is_, src_states, repeat(None)))]
+            tgt_out = [*compress(range(n), map(is_, tgt_states, repeat(None)))]
+            live_outside = self.live.present(gs.NODES, [*map(srcs.__getitem__, src_out), *map(tgts.__getitem__, tgt_out)])
             no_live, no_dead = self.no_live, self.no_dead
-            src_states = [st or (no_live if e in live_outside else no_dead) for e, st in zip(srcs, src_states, strict=True)]
-            tgt_states = [st or (no_live if e in live_outside else no_dead) for e, st in zip(tgts, tgt_states, strict=True)]
+            for states, ends, out in ((src_states, srcs, src_out), (tgt_states, tgts, tgt_out)):
+                for i in out:
+                    states[i] = no_live if ends[i] in live_outside else no_dead
         if not edge_map.keys().isdisjoint(eids) or len(set(eids)) != len(eids):
             live_ids = self.live.present(gs.EDGES, [e for e in eids if e not in edge_map])
-            self._edges_one_by_one(eids, types, src_states, tgt_states,  # type: ignore[arg-type]
-                                   list(map(live_ids.__contains__, eids)))
-            return
-        lives = map(self.live.present(gs.EDGES, eids).__contains__, eids)
-        keys: list[EdgeKey] = list(zip(types, src_states, tgt_states, lives, repeat(None)))  # type: ignore[arg-type]
-        # interned: edges sharing a key share one tuple, so the map costs an id and a slot per edge
-        keys = list(map(self.edge_keys.setdefault, keys, keys))
-        self.out.edges.update(keys)
-        edge_map.update(zip(eids, keys, strict=True))
+            keys = self._edges_one_by_one(eids, types, src_states, tgt_states,  # type: ignore[arg-type]
+                                          list(map(live_ids.__contains__, eids)))
+        else:
+            lives = list(map(self.live.present(gs.EDGES, eids).__contains__, eids))
+            keys = list(zip(types, src_states, tgt_states, lives, repeat(None)))  # type: ignore[arg-type]
+            # interned: edges sharing a key share one tuple, so the map costs an id and a slot per edge
+            keys = list(map(self.edge_keys.setdefault, keys, keys))
+            self.out.edges.update(keys)
+            edge_map.update(zip(eids, keys, strict=True))
+        self.out.edges_differ.update(keys[i] for i in self._differing(gs.EDGES, eids, raws, [*map(itemgetter(3), keys)]))
 
     def _edges_one_by_one(self, eids: list[str], types: list[str], src_states: list[State], tgt_states: list[State],
-                          lives: list[bool]) -> None:
+                          lives: list[bool]) -> list[EdgeKey]:
         edge_map = self.edge_map
         keys: list[EdgeKey] = []
         for eid, et, src, tgt, lv in zip(eids, types, src_states, tgt_states, lives, strict=True):
@@ -353,6 +366,7 @@ class _GraphAggregator:
                 keys.append((et, src, tgt, first[3], prior))
                 self.edge_dups[eid] = prior | {(et, src, tgt)}
         self.out.edges.update(keys)
+        return keys
 
 
 def scan_collection(client: cs.ClientAPI | None, bundle: Path, key: str, *, cancel: threading.Event | None = None,
@@ -363,11 +377,18 @@ def scan_collection(client: cs.ClientAPI | None, bundle: Path, key: str, *, canc
     out.live = cs.count(col)
     seen: set[str] = set()
     pending: list[str] = []
+    raws: list[bytes] = []  # the pending ids' lines: a live id's content is compared
+    held = 0
 
     def flush() -> None:
+        nonlocal held
         if pending and col is not None and out.live:
-            out.present += len(cs.existing_ids(col, pending))
+            present, differs = differing_rows(col, key, pending, raws)
+            out.present += present
+            out.differs += differs
         pending.clear()
+        raws.clear()
+        held = 0
 
     for _path, _number, raw in iter_lines(files):
         out.backup += 1
@@ -376,7 +397,9 @@ def scan_collection(client: cs.ClientAPI | None, bundle: Path, key: str, *, canc
             continue
         seen.add(rid)
         pending.append(rid)
-        if len(pending) >= CHROMA_CHECK:
+        raws.append(raw)
+        held += len(raw)
+        if len(pending) >= CHROMA_CHECK or held >= CHROMA_CHECK_BYTES:
             check_cancel(cancel)
             flush()
             if ticker is not None:
@@ -384,46 +407,6 @@ def scan_collection(client: cs.ClientAPI | None, bundle: Path, key: str, *, canc
     flush()
     out.distinct = len(seen)
     return out
-
-
-def scan_flat(dd: DataDir, bundle: Path) -> dict[str, FlatScan]:
-    out: dict[str, FlatScan] = {}
-    for sub in FLAT_TARGETS:
-        target = dd.flat_target(sub)
-        fs = FlatScan(sub, str(target))
-        files = substrate_files(bundle, sub)
-        if sub in FLAT_DIRECTORIES:
-            fs.files += [(f.name, str(target / f.name), (target / f.name).exists()) for f in files]
-            if not fs.files:
-                fs.note = f"bundle has no {sub}/*.jsonl"
-        elif not (bundle / sub).is_dir():
-            fs.note = f"bundle has no {sub}/ (optional in older bundles)"
-        elif not files:
-            fs.note = f"bundle has no {sub}/*.jsonl"
-        else:
-            exists = target.is_file() and target.stat().st_size > 0
-            fs.files.append((files[0].name, str(target), exists))
-        out[sub] = fs
-    out["ledgers"] = scan_ledgers(dd, bundle)
-    return out
-
-
-def scan_ledgers(dd: DataDir, bundle: Path) -> FlatScan:
-    """neo's three ledgers, each against where neo keeps it live (a member the bundle lacks is not listed)."""
-    fs = FlatScan("ledgers", str(dd.neo.orchestrator_dir))
-    folder = bundle / "ledgers"
-    if not folder.is_dir():
-        fs.note = "bundle has no ledgers/ (optional in older bundles)"
-        return fs
-    for name, target in ((HEAL_ATTEMPTS_FILE, dd.neo.heal_attempts_file), (HEAL_EVENTS_FILE, dd.neo.heal_events_file)):
-        if (folder / name).is_file():
-            fs.files.append((name, str(target), target.exists()))
-    runs = dd.neo.recovery_runs_dir
-    for f in payload_files(folder / RECOVERY_RUNS_DIR, compressed=False):
-        fs.files.append((f"{RECOVERY_RUNS_DIR}/{f.name}", str(runs / f.name), (runs / f.name).exists()))
-    if not fs.files:
-        fs.note = "bundle has no ledger files"
-    return fs
 
 
 def scan_bundle(dd: DataDir, bundle: Path | str, *, on_progress: ProgressFn = no_progress,

@@ -11,6 +11,11 @@ Row invariant, for every node label and edge type row of a selected graph:
 for Chroma collections `backup = alreadyPresent + wouldInsert` (a duplicate id in the bundle counts as
 already present: by the time it is reached, its first occurrence exists).
 
+`alreadyPresentDiffers` is the part of `alreadyPresent` whose id is live with other content (compared as
+`core.same_content` compares): the live row a merge keeps is not what the bundle holds. The rest of
+`alreadyPresent` is identical to live, or an in-bundle repeat of an id (not compared). A replace leaves nothing
+live to differ from; a Chroma row is compared once, at its id's first line.
+
 Orphans (neo section 4.5) are applied whether or not a filter is active. neo drops orphan edges only when
 a filter is active; without one, they reach the FK-checked insert and are counted `failed`. The final
 state is identical (the edge is not written either way); applying the rule always keeps `failed` for
@@ -24,8 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
+from core.flat_scan import FlatScan
 from core.kb_divergence import DivergentExample
-from core.live_scan import CollectionScan, FlatScan, GraphScan, Scan, State, scan_bundle
+from core.live_scan import CollectionScan, GraphScan, Scan, State, scan_bundle
 from core.substrates import KB, MEMORIES, SUMMARIES, TEMPORAL, check_mode, check_only_substrate, selected
 from core.wire import wire
 
@@ -56,6 +62,7 @@ class LabelRow:
     backup: int = 0
     live: int = 0
     already_present: int = 0
+    already_present_differs: int = 0  # of already_present: the id is live with other content
     would_insert: int = 0
     filtered: int = 0
 
@@ -81,6 +88,7 @@ class FilterStats:
 class PlanTotals:
     filtered_out: int
     already_present: int
+    already_present_differs: int = 0
     would_insert: int
 
 
@@ -113,6 +121,7 @@ class GraphPlan:
         rows: list[LabelRow] = [*self.labels.values(), *self.edge_types.values()]
         return PlanTotals(filtered_out=fs.filtered_nodes + fs.filtered_edges + fs.orphan_edges,
                           already_present=sum(r.already_present for r in rows),
+                          already_present_differs=sum(r.already_present_differs for r in rows),
                           would_insert=sum(r.would_insert for r in rows))
 
 
@@ -122,6 +131,7 @@ class CollectionPlan:
     backup: int
     live: int
     already_present: int
+    already_present_differs: int = 0
     would_insert: int
 
 
@@ -185,19 +195,20 @@ class Plan:
 class _Row:
     """A row of the plan as it is counted up."""
 
-    __slots__ = ("already_present", "backup", "filtered", "live", "orphaned", "would_insert")
+    __slots__ = ("already_present", "backup", "differs", "filtered", "live", "orphaned", "would_insert")
 
     def __init__(self, live: int = 0) -> None:
-        self.backup = self.already_present = self.would_insert = self.filtered = self.orphaned = 0
+        self.backup = self.already_present = self.differs = self.would_insert = self.filtered = self.orphaned = 0
         self.live = live
 
     def label(self) -> LabelRow:
         return LabelRow(backup=self.backup, live=self.live, already_present=self.already_present,
-                        would_insert=self.would_insert, filtered=self.filtered)
+                        already_present_differs=self.differs, would_insert=self.would_insert, filtered=self.filtered)
 
     def edge_type(self) -> EdgeTypeRow:
         return EdgeTypeRow(backup=self.backup, live=self.live, already_present=self.already_present,
-                           would_insert=self.would_insert, filtered=self.filtered, orphaned=self.orphaned)
+                           already_present_differs=self.differs, would_insert=self.would_insert,
+                           filtered=self.filtered, orphaned=self.orphaned)
 
 
 def _ordered(rows: dict[str, _Row]) -> list[tuple[str, _Row]]:
@@ -222,6 +233,8 @@ def _plan_graph(gs: GraphScan, filters: Filters, replace: bool, on: bool) -> Gra
             row.filtered += n
         elif (is_live and not replace) or (prior is not None and bool(prior - fl)):
             row.already_present += n
+            if is_live and not replace:
+                row.differs += gs.nodes_differ.get((label, is_live, prior), 0)
         else:
             row.would_insert += n
     for (etype, src, tgt, id_live, earlier), n in gs.edges.items():
@@ -236,6 +249,8 @@ def _plan_graph(gs: GraphScan, filters: Filters, replace: bool, on: bool) -> Gra
         elif (id_live and not replace) or (earlier is not None and any(
                 t not in ft and _valid(s, fl, replace) and _valid(g, fl, replace) for t, s, g in earlier)):
             row.already_present += n
+            if id_live and not replace:
+                row.differs += gs.edges_differ.get((etype, src, tgt, id_live, earlier), 0)
         else:
             row.would_insert += n
     return GraphPlan(selected=on, labels={k: r.label() for k, r in _ordered(labels)},
@@ -246,13 +261,14 @@ def _plan_graph(gs: GraphScan, filters: Filters, replace: bool, on: bool) -> Gra
 def _plan_collection(scanned: CollectionScan, replace: bool, on: bool) -> CollectionPlan:
     insert = (scanned.distinct if replace else scanned.distinct - scanned.present) if on else 0
     return CollectionPlan(selected=on, backup=scanned.backup, live=scanned.live,
-                          already_present=scanned.backup - insert if on else 0, would_insert=insert)
+                          already_present=scanned.backup - insert if on else 0,
+                          already_present_differs=scanned.differs if on and not replace else 0, would_insert=insert)
 
 
 def _plan_kb(scanned: CollectionScan, replace: bool, on: bool) -> KbPlan:
     base = _plan_collection(scanned, replace, on)
     return KbPlan(selected=base.selected, backup=base.backup, live=base.live, already_present=base.already_present,
-                  would_insert=base.would_insert,
+                  already_present_differs=base.already_present_differs, would_insert=base.would_insert,
                   natural_key_divergent=scanned.natural_key_divergent if not replace else 0,
                   divergence_scan=("skipped-replace-mode" if replace else
                                    "skipped-empty-target" if not scanned.live else "performed"),

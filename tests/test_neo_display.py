@@ -124,7 +124,7 @@ async def test_the_chroma_tab_plans_temporal_summaries_and_the_options_tab_keeps
         chroma = diff.query_one("#chroma", DataTable)
         assert "c:temporalSummaries" in {str(k.value) for k in chroma.rows}
         row = chroma.get_row("c:temporalSummaries")
-        assert [str(c) for c in row[:5]] == ["temporalSummaries", "4", "0", "0", "4"]
+        assert [str(c) for c in row[:6]] == ["temporalSummaries", "4", "0", "0", "0", "4"]  # backup live present differs insert
         assert diff.plan is not None and diff.plan.temporal_summaries.would_insert == 4
         assert diff.restore_options().preserve_read_state is False
         diff.query_one("#read-state", SelectionList).select("preserve-read-state")

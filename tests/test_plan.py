@@ -221,12 +221,14 @@ def test_plan_json_shape(tmp_path: Path) -> None:
     j = encode(build_plan(scan_bundle(dd, b), Filters.of(["KB_GAP"])))
     assert isinstance(j, dict)
     assert {"bundle", "graph", "memories", "summaries", "kb", "flat"} <= set(j)
-    assert set(j["graph"]["labels"]["FILE"]) == {"backup", "live", "alreadyPresent", "wouldInsert", "filtered"}
-    assert set(j["graph"]["edgeTypes"]["CONTAINS"]) == {"backup", "live", "alreadyPresent", "wouldInsert", "filtered",
-                                                        "orphaned"}
-    assert set(j["graph"]["totals"]) == {"filteredOut", "alreadyPresent", "wouldInsert"}
+    row = ["backup", "live", "alreadyPresent", "alreadyPresentDiffers", "wouldInsert", "filtered"]
+    assert list(j["graph"]["labels"]["FILE"]) == row
+    assert list(j["graph"]["edgeTypes"]["CONTAINS"]) == [*row, "orphaned"]
+    assert list(j["graph"]["totals"]) == ["filteredOut", "alreadyPresent", "alreadyPresentDiffers", "wouldInsert"]
     assert set(j["graph"]["filterStats"]) == {"filteredNodes", "filteredEdges", "orphanEdges", "acceptedNodes"}
-    assert {"backup", "live", "alreadyPresent", "wouldInsert"} <= set(j["memories"])
+    for key in ("memories", "summaries", "kb"):
+        assert list(j[key])[:6] == ["selected", "backup", "live", "alreadyPresent", "alreadyPresentDiffers",
+                                    "wouldInsert"]
     orjson.dumps(j)  # serialisable as is
 
 

@@ -32,7 +32,7 @@ def test_diff_json_and_tables(dd: DataDir, capsys: pytest.CaptureFixture[str]) -
     code, out, _ = run(capsys, dd, "diff", "latest", "--filter-labels=KB_GAP", "--json")
     assert code == 0
     plan = orjson.loads(out)
-    assert plan["graph"]["totals"] == {"filteredOut": 2, "alreadyPresent": 1, "wouldInsert": 2}
+    assert plan["graph"]["totals"] == {"filteredOut": 2, "alreadyPresent": 1, "alreadyPresentDiffers": 0, "wouldInsert": 2}
     code, out, _ = run(capsys, dd, "diff", "latest")
     assert code == 0 and "Graph nodes" in out and "KB_GAP" in out and "would insert 4" in out
 

@@ -126,32 +126,38 @@ def print_plan(ctx: Context, plan: Plan) -> None:
         say(con, f"  filter labels: {', '.join(sorted(plan.filters.labels)) or '-'}; "
                  f"edge types: {', '.join(sorted(plan.filters.edge_types)) or '-'}")
     if g.selected:
-        cols = ["label", "backup", "live", "already present", "would insert", "filtered"]
+        # two-line headers: the edge table fits 80 columns with the differing rows' count
+        cols = ["label", "backup", "live", "already\npresent", "of which\ndiffers", "would\ninsert", "filtered"]
         t = _table("Graph nodes", cols)
         for label, r in g.labels.items():
-            t.add_row(text(label), _n(r.backup), _n(r.live), _n(r.already_present), _n(r.would_insert),
-                      _n(r.filtered))
+            t.add_row(text(label), _n(r.backup), _n(r.live), _n(r.already_present), _n(r.already_present_differs),
+                      _n(r.would_insert), _n(r.filtered))
         con.print(t)
         t = _table("Graph edges", [*cols[:1], *cols[1:], "orphaned"])
         t.columns[0].header = "edge type"
         for etype, r in g.edge_types.items():
-            t.add_row(text(etype), _n(r.backup), _n(r.live), _n(r.already_present), _n(r.would_insert),
-                      _n(r.filtered), _n(r.orphaned))
+            t.add_row(text(etype), _n(r.backup), _n(r.live), _n(r.already_present), _n(r.already_present_differs),
+                      _n(r.would_insert), _n(r.filtered), _n(r.orphaned))
         con.print(t)
         tot = g.totals
-        say(con, f"  filtered out {tot.filtered_out:,}   already present {tot.already_present:,}   "
+        differ = f" ({tot.already_present_differs:,} differ)" if tot.already_present_differs else ""
+        say(con, f"  filtered out {tot.filtered_out:,}   already present {tot.already_present:,}{differ}   "
                  f"would insert {tot.would_insert:,}")
+        if tot.already_present_differs:
+            say(con, f"  {tot.already_present_differs:,} row(s) whose id is live hold other content in the bundle: "
+                     "the merge keeps the live row", style="yellow")
     else:
         say(con, "  graph: not selected")
-    t = _table("Collections", ["collection", "backup", "live", "already present", "would insert"])
+    t = _table("Collections", ["collection", "backup", "live", "already\npresent", "of which\ndiffers", "would\ninsert"])
     for pc in PLAN_COLLECTIONS:
         c = plan.collection(pc.key)
         if pc is TEMPORAL and not (c.backup or c.live):
             continue  # neo's backup does not export temporal summaries yet: listed when there are some
         if c.selected:
-            t.add_row(pc.key, _n(c.backup), _n(c.live), _n(c.already_present), _n(c.would_insert))
+            t.add_row(pc.key, _n(c.backup), _n(c.live), _n(c.already_present), _n(c.already_present_differs),
+                      _n(c.would_insert))
         else:
-            t.add_row(pc.key, _n(c.backup), _n(c.live), "not selected", "")
+            t.add_row(pc.key, _n(c.backup), _n(c.live), "not selected", "", "")
     con.print(t)
     if plan.kb.natural_key_divergent:
         say(con, f"  kb: {plan.kb.natural_key_divergent:,} rows diverge from live rows by natural key: "

@@ -1,7 +1,9 @@
 """Diff / plan: what a restore of one bundle would do, per label and edge type, recounted on every tick.
 
 The one slow pass (``core.plan.scan_bundle``) runs in a thread worker; after it, ``build_plan`` is in-memory
-and instant, so every checkbox tick recounts the whole plan on the UI thread.
+and instant, so every checkbox tick recounts the whole plan on the UI thread. Enter on a label or edge type whose
+present rows differ from live lists them (``core.collisions``, in a worker), a page at a time, and one of them live
+beside the bundle, field by field.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
 from textual.widgets import (
     Button,
     Footer,
@@ -32,8 +35,11 @@ from textual.worker import get_current_worker
 from console.format import describe_error, location_label
 from console.messages import GuardChecked, JobCancelled, JobFinished, JobProgressed
 from console.screens.base import COMMON_BINDINGS, BaseScreen
+from core.browse import EDGE, NODE
 from core.bundle import BundleInfo
+from core.collisions import PAGE, CollidingPage, CollidingRow, Collision, colliding_rows, collision
 from core.command_line import CommandLine, restore_command
+from core.datadir import DataDir
 from core.guard import guard
 from core.live_scan import CollectionScan
 from core.plan import EdgeTypeRow, Filters, FlatPlan, LabelRow, Plan, Scan, build_plan, scan_bundle
@@ -44,8 +50,9 @@ from core.safetext import visible
 from core.substrates import BACKED_UP, FLAT_TARGETS, PLAN_COLLECTIONS, TEMPORAL
 from widgets.bars import legend, split_bar
 from widgets.command_bar import CommandBar, copy_command
-from widgets.confirm import ConfirmScreen
+from widgets.confirm import ConfirmScreen, MessageScreen
 from widgets.job_progress import TaskProgress
+from widgets.records import changes_text, record_text
 from widgets.table import DataTable
 from widgets.toggles import CheckList, Radio
 
@@ -65,6 +72,16 @@ def chroma_keys(collections: Mapping[str, CollectionScan]) -> tuple[str, ...]:
 
 def num(value: int) -> Text:
     return Text(f"{value:,}", justify="right")
+
+
+def differs(value: int) -> Text:
+    """The present rows whose live row holds other content: loud when there are some."""
+    return Text(f"{value:,}", justify="right", style="bold yellow" if value else "")
+
+
+def wide_edges(width: int) -> bool:
+    """The edge table has room for its bar beside the differs column (at 80 columns it has not)."""
+    return width >= 100
 
 
 def flat_text(value: FlatPlan | None) -> Text:
@@ -125,6 +142,7 @@ class DiffScreen(BaseScreen):
         self._recount_pending = False
         self._had_plan = False
         self._cells: dict[tuple[str, str, str], str] = {}  # (table, row, column) -> plain text shown
+        self._edge_columns: tuple[str, ...] = ()
         self._awaiting_guard: tuple[ConfirmScreen, RestoreOptions] | None = None  # the replace dialog
 
     # ------------------------------------------------------------------ layout
@@ -151,7 +169,8 @@ class DiffScreen(BaseScreen):
                 yield Static(legend(("insert", "present", "filtered")), classes="legend")
                 yield DataTable(id="labels", cursor_type="row", zebra_stripes=True)
             with TabPane("Edge types", id="tab-edges"):
-                yield Static(legend(("insert", "present", "filtered", "orphaned")), classes="legend")
+                if wide_edges(self.app.size.width or 80):
+                    yield Static(legend(("insert", "present", "filtered", "orphaned")), classes="legend")
                 yield DataTable(id="edges", cursor_type="row", zebra_stripes=True)
             with TabPane("Filters", id="tab-filters"), Horizontal(id="filters"):
                 with Vertical(id="presets"):
@@ -208,13 +227,15 @@ class DiffScreen(BaseScreen):
     def on_mount(self) -> None:
         super().on_mount()
         labels = self.query_one("#labels", DataTable)
-        for col in ("label", "backup", "live", "present", "insert", "filtered", "bar"):
+        for col in ("label", "backup", "live", "present", "differs", "insert", "filtered", "bar"):
             labels.add_column(col, key=col)
         edges = self.query_one("#edges", DataTable)
-        for col in ("edge type", "backup", "live", "present", "insert", "filtered", "orphan", "bar"):
+        self._edge_columns = ("backup", "live", "present", "differs", "insert", "filtered", "orphan",
+                              *(("bar",) if wide_edges(self.app.size.width or 80) else ()))
+        for col in ("edge type", *self._edge_columns):
             edges.add_column(col, key=col)
         chroma = self.query_one("#chroma", DataTable)
-        for col in ("collection", "backup", "live", "present", "insert", "bar"):
+        for col in ("collection", "backup", "live", "present", "differs", "insert", "bar"):
             chroma.add_column(col, key=col)
         flat = self.query_one("#flat", DataTable)
         flat.add_column("substrate", key="substrate")
@@ -284,16 +305,16 @@ class DiffScreen(BaseScreen):
         labels = self.query_one("#labels", DataTable)
         labels.clear()
         for k in self._label_keys:
-            labels.add_row(*([Text(visible(k))] + [Text("")] * 6), key=f"n:{k}")
+            labels.add_row(*([Text(visible(k))] + [Text("")] * 7), key=f"n:{k}")
         edges = self.query_one("#edges", DataTable)
         edges.clear()
         for k in self._type_keys:
-            edges.add_row(*([Text(visible(k))] + [Text("")] * 7), key=f"e:{k}")
+            edges.add_row(*([Text(visible(k))] + [Text("")] * len(self._edge_columns)), key=f"e:{k}")
         chroma = self.query_one("#chroma", DataTable)
         chroma.clear()
         self._chroma_keys = chroma_keys(self.scan.collections)
         for k in self._chroma_keys:
-            chroma.add_row(*([Text(k)] + [Text("")] * 5), key=f"c:{k}")
+            chroma.add_row(*([Text(k)] + [Text("")] * 6), key=f"c:{k}")
         self._suspend = False
         self.query_one("#scan").display = False
         self.query_one("#tabs").display = True
@@ -372,6 +393,12 @@ class DiffScreen(BaseScreen):
         if only is not None:
             line.append("  only ", style="dim")
             line.append(",".join(only) if only else "NOTHING", style="bold yellow")
+        differ = [("graph", t.already_present_differs)] + [(k, self.plan.collection(k).already_present_differs)
+                                                           for k in self._chroma_keys]
+        if any(n for _k, n in differ):
+            line.append("\ndiffer from live ", style="dim")
+            line.append("  ".join(f"{k} {n:,}" for k, n in differ if n), style="bold yellow")
+            line.append("  merge keeps the live rows; enter lists them", style="dim")
         totals.update(line)
 
     def equivalent_command(self) -> CommandLine | None:
@@ -400,36 +427,40 @@ class DiffScreen(BaseScreen):
         label_rows: Mapping[str, LabelRow] = plan.graph.labels if plan else {}
         type_rows: Mapping[str, EdgeTypeRow] = plan.graph.edge_types if plan else {}
         none, no_edge = LabelRow(), EdgeTypeRow()  # what a row shows without a plan: zeros
-        bar_w = 10 if (self.app.size.width or 80) >= 100 else 7
+        wide = (self.app.size.width or 80) >= 100
+        bar_w = 10 if wide else 7
+        label_bar_w = 10 if wide else 4  # at 80 columns the label table's bar leaves room for the differs column
         labels = self.query_one("#labels", DataTable)
         scale = max([r.backup for r in label_rows.values()] or [1])
         for k in self._label_keys:
             r = label_rows.get(k, none)
-            cells = [num(r.backup), num(r.live), num(r.already_present), num(r.would_insert), num(r.filtered),
+            cells = [num(r.backup), num(r.live), num(r.already_present), differs(r.already_present_differs),
+                     num(r.would_insert), num(r.filtered),
                      split_bar([("insert", r.would_insert), ("present", r.already_present),
-                                ("filtered", r.filtered)], scale, bar_w)]
-            for col, cell in zip(("backup", "live", "present", "insert", "filtered", "bar"), cells, strict=True):
+                                ("filtered", r.filtered)], scale, label_bar_w)]
+            for col, cell in zip(("backup", "live", "present", "differs", "insert", "filtered", "bar"), cells,
+                                 strict=True):
                 self._set(labels, f"n:{k}", col, cell)
         edges = self.query_one("#edges", DataTable)
         scale = max([r.backup for r in type_rows.values()] or [1])
         for k in self._type_keys:
             e = type_rows.get(k, no_edge)
-            cells = [num(e.backup), num(e.live), num(e.already_present), num(e.would_insert), num(e.filtered),
-                     num(e.orphaned),
+            cells = [num(e.backup), num(e.live), num(e.already_present), differs(e.already_present_differs),
+                     num(e.would_insert), num(e.filtered), num(e.orphaned),
                      split_bar([("insert", e.would_insert), ("present", e.already_present), ("filtered", e.filtered),
                                 ("orphaned", e.orphaned)], scale, bar_w)]
-            for col, cell in zip(("backup", "live", "present", "insert", "filtered", "orphan", "bar"), cells,
-                                 strict=True):
+            for col, cell in zip(self._edge_columns, cells, strict=False):  # the bar only when it fits
                 self._set(edges, f"e:{k}", col, cell)
         chroma = self.query_one("#chroma", DataTable)
         collections = {k: plan.collection(k) for k in self._chroma_keys} if plan else {}
         scale = max([c.backup for c in collections.values()] or [1])
         for k in self._chroma_keys:
             c = collections.get(k)
-            backup, live, present, insert = (c.backup, c.live, c.already_present, c.would_insert) if c else (0, 0, 0, 0)
-            cells = [num(backup), num(live), num(present), num(insert),
+            backup, live, present, differ, insert = (c.backup, c.live, c.already_present, c.already_present_differs,
+                                                     c.would_insert) if c else (0, 0, 0, 0, 0)
+            cells = [num(backup), num(live), num(present), differs(differ), num(insert),
                      split_bar([("insert", insert), ("present", present)], scale, bar_w)]
-            for col, cell in zip(("backup", "live", "present", "insert", "bar"), cells, strict=True):
+            for col, cell in zip(("backup", "live", "present", "differs", "insert", "bar"), cells, strict=True):
                 self._set(chroma, f"c:{k}", col, cell)
         flat = self.query_one("#flat", DataTable)
         flat.clear()
@@ -529,6 +560,20 @@ class DiffScreen(BaseScreen):
     def action_back(self) -> None:
         self.app.pop_screen()
 
+    @on(DataTable.RowSelected, "#labels, #edges")
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter on a label or edge type: its present rows whose live row holds other content."""
+        key = str(event.row_key.value or "")
+        if self.plan is None or key[:2] not in ("n:", "e:"):
+            return
+        kind, group = (NODE, key[2:]) if key.startswith("n:") else (EDGE, key[2:])
+        rows: Mapping[str, LabelRow] = self.plan.graph.labels if kind == NODE else self.plan.graph.edge_types
+        row = rows.get(group)
+        if row is None or not row.already_present_differs:
+            self.notify("No present row of this one differs from live (enter lists those that do).", timeout=4)
+            return
+        self.app.push_screen(DifferingRowsScreen(self.rc.dd, self.bundle.path, kind, group, row.already_present_differs))
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "restore" and (self.plan is None or self.rc.busy):
             return None
@@ -615,6 +660,10 @@ class DiffScreen(BaseScreen):
             body.append("graph   ", style="dim")
             body.append(f"insert {t.would_insert:,}", style="bold green")
             body.append(f" · skip {t.already_present:,} already present · leave out {t.filtered_out:,}\n")
+            if t.already_present_differs:  # what preserve-live keeps, said before the operator says yes
+                body.append("keeps   ", style="dim")
+                body.append(f"{t.already_present_differs:,} live row(s) that differ from the bundle's, as they are\n",
+                            style="yellow")
             body.append("filters ", style="dim")
             body.append("labels " + (visible(", ".join(sorted(labels))) or "none"))
             body.append("; edge types " + (visible(", ".join(sorted(types))) or "none") + "\n")
@@ -661,3 +710,105 @@ class DiffScreen(BaseScreen):
         self._awaiting_guard = None
         if yes and self.plan is not None:
             self.rc.open_restore(self.bundle, opts, self.plan)
+
+
+class DifferingRowsScreen(ModalScreen[None]):
+    """The present rows of one label or edge type whose live row holds other content, a page at a time; enter
+    shows one of them live beside the bundle, field by field."""
+
+    DEFAULT_CSS = """
+    DifferingRowsScreen { align: center middle; background: $background 60%; }
+    DifferingRowsScreen > #dr-dialog { width: 90%; height: 90%; border: thick $primary; background: $surface; }
+    DifferingRowsScreen #dr-head { height: auto; padding: 0 1; }
+    DifferingRowsScreen #dr-table { height: 1fr; }
+    DifferingRowsScreen #dr-foot { height: 1; padding: 0 1; }
+    """
+
+    BINDINGS = [
+        Binding("escape", "dismiss", "Back"),
+        Binding("n", "page(1)", "Next page"),
+        Binding("p", "page(-1)", "Previous page"),
+        Binding("enter", "row", "Field by field", priority=True),
+    ]
+
+    def __init__(self, dd: DataDir, bundle: Path, kind: str, group: str, count: int) -> None:
+        super().__init__()
+        self.dd, self.bundle, self.kind, self.group, self.count = dd, bundle, kind, group, count
+        self.page_offset = 0
+        self.page: CollidingPage | None = None
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dr-dialog"):
+            head = Text()
+            head.append(f"{'label' if self.kind == NODE else 'edge type'} ", style="bold")
+            head.append(visible(self.group), style="bold")
+            head.append(f": {self.count:,} present row(s) differ from live; a merge keeps the live row",
+                        style="yellow")
+            yield Static(head, id="dr-head")
+            yield DataTable(id="dr-table", cursor_type="row", zebra_stripes=True)
+            yield Static(Text("Comparing with the live rows…", style="dim"), id="dr-foot")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#dr-table", DataTable)
+        table.add_column("id", key="id")
+        table.focus()
+        self._load(self.page_offset)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="differing", description="Comparing rows")
+    def _load(self, offset: int) -> None:
+        cancel = get_current_worker().cancelled_event
+        page = colliding_rows(self.dd, self.bundle, self.kind, self.group, offset=offset, limit=PAGE, cancel=cancel)
+        self.post_message(JobFinished("differing", page))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="differing-row", description="Reading the row")
+    def _read(self, row: CollidingRow) -> None:
+        self.post_message(JobFinished("differing-row", collision(self.dd, self.bundle, self.kind, row)))
+
+    def on_job_finished(self, message: JobFinished) -> None:
+        if message.job == "differing" and isinstance(message.result, CollidingPage):
+            self.page = p = message.result
+            table = self.query_one("#dr-table", DataTable)
+            table.clear()
+            for i, r in enumerate(p.rows):
+                table.add_row(Text(visible(r.id)), key=str(i))
+            shown = f"{p.offset + 1:,}-{p.offset + len(p.rows):,}" if p.rows else "none"
+            more = " (more: n)" if p.more else ""
+            self.query_one("#dr-foot", Static).update(
+                Text(f"{shown}{more} · n p page · enter: live beside the bundle · esc", style="dim"))
+        elif message.job == "differing-row":
+            if isinstance(message.result, Collision):
+                c = message.result
+                self.app.push_screen(MessageScreen(visible(c.record.id), collision_text(c)))
+            else:
+                self.app.push_screen(MessageScreen("Not found", "The bundle no longer holds this row."))
+
+    def action_page(self, step: int) -> None:
+        if self.page is None or (step > 0 and not self.page.more):
+            return
+        offset = self.page_offset + step * PAGE
+        if offset >= 0:
+            self.page_offset = offset
+            self._load(offset)
+
+    def action_row(self) -> None:
+        table = self.query_one("#dr-table", DataTable)
+        if self.page is None or table.row_count == 0:
+            return
+        i = int(str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value))
+        self._read(self.page.rows[i])
+
+
+def collision_text(c: Collision) -> Text:
+    """One row live beside the bundle: what differs (bundle → live), then the live row a merge keeps."""
+    t = Text()
+    if c.match.state != "different":
+        t.append(f"Live now: {c.match.state} (it changed since the plan).\n\n", style="bold")
+    else:
+        t.append("A merge keeps the live row; what differs (bundle → live):\n", style="bold")
+        t.append_text(changes_text(c.match.changes, left="bundle", right="live"))
+        t.append("\n\n")
+    t.append("Live:\n", style="bold")
+    t.append_text(record_text(c.match.live))
+    t.append("\n\nBundle:\n", style="bold")
+    t.append_text(record_text(c.record.value))
+    return t

@@ -50,6 +50,8 @@ SECTIONS: list[tuple[str, list[tuple[str, str]]]] = [
         ("space", "tick or untick the highlighted filter, substrate or option"),
         ("1 2 3 0", "presets: filesystem mirror, gap noise, incident default, none"),
         ("m", "switch merge / replace"),
+        ("enter", "on a label or edge type: its present rows that differ from live, n p page, enter one row live "
+                  "beside the bundle, field by field"),
         ("y", "copy the equivalent headless command, whole (OSC 52: works over SSH; in tmux set-clipboard on)"),
         ("R", "restore with this plan (asks first; focus starts on No)"),
     ]),
