@@ -15,6 +15,7 @@ from core.bundle import list_bundles
 from core.datadir import DataDir, resolve
 from core.errors import UsageError
 from core.ids_restore import read_ids, select
+from tests import neofmt
 from tests.builders import chroma_state, edge, graph_state, live_graph, live_vectors, node, vec, write_bundle
 
 
@@ -122,3 +123,23 @@ def test_refusals(dd: DataDir, capsys: pytest.CaptureFixture[str], tmp_path: Pat
 def test_missing_ids_are_named(dd: DataDir) -> None:
     sel = select(dd, bundle(dd), read_ids("m2\nghost-1\nghost-2\n"))
     assert sel.found == 1 and sel.missing == ("ghost-1", "ghost-2") and sel.missing_count == 2
+
+
+def test_a_memory_found_by_a_word_in_a_brotli_bundle_comes_back_alone_with_its_edges(
+        dd: DataDir, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 13's acceptance on today's neo format: the bundle's kb/mc/graph payloads are `.jsonl.br`."""
+    b = neofmt.recode(bundle(dd), "jsonl+br")
+    meta = json.loads((b / "bundle-meta.json").read_text())
+    meta.pop("checksums", None)  # neo's bundles carry none; recoding changed every payload's bytes
+    (b / "bundle-meta.json").write_text(json.dumps(meta))
+    assert all(p.name.endswith(".jsonl.br") for p in b.glob("*/*-backup-*")) and any(b.glob("mc/*.jsonl.br"))
+    code, found = cli(capsys, dd, "search", "latest", "wipe", "--json")
+    assert code == 0 and [h["id"] for h in json.loads(found)["hits"]] == ["m1"]
+    nodes_before, edges_before = graph_state(dd)
+    code, out = cli(capsys, dd, "restore", "latest", "--ids", "-", "--json", stdin=found, monkeypatch=monkeypatch)
+    assert code == 0, out
+    res = json.loads(out)
+    assert res["selection"]["picked"]["memories"] == 1 and res["verification"]["status"] == "passed"
+    nodes, edges = graph_state(dd)
+    assert set(nodes) == {*nodes_before, "m1"} and set(edges) == {*edges_before, "e-live"}
+    assert chroma_state(dd, "memories")["m1"][0] == "the restore after the wipe"
