@@ -10,12 +10,10 @@ unreadable or foreign cache is an empty one: it only ever saves work.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import threading
 from collections import Counter
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,17 +21,15 @@ from typing import Any
 import orjson
 
 from core.bundle import substrate_files
-from core.jsonl import write_atomic
 from core.progress import ProgressFn, Ticker, check_cancel, no_progress
 from core.scan import open_payload
+from core.state_file import BundleStateFile
 
 CACHE_FILE = "bundle-census.json"
 LOCK_FILE = "bundle-census.lock"
 VERSION = 1
-MAX_BYTES = 64 << 20
 Stamp = tuple[str, int, int, int]  # (path in the bundle, size, mtime_ns, inode)
 
-_threads = threading.Lock()  # flock serialises processes; this, the threads of one (the console's workers)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,26 +98,19 @@ def _decode(entry: Any, stamps: tuple[Stamp, ...]) -> Census | None:
 
 class CensusCache:
     def __init__(self, state_dir: Path | None) -> None:
-        self.state_dir = state_dir
+        self.file = BundleStateFile(state_dir, CACHE_FILE, LOCK_FILE, version=VERSION, ignored="ignored")
         self._entries: dict[str, Any] | None = None
 
     @property
+    def state_dir(self) -> Path | None:
+        return self.file.state_dir
+
+    @property
     def path(self) -> Path | None:
-        return self.state_dir / CACHE_FILE if self.state_dir is not None else None
+        return self.file.path
 
     def _read(self) -> dict[str, Any]:
-        path = self.path
-        if path is None:
-            return {}
-        try:
-            with open(path, "rb") as fh:
-                raw = fh.read(MAX_BYTES + 1)
-            doc = orjson.loads(raw) if len(raw) <= MAX_BYTES else None
-        except (OSError, orjson.JSONDecodeError):
-            return {}
-        if not isinstance(doc, dict) or doc.get("version") != VERSION or not isinstance(doc.get("bundles"), dict):
-            return {}
-        return doc["bundles"]
+        return self.file.read()[0]
 
     def get(self, bundle: Path) -> Census | None:
         """The census of the bundle's graph files as they are now, if one was counted."""
@@ -133,18 +122,6 @@ class CensusCache:
             return None
         return _decode(self._entries.get(os.path.abspath(bundle)), stamps)
 
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        assert self.state_dir is not None
-        self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with _threads:
-            fd = os.open(self.state_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                yield
-            finally:
-                os.close(fd)
-
     def put(self, bundle: Path, stamps: tuple[Stamp, ...], census: Census) -> None:
         """Keep a census (best effort: a state dir that cannot be written only costs a recount later)."""
         if self.path is None:
@@ -152,11 +129,8 @@ class CensusCache:
         entry = {"stamps": [list(s) for s in stamps], "nodes": census.nodes, "edges": census.edges,
                  "labels": dict(census.labels), "edgeTypes": dict(census.edge_types),
                  "unreadable": census.unreadable}
-        with contextlib.suppress(OSError), self._locked():
-            entries = {k: v for k, v in self._read().items() if os.path.isdir(k)}  # pruned bundles go
-            entries[os.path.abspath(bundle)] = entry
-            write_atomic(self.path, orjson.dumps({"version": VERSION, "bundles": entries}), 0o600)
-            self._entries = entries
+        with contextlib.suppress(OSError):
+            self._entries = self.file.put(os.path.abspath(bundle), entry)
 
 
 def census_of(cache: CensusCache, bundle: Path, *, compute: bool, on_progress: ProgressFn = no_progress,

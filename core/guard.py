@@ -75,18 +75,7 @@ def guard_defaults(dd: DataDir) -> GuardDefaults:
 
 def backup_command(dd: DataDir) -> str:
     """The exact command that takes a fresh bundle of this data dir, with every non-default location."""
-    parts = ["recovery-console", "backup", "--data-dir", str(dd.root)]
-    if dd.config_path is not None:
-        parts += ["--config", str(dd.config_path)]
-    if dd.backup_root != dd.root / "backups":
-        parts += ["--backup-root", str(dd.backup_root)]
-    if dd.graph_db != dd.root / "sqlite" / "memory-core-graph.sqlite":
-        parts += ["--graph-db", str(dd.graph_db)]
-    if dd.chroma_url:
-        parts += ["--chroma-url", dd.chroma_url]
-    elif dd.chroma_path != dd.root / "chroma" / "unified":
-        parts += ["--chroma-path", str(dd.chroma_path)]
-    return shlex.join(parts)
+    return shlex.join(["recovery-console", "backup", *dd.location_args()])
 
 
 def _why_not_restorable(b: BundleInfo, s: str) -> str:

@@ -9,28 +9,21 @@ decides a verdict on its own.
 
 from __future__ import annotations
 
-import fcntl
 import os
-import threading
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
-
-from core.jsonl import write_atomic
 from core.restorability import Meta, Stamp, Survey, VerifyRecord, payload_substrate, survey
+from core.state_file import BundleStateFile
 from core.substrates import VECTOR_SUBSTRATES, collection_key
 from core.units import iso_ms
 
 CACHE_FILE = "verify-cache.json"
 LOCK_FILE = "verify-cache.lock"
 VERSION = 1
-MAX_BYTES = 64 << 20  # far beyond any real root; a bigger file is not ours
 
-_threads = threading.Lock()  # flock serialises processes; this, the threads of one (the TUI's workers)
 
 
 def _key(bundle: Path) -> str:
@@ -88,34 +81,23 @@ class VerifyCache:
     """Lookups read the file once (lazily); every store re-reads it under the lock, so concurrent writers merge."""
 
     def __init__(self, state_dir: Path | None) -> None:
-        self.state_dir = state_dir
+        self.file = BundleStateFile(state_dir, CACHE_FILE, LOCK_FILE, version=VERSION, ignored=(
+            "not a verify cache this version writes: ignored (rebuilt by the next verify)"))
         self._entries: dict[str, Any] | None = None
         self.problem: str | None = None  # why the file on disk was ignored, if it was
 
     @property
+    def state_dir(self) -> Path | None:
+        return self.file.state_dir
+
+    @property
     def path(self) -> Path | None:
-        return self.state_dir / CACHE_FILE if self.state_dir is not None else None
+        return self.file.path
 
     def _read(self) -> dict[str, Any]:
-        path = self.path
-        if path is None:
-            return {}
-        try:
-            with open(path, "rb") as fh:
-                raw = fh.read(MAX_BYTES + 1)
-        except FileNotFoundError:
-            return {}
-        except OSError as exc:
-            self.problem = f"unreadable: {exc.strerror or exc}"
-            return {}
-        try:
-            doc = orjson.loads(raw) if len(raw) <= MAX_BYTES else None
-        except orjson.JSONDecodeError:
-            doc = None
-        if not isinstance(doc, dict) or doc.get("version") != VERSION or not isinstance(doc.get("bundles"), dict):
-            self.problem = "not a verify cache this version writes: ignored (rebuilt by the next verify)"
-            return {}
-        return doc["bundles"]
+        entries, problem = self.file.read()
+        self.problem = problem or self.problem
+        return entries
 
     def entries(self) -> Mapping[str, Any]:
         if self._entries is None:
@@ -133,29 +115,12 @@ class VerifyCache:
             return None
         return rec
 
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        assert self.state_dir is not None
-        self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with _threads:
-            fd = os.open(self.state_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                yield
-            finally:
-                os.close(fd)
-
     def store(self, bundle: Path, rec: VerifyRecord) -> str | None:
         """Record a verify's result; returns why it could not be written (the cache is best effort), or None."""
         if self.path is None:
             return "no state dir"
         try:
-            with self._locked():
-                entries = {k: v for k, v in self._read().items() if os.path.isdir(k)}  # bundles pruned since go
-                entries[_key(bundle)] = _encode(rec)
-                doc = {"version": VERSION, "bundles": entries}
-                write_atomic(self.path, orjson.dumps(doc), 0o600)
-                self._entries = entries
+            self._entries = self.file.put(_key(bundle), _encode(rec))
         except OSError as exc:
             # this process still knows what it verified: later looks through this object see it
             self._entries = {**self.entries(), _key(bundle): _encode(rec)}

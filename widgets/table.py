@@ -21,3 +21,13 @@ class DataTable(_DataTable[Any]):
         super()._update_dimensions(new_rows)
         self._update_count += 1  # rows rendered before the measurement are stale now
         self.refresh()
+
+    def cursor_row_key(self) -> str | None:
+        """The key of the row under the cursor, or None (an empty table, or a cursor on no row)."""
+        if self.row_count == 0:
+            return None
+        try:
+            key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key
+        except Exception:  # Textual raises its own CellDoesNotExist for a cursor past the rows
+            return None
+        return str(key.value) if key.value is not None else None

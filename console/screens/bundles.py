@@ -248,14 +248,7 @@ class BundlesScreen(BaseScreen):
         self.show_detail()
 
     def selected_key(self) -> str | None:
-        table = self.query_one("#bundles", DataTable)
-        if table.row_count == 0:
-            return None
-        try:
-            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
-        except Exception:
-            return None
-        return str(key.value) if key.value is not None else None
+        return self.query_one("#bundles", DataTable).cursor_row_key()
 
     def selected_bundle(self) -> BundleInfo | None:
         key = self.selected_key()

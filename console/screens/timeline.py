@@ -226,14 +226,7 @@ class TimelineScreen(BaseScreen):
     # ------------------------------------------------------------------ actions
 
     def selected_name(self) -> str | None:
-        table = self.query_one("#tl-rows", DataTable)
-        if table.row_count == 0:
-            return None
-        try:
-            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
-        except Exception:
-            return None
-        return str(key.value) if key.value is not None else None
+        return self.query_one("#tl-rows", DataTable).cursor_row_key()
 
     def bundle_info(self, name: str) -> BundleInfo | None:
         listing = self.rc.listing
