@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 # ------------------------------------------------------------------------------------------------ staging
@@ -83,9 +83,9 @@ _MERGE_EDGES = ("INSERT INTO main.Edges (id, user_id, source, target, type, data
                 "ORDER BY id, seq ON CONFLICT DO NOTHING RETURNING id")
 
 
-def staged_lines(conn: sqlite3.Connection, lo: int, hi: int) -> list[StagedLine]:
-    """The chunk's lines as the merge classifies them, read inside its transaction."""
-    return conn.execute(_STAGED_LINES, (lo, hi)).fetchall()
+def staged_lines(conn: sqlite3.Connection, lo: int, hi: int) -> Iterator[StagedLine]:
+    """The chunk's lines as the merge classifies them, read inside its transaction, streamed."""
+    return iter(conn.execute(_STAGED_LINES, (lo, hi)))
 
 
 def merge_connection(conn: sqlite3.Connection) -> None:
@@ -95,12 +95,12 @@ def merge_connection(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA foreign_keys = OFF")
 
 
-def merge_staged(conn: sqlite3.Connection, kind: int, lo: int, hi: int) -> list[str]:
+def merge_staged(conn: sqlite3.Connection, kind: int, lo: int, hi: int) -> set[str]:
     """Insert the chunk's absent rows (edges: only those whose endpoints exist); -> the ids inserted.
 
     Never ``OR REPLACE``, never an UPDATE: a live row, or one an earlier line of the bundle inserted, stays
     exactly as it is (replacing a node would delete it first, and the delete cascades to its edges)."""
-    return [r[0] for r in conn.execute(_MERGE_NODES if kind == 0 else _MERGE_EDGES, (lo, hi))]
+    return {r[0] for r in conn.execute(_MERGE_NODES if kind == 0 else _MERGE_EDGES, (lo, hi))}
 
 
 def staged_rows(conn: sqlite3.Connection, lo: int, hi: int) -> list[StagedRow]:

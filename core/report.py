@@ -28,11 +28,12 @@ from core.compose import COMPOSE_FILE
 from core.datadir import DataDir
 from core.guard import OVERRIDE_JOURNAL
 from core.journal import RunRecord, current_user, get_run
+from core.restore_model import EXPECTED_FILE
 from core.run_digest import read_json
 from core.safetext import visible
 from core.substrates import RECOVERY_SUBSTRATES
 from core.units import iso_ms
-from core.verify_run import EXPECTED_FILE, last_verification
+from core.verify_run import last_verification
 
 WINDOW_OLDER = 3  # bundles older than the oldest source shown in the timeline
 MAX_TIMELINE = 14

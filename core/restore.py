@@ -71,6 +71,7 @@ from core.restore_model import (
     RunState,
     Validation,
     meta_summary,
+    save_expected,
 )
 from core.run_digest import save_postwrite, take_prewrite
 from core.substrates import (
@@ -86,7 +87,7 @@ from core.substrates import (
 )
 from core.units import iso_ms
 from core.validate import Validated, validate
-from core.verify_run import SAMPLE, save_expected, verify_run
+from core.verify_run import SAMPLE, verify_run
 from core.wire import encode
 
 DRY_RUN_MESSAGE = "Dry run: nothing was written."

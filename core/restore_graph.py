@@ -257,45 +257,79 @@ class GraphRestore:
 
         The insert returns the ids it wrote; a line whose id did not come back was already there or (an edge)
         points at a node that exists nowhere: only those edges' endpoints are looked up, in bulk, in the same
-        transaction, against the same rows the insert saw."""
+        transaction, against the same rows the insert saw. The lines stream past once: an id on several lines
+        counts the same that way unless it went in (then only its first writable line did), and a chunk holding
+        such an id is counted again, in order, by `_classify`."""
         tally: Tally = defaultdict(Counter)
         failures: list[tuple[int, int, str]] = []
         with gs.transaction(conn) as tx:
-            lines = stg.staged_lines(conn, lo, hi)
-            inserted = set(stg.merge_staged(conn, kind, lo, hi))
-            cand: list[stg.StagedLine] = []
-            seen: dict[str | None, int] = {}  # id -> lines of this chunk that carry it
-            for line in lines:
-                st = line[0]
+            inserted = stg.merge_staged(conn, kind, lo, hi)
+            pairs: list[tuple[str, int]] = []
+            later: list[stg.StagedLine] = []  # edges not inserted: orphans or live, by their endpoints
+            for line in stg.staged_lines(conn, lo, hi):
+                st, rid, label = line[0], line[1], line[2]
                 if st == stg.STAGED_INVALID:
-                    tally["failed"][line[2] or "(invalid)"] += 1
+                    tally["failed"][label or "(invalid)"] += 1
                     failures.append((line[4], line[5], line[6] or "cannot be written"))
                 elif st == stg.STAGED_FILTERED:
-                    tally["filtered"][line[2]] += 1
-                else:
-                    cand.append(line)
-                    seen[line[1]] = seen.get(line[1], 0) + 1
-            exists: set[str] = set()
-            if kind == 1:  # endpoints of the edges that did not go in (and of every line of a repeated id)
-                ask = {e for c in cand if c[1] not in inserted or seen[c[1]] > 1 for e in (c[7], c[8]) if e}
-                exists = gs.present_ids(conn, gs.NODES, list(ask)) if ask else set()
-            pairs: list[tuple[str, int]] = []
-            placed: set[str | None] = set()  # ids whose writable first line has been counted
-            for _st, rid, label, crc, _file, _line, _reason, source, target in cand:
-                if kind == 1 and (rid not in inserted or seen[rid] > 1) and not (source in exists and target in exists):
-                    tally["orphaned"][label] += 1
-                elif rid in placed or rid not in inserted:
-                    tally["skippedExisting"][label] += 1  # live, or an earlier line of the bundle went in
-                    placed.add(rid)
-                else:
+                    tally["filtered"][label] += 1
+                elif rid in inserted:
                     assert rid is not None
-                    placed.add(rid)
                     tally["inserted"][label] += 1
-                    pairs.append((rid, crc))
+                    pairs.append((rid, line[3]))
+                elif kind == 1:
+                    later.append(line)
+                else:
+                    tally["skippedExisting"][label] += 1
+            if len(pairs) > len(inserted):  # an id that went in is on more lines than one: count in order
+                tally, failures, pairs = self._classify(conn, kind, lo, hi, inserted)
+            elif later:
+                exists = gs.present_ids(conn, gs.NODES, list({e for c in later for e in (c[7], c[8]) if e}))
+                for c in later:
+                    tally["skippedExisting" if c[7] in exists and c[8] in exists else "orphaned"][c[2]] += 1
             b = self._journal(tx, kind, pairs)
         for failure in failures:
             self._fail(*failure)
         self._done(b, tally, kind)
+
+    def _classify(self, conn: sqlite3.Connection, kind: int, lo: int, hi: int, inserted: set[str]
+                  ) -> tuple[Tally, list[tuple[int, int, str]], list[tuple[str, int]]]:
+        """Every line of a chunk that carries an id more than once, in stream order: the first writable line of
+        an id is the one that went in; an edge line whose id did not go in, or is repeated, is an orphan when an
+        endpoint exists nowhere."""
+        tally: Tally = defaultdict(Counter)
+        failures: list[tuple[int, int, str]] = []
+        lines = list(stg.staged_lines(conn, lo, hi))
+        cand: list[stg.StagedLine] = []
+        seen: dict[str | None, int] = {}  # id -> lines of this chunk that carry it
+        for line in lines:
+            st = line[0]
+            if st == stg.STAGED_INVALID:
+                tally["failed"][line[2] or "(invalid)"] += 1
+                failures.append((line[4], line[5], line[6] or "cannot be written"))
+            elif st == stg.STAGED_FILTERED:
+                tally["filtered"][line[2]] += 1
+            else:
+                cand.append(line)
+                seen[line[1]] = seen.get(line[1], 0) + 1
+        exists: set[str] = set()
+        if kind == 1:  # endpoints of the edges that did not go in (and of every line of a repeated id)
+            ask = {e for c in cand if c[1] not in inserted or seen[c[1]] > 1 for e in (c[7], c[8]) if e}
+            exists = gs.present_ids(conn, gs.NODES, list(ask)) if ask else set()
+        pairs: list[tuple[str, int]] = []
+        placed: set[str | None] = set()  # ids whose writable first line has been counted
+        for _st, rid, label, crc, _file, _line, _reason, source, target in cand:
+            if kind == 1 and (rid not in inserted or seen[rid] > 1) and not (source in exists and target in exists):
+                tally["orphaned"][label] += 1
+            elif rid in placed or rid not in inserted:
+                tally["skippedExisting"][label] += 1  # live, or an earlier line of the bundle went in
+                placed.add(rid)
+            else:
+                assert rid is not None
+                placed.add(rid)
+                tally["inserted"][label] += 1
+                pairs.append((rid, crc))
+        return tally, failures, pairs
 
     def _careful(self, conn: sqlite3.Connection, kind: int, lo: int, hi: int) -> None:
         """The chunk row by row, so only the rows the database refuses fail (the fast statement raised)."""

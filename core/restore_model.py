@@ -15,13 +15,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import orjson
+
 from core import chroma_store as cs
 from core.datadir import DataDir
 from core.errors import ConsoleError, storage_error
 from core.hooks import HookOutcome
 from core.journal import RunJournal
+from core.jsonl import write_atomic
 from core.plan import EdgeTypeRow, Filters, FilterStats, LabelRow, Plan
 from core.progress import Cancelled, ProgressFn
+from core.substrates import VECTOR_COLLECTIONS
 from core.units import iso_ms
 from core.validate import Topology, Validated
 from core.verification import Verification
@@ -351,3 +355,35 @@ class RunState:
                 out[sub] = encode(val)
         out["failures"] = self.failures_total
         return out
+
+
+EXPECTED_FILE = "expected.json"
+
+
+def save_expected(run_dir: Path, result: RestoreResult, plan: Plan | None) -> None:
+    """What the run reported inserting per key, and what its plan predicted: what verification compares with."""
+    reported: dict[str, dict[str, int]] = {"nodes": {}, "edges": {}, "chroma": {}}
+    g = result.graph
+    if g is not None:
+        reported["nodes"] = {k: v.inserted for k, v in g.by_label.items() if isinstance(v, RowCount) and v.inserted}
+        reported["edges"] = {k: v.inserted for k, v in g.by_edge_type.items() if isinstance(v, RowCount) and v.inserted}
+    if result.mc is not None:
+        reported["chroma"]["memories"] = result.mc.counts.memories.inserted
+        reported["chroma"]["summaries"] = result.mc.counts.summaries.inserted
+    if result.kb is not None:
+        reported["chroma"]["kb"] = result.kb.inserted
+    # a chunk is journaled before its add; a row Chroma then refuses is a failed row of the result, not a loss
+    refused = {"kb": result.kb.failed if result.kb else 0,
+               "memories": result.mc.counts.memories.failed if result.mc else 0,
+               "summaries": result.mc.counts.summaries.failed if result.mc else 0}
+    planned: dict[str, dict[str, int]] | None = None
+    if plan is not None:
+        planned = {"nodes": {}, "edges": {}, "chroma": {}}
+        if plan.graph.selected:
+            planned["nodes"] = {k: r.would_insert for k, r in plan.graph.labels.items() if r.would_insert}
+            planned["edges"] = {k: r.would_insert for k, r in plan.graph.edge_types.items() if r.would_insert}
+        for c in VECTOR_COLLECTIONS:
+            if plan.collection(c.key).selected:
+                planned["chroma"][c.key] = plan.collection(c.key).would_insert
+    write_atomic(run_dir / EXPECTED_FILE, orjson.dumps({"reported": reported, "planned": planned,
+                                                        "refused": {k: n for k, n in refused.items() if n}}))

@@ -43,6 +43,7 @@ PREWRITE_FILE = "prewrite.json"
 PREWRITE_IDS_FILE = "prewrite-ids.jsonl"
 POSTWRITE_FILE = "postwrite.json"
 ID_CHUNK = 10_000
+Census = dict[str, dict[str, int]]  # table -> node label or edge type -> rows
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,12 +62,14 @@ class PreWrite:
     taken_at: str
     mode: str
     graph: Mapping[str, Digest] | None  # table -> digest; None when the run does not restore the graph
+    graph_census: Census | None = None  # table -> node label or edge type -> rows (None: an older run)
     collections: Mapping[str, Digest] = field(default_factory=dict)  # key -> its live rows the bundle names
     flat: Mapping[str, str] = field(default_factory=dict)  # "substrate/name" -> sha256 of a live target
 
     def to_json(self) -> dict[str, object]:
         return {"takenAt": self.taken_at, "mode": self.mode,
                 "graph": None if self.graph is None else {t: [d.rows, d.sum] for t, d in self.graph.items()},
+                "graphCensus": self.graph_census,
                 "collections": {k: [d.rows, d.sum] for k, d in self.collections.items()}, "flat": dict(self.flat)}
 
     @classmethod
@@ -75,7 +78,7 @@ class PreWrite:
         colls = obj.get("collections")
         flat = obj.get("flat")
         return cls(taken_at=str(obj.get("takenAt")), mode=str(obj.get("mode")),
-                   graph=_digests(graph) if isinstance(graph, dict) else None,
+                   graph=_digests(graph) if isinstance(graph, dict) else None, graph_census=_census(obj.get("graphCensus")),
                    collections=_digests(colls) if isinstance(colls, dict) else {},
                    flat={str(k): str(v) for k, v in flat.items()} if isinstance(flat, dict) else {})
 
@@ -88,17 +91,45 @@ def _digests(obj: Mapping[str, object]) -> dict[str, Digest]:
     return out
 
 
-def graph_digest(dd: DataDir) -> dict[str, Digest]:
-    """The digest of each graph table now (empty tables when there is no graph DB yet)."""
+def _census(obj: object) -> Census | None:
+    if not isinstance(obj, dict):
+        return None
+    return {str(t): {str(k): int(n) for k, n in rows.items() if isinstance(n, int)}
+            for t, rows in obj.items() if isinstance(rows, dict)}
+
+
+def node_label(data: str) -> str:
+    """A node's label as restore read it (``core.records.graph_row``)."""
+    try:
+        d = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return "(unparseable)"
+    label = d.get("label") if isinstance(d, dict) else None
+    return label if type(label) is str else ("" if label is None else str(label))
+
+
+@dataclass(frozen=True, kw_only=True)
+class GraphState:
+    """Each graph table's digest, and its rows per node label / edge type, from the same read."""
+
+    digests: Mapping[str, Digest]
+    census: Census | None  # None: kept by an older version, which took none
+
+
+def graph_state(dd: DataDir) -> GraphState:
+    """The digest and census of each graph table now (empty tables when there is no graph DB yet)."""
     conn = gs.open_live(dd.graph_db)
     if conn is None:
-        return {t: Digest(rows=0, sum=0) for t in gs.TABLES}
+        return GraphState(digests={t: Digest(rows=0, sum=0) for t in gs.TABLES}, census={t: {} for t in gs.TABLES})
     try:
-        out = {}
+        conn.execute("BEGIN")  # both tables from one snapshot
+        digests, census = {}, {}
         for table in gs.TABLES:
-            n, total = gs.digest(conn, table)
-            out[table] = Digest(rows=n, sum=total)
-        return out
+            by_key = gs.digest(conn, table, node_label)
+            digests[table] = Digest(rows=sum(n for n, _ in by_key.values()), sum=sum(h for _, h in by_key.values()))
+            census[table] = {k: n for k, (n, _) in by_key.items()}
+        conn.execute("COMMIT")
+        return GraphState(digests=digests, census=census)
     finally:
         conn.close()
 
@@ -145,7 +176,7 @@ def take_prewrite(dd: DataDir, run_dir: Path, *, mode: str, only: tuple[str, ...
         pre = PreWrite(taken_at=taken, mode=mode, graph=None)
         write_atomic(run_dir / PREWRITE_FILE, orjson.dumps(pre.to_json()))
         return pre
-    graph = graph_digest(dd) if selected(only, "graph") else None
+    state = graph_state(dd) if selected(only, "graph") else None
     collections: dict[str, Digest] = {}
     fd = os.open(run_dir / PREWRITE_IDS_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # owner-only, as the journal
     with os.fdopen(fd, "wb") as out:
@@ -164,7 +195,8 @@ def take_prewrite(dd: DataDir, run_dir: Path, *, mode: str, only: tuple[str, ...
                     out.write(orjson.dumps({"c": c.key, "rows": pairs}) + b"\n")
             collections[c.key] = d
     flat = {name: sha256_file(path) for name, path in flat_targets(dd, only).items()}
-    pre = PreWrite(taken_at=taken, mode=mode, graph=graph, collections=collections, flat=flat)
+    pre = PreWrite(taken_at=taken, mode=mode, graph=state.digests if state else None,
+                   graph_census=state.census if state else None, collections=collections, flat=flat)
     write_atomic(run_dir / PREWRITE_FILE, orjson.dumps(pre.to_json()))
     return pre
 
@@ -174,10 +206,12 @@ def iso_ms_now() -> str:
 
 
 def save_postwrite(dd: DataDir, run_dir: Path) -> None:
-    """The graph's digest when the run's writers are done, before a post-restore hook rewrites what it owns."""
-    digests = graph_digest(dd)
-    write_atomic(run_dir / POSTWRITE_FILE, orjson.dumps({"takenAt": iso_ms_now(),
-                                                         "graph": {t: [d.rows, d.sum] for t, d in digests.items()}}))
+    """The graph's digest and census when the run's writers are done, before a post-restore hook rewrites what
+    it owns."""
+    state = graph_state(dd)
+    write_atomic(run_dir / POSTWRITE_FILE, orjson.dumps({
+        "takenAt": iso_ms_now(), "graph": {t: [d.rows, d.sum] for t, d in state.digests.items()},
+        "census": state.census}))
 
 
 def read_json(path: Path) -> dict[str, object] | None:
@@ -193,10 +227,13 @@ def read_prewrite(run_dir: Path) -> PreWrite | None:
     return PreWrite.from_json(obj) if obj is not None else None
 
 
-def read_postwrite(run_dir: Path) -> dict[str, Digest] | None:
+def read_postwrite(run_dir: Path) -> GraphState | None:
+    """What `save_postwrite` kept."""
     obj = read_json(run_dir / POSTWRITE_FILE)
     graph = obj.get("graph") if obj is not None else None
-    return _digests(graph) if isinstance(graph, dict) else None
+    if obj is None or not isinstance(graph, dict):
+        return None
+    return GraphState(digests=_digests(graph), census=_census(obj.get("census")))
 
 
 def prewrite_rows(run_dir: Path, key: str) -> Iterator[list[tuple[str, int]]]:

@@ -69,3 +69,17 @@ class Verification:
     @property
     def failed(self) -> tuple[Check, ...]:
         return tuple(c for c in self.checks if c.status == "failed")
+
+
+TIE = 1e-5  # distances this close are one distance (float32 vectors, cosine)
+
+
+def answers_itself(rid: str, hits: list[tuple[str, float]]) -> bool:
+    """A query by a row's own vector: the row comes first, or ties the first (another row holds the same
+    vector)."""
+    if not hits:
+        return False
+    if hits[0][0] == rid:
+        return True
+    first = hits[0][1]
+    return any(r == rid and abs(d - first) <= TIE * max(1.0, abs(first)) for r, d in hits)

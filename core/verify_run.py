@@ -19,11 +19,13 @@ A failed verification changes nothing: undo stays the operator's call.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 import zlib
 from collections import Counter
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import orjson
@@ -35,15 +37,16 @@ from core.datadir import DataDir
 from core.journal import RunRecord, committed_batches, get_run, pairs, resolve_flat
 from core.jsonl import sha256_file, write_atomic
 from core.neo_paths import RECOVERY_RUNS_DIR
-from core.plan import Plan
 from core.progress import Progress, ProgressFn, check_cancel, no_progress
-from core.restore_model import RestoreResult, RowCount
+from core.restore_model import EXPECTED_FILE
 from core.run_digest import (
     Digest,
+    GraphState,
     Reservoir,
     chroma_hash,
-    graph_digest,
+    graph_state,
     iso_ms_now,
+    node_label,
     payload_sha256,
     prewrite_rows,
     read_json,
@@ -51,47 +54,16 @@ from core.run_digest import (
     read_prewrite,
 )
 from core.substrates import COLLECTION_BY_KEY, FLAT_DIRECTORIES, KB, VECTOR_COLLECTIONS, selected
-from core.verification import CHECKS, Check, KeyCheck, VectorCheck, Verification
+from core.verification import CHECKS, Check, KeyCheck, VectorCheck, Verification, answers_itself
 from core.wire import encode
 
 SAMPLE = 50  # rows per collection queried by their own vector
 NEAREST = 10  # results asked per query: room to see a tie
 LISTED = 20  # ids listed per finding; all are counted
-TIE = 1e-5  # distances this close are one distance (float32 vectors, cosine)
-EXPECTED_FILE = "expected.json"
 VERIFICATION_FILE = "verification.json"
 
 
 # ------------------------------------------------------------------------------- what the run said it did
-
-
-def save_expected(run_dir: Path, result: RestoreResult, plan: Plan | None) -> None:
-    """What the run reported inserting per key, and what its plan predicted: what verification compares with."""
-    reported: dict[str, dict[str, int]] = {"nodes": {}, "edges": {}, "chroma": {}}
-    g = result.graph
-    if g is not None:
-        reported["nodes"] = {k: v.inserted for k, v in g.by_label.items() if isinstance(v, RowCount) and v.inserted}
-        reported["edges"] = {k: v.inserted for k, v in g.by_edge_type.items() if isinstance(v, RowCount) and v.inserted}
-    if result.mc is not None:
-        reported["chroma"]["memories"] = result.mc.counts.memories.inserted
-        reported["chroma"]["summaries"] = result.mc.counts.summaries.inserted
-    if result.kb is not None:
-        reported["chroma"]["kb"] = result.kb.inserted
-    # a chunk is journaled before its add; a row Chroma then refuses is a failed row of the result, not a loss
-    refused = {"kb": result.kb.failed if result.kb else 0,
-               "memories": result.mc.counts.memories.failed if result.mc else 0,
-               "summaries": result.mc.counts.summaries.failed if result.mc else 0}
-    planned: dict[str, dict[str, int]] | None = None
-    if plan is not None:
-        planned = {"nodes": {}, "edges": {}, "chroma": {}}
-        if plan.graph.selected:
-            planned["nodes"] = {k: r.would_insert for k, r in plan.graph.labels.items() if r.would_insert}
-            planned["edges"] = {k: r.would_insert for k, r in plan.graph.edge_types.items() if r.would_insert}
-        for c in VECTOR_COLLECTIONS:
-            if plan.collection(c.key).selected:
-                planned["chroma"][c.key] = plan.collection(c.key).would_insert
-    write_atomic(run_dir / EXPECTED_FILE, orjson.dumps({"reported": reported, "planned": planned,
-                                                        "refused": {k: n for k, n in refused.items() if n}}))
 
 
 def _table(obj: object, kind: str) -> dict[str, int] | None:
@@ -102,16 +74,6 @@ def _table(obj: object, kind: str) -> dict[str, int] | None:
 
 
 # ------------------------------------------------------------------------------------------- the checks
-
-
-def _label(data: str) -> str:
-    """A node's label as restore read it (``core.records.graph_row``)."""
-    try:
-        d = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return "(unparseable)"
-    label = d.get("label") if isinstance(d, dict) else None
-    return label if type(label) is str else ("" if label is None else str(label))
 
 
 class _Run:
@@ -129,12 +91,16 @@ class _Run:
         self.journaled: Counter[str] = Counter()
         self.present: dict[str, Counter[str]] = {"nodes": Counter(), "edges": Counter(), "chroma": Counter()}
         self.hook_rows = self.hook_present = 0
-        self.orphans: list[str] = []
         self.delta: dict[str, Digest] = {t: Digest(rows=0, sum=0) for t in gs.TABLES}
         self.samples = {c.key: Reservoir(sample, f"{rec.run_id}/{c.key}") for c in VECTOR_COLLECTIONS}
         self.wrote_graph = False
         self.refused: dict[str, int] = {}
         self.refused_seen: list[str] = []
+        self._state: GraphState | None = None
+        self.flat_written: dict[str, Mapping[str, object]] = {}  # "substrate/name" -> its journal record
+        self._ic_conn: sqlite3.Connection | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._integrity: Future[list[str]] | None = None
 
     def client(self) -> cs.ClientAPI | None:
         if not self._opened:
@@ -149,8 +115,15 @@ class _Run:
         return cs.get_collection(self.client(), name)
 
     def close(self) -> None:
-        if self.conn is not None:
-            self.conn.close()
+        if self._integrity is not None and self._ic_conn is not None:
+            if not self._integrity.done():
+                self._ic_conn.interrupt()  # a cancel or an error: do not wait for a whole check
+            self._integrity.exception()
+        if self._pool is not None:
+            self._pool.shutdown()
+        for conn in (self.conn, self._ic_conn):
+            if conn is not None:
+                conn.close()
 
     def _miss(self, ids: list[str]) -> None:
         self.missing_n += len(ids)
@@ -159,39 +132,85 @@ class _Run:
     # ---------------------------------------------------------------- one pass over the journal
 
     def read_journal(self) -> None:
+        """What the run says it inserted: the graph's digest delta and rows per kind, the Chroma ids looked up."""
         for b in committed_batches(self.rec.path):
             check_cancel(self.cancel)
             s = b.get("s")
             if s == "graph":
-                self._graph_batch(b)
+                for kind, table in (("nodes", gs.NODES), ("edges", gs.EDGES)):
+                    got = pairs(b, kind)
+                    self.wrote_graph = self.wrote_graph or bool(got)
+                    if b.get("origin") == "hook":
+                        self.hook_rows += len(got)
+                    elif got:
+                        h = sum(zlib.crc32(rid.encode("utf-8", "surrogatepass")) ^ crc for rid, crc in got)
+                        self.delta[table] = self.delta[table].plus(len(got), h)
+                        self.journaled[kind] += len(got)
             elif isinstance(s, str) and s in COLLECTION_BY_KEY:
                 self._chroma_batch(s, [rid for rid, _ in pairs(b, "rows")])
+            elif s == "flat" and isinstance(target := b.get("target"), Mapping):
+                self.flat_written[f"{target.get('substrate')}/{target.get('name')}"] = b
+
+    def graph_state(self) -> GraphState:
+        """The graph now: one read of each table (its digest and census), kept for every check that asks."""
+        if self._state is None:
+            self._state = graph_state(self.dd)
+        return self._state
+
+    def graph_present(self) -> None:
+        """Per label and edge type, the inserted rows present. When the tables' digests equal the digests from
+        before the run plus exactly the journaled rows, the tables hold those rows and nothing else changed:
+        the census before and after then says how many of each label went in, with no lookup by id. Otherwise
+        (a row missing or changed, a hook, an older run) every journaled id is looked up."""
+        if not self.wrote_graph:
+            return
+        pre, now = read_prewrite(self.rec.path), self.graph_state()
+        if (not self.hook_rows and pre is not None and pre.graph is not None and pre.graph_census is not None
+                and now.census is not None
+                and all(now.digests.get(t) == pre.graph.get(t, Digest(rows=0, sum=0)).plus(self.delta[t].rows,
+                        self.delta[t].sum) for t in gs.TABLES)):
+            for kind, table in (("nodes", gs.NODES), ("edges", gs.EDGES)):
+                before = pre.graph_census.get(table, {})
+                self.present[kind].update({k: n - before.get(k, 0) for k, n in now.census.get(table, {}).items()
+                                           if n != before.get(k, 0)})
+            return
+        for b in committed_batches(self.rec.path, "graph"):
+            check_cancel(self.cancel)
+            self._graph_batch(b)
 
     def _graph_batch(self, b: Mapping[str, object]) -> None:
         hook = b.get("origin") == "hook"
-        for kind, table in (("nodes", gs.NODES), ("edges", gs.EDGES)):
-            got = pairs(b, kind)
-            if not got:
+        for kind in ("nodes", "edges"):
+            ids = [rid for rid, _ in pairs(b, kind)]
+            if not ids:
                 continue
-            self.wrote_graph = True
-            ids = [rid for rid, _ in got]
-            if not hook:
-                h = sum(zlib.crc32(rid.encode("utf-8", "surrogatepass")) ^ crc for rid, crc in got)
-                self.delta[table] = self.delta[table].plus(len(got), h)
             rows = [] if self.conn is None else (
-                [(rid, _label(data)) for rid, data in gs.node_labels(self.conn, ids)] if kind == "nodes"
+                [(rid, node_label(data)) for rid, data in gs.node_labels(self.conn, ids)] if kind == "nodes"
                 else gs.edge_types(self.conn, ids))
             found = {rid for rid, _ in rows}
             self._miss([rid for rid in ids if rid not in found])
             if hook:
-                self.hook_rows += len(ids)
                 self.hook_present += len(found)
             else:
-                self.journaled[kind] += len(ids)
                 self.present[kind].update(key for _, key in rows)
-            if kind == "edges" and self.conn is not None:
-                bad = gs.orphan_edges(self.conn, ids)
-                self.orphans += bad[: max(0, LISTED - len(self.orphans))]
+
+    def orphans(self) -> list[str]:
+        """The run's edges whose endpoint is missing (asked only when foreign_key_check found an edge so)."""
+        found: list[str] = []
+        for b in committed_batches(self.rec.path, "graph"):
+            ids = [rid for rid, _ in pairs(b, "edges")]
+            if ids and self.conn is not None:
+                found += gs.orphan_edges(self.conn, ids)[: max(0, LISTED - len(found))]
+        return found
+
+    def start_integrity(self) -> None:
+        """`integrity_check` on a connection of its own, on a thread beside the other checks: it reads every page
+        of the file with the GIL released, and is the longest of them."""
+        if self.wrote_graph or selected(self.only, "graph"):
+            self._ic_conn = gs.open_live(self.dd.graph_db)
+            if self._ic_conn is not None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="integrity-check")
+                self._integrity = self._pool.submit(gs.integrity_problems, self._ic_conn)
 
     def _chroma_batch(self, key: str, ids: list[str]) -> None:
         col = self.collection(key)
@@ -265,8 +284,10 @@ class _Run:
         parts: list[str] = []
         if pre.graph is not None:
             post = read_postwrite(self.rec.path)
-            now = graph_digest(self.dd) if (post is None or not at_run) else post
-            measured = post or now
+            # at the run: judged on what its writers left (a hook rewrites what it owns), and only the counts
+            # check sees a row that went missing after that
+            now = post.digests if post is not None and at_run else self.graph_state().digests
+            measured = post.digests if post is not None else now
             for table in gs.TABLES:
                 before = pre.graph.get(table, Digest(rows=0, sum=0))
                 want = before.plus(self.delta[table].rows, self.delta[table].sum)
@@ -276,8 +297,8 @@ class _Run:
                     details.append(f"graph {table}: {before.rows:,} live rows before + {self.delta[table].rows:,} "
                                    f"inserted should make {want.rows:,} with the same data; found {got.rows:,}"
                                    + (" with different data" if got.rows == want.rows else ""))
-                if post is not None and not at_run and now.get(table) != post.get(table):
-                    details.append(f"graph {table}: changed since the run ended ({post[table].rows:,} rows then, "
+                if now.get(table) != measured.get(table):
+                    details.append(f"graph {table}: changed since the run ended ({measured[table].rows:,} rows then, "
                                    f"{now[table].rows:,} now): a later writer, not the run")
             parts.append(f"graph {pre.graph[gs.NODES].rows:,} node(s), {pre.graph[gs.EDGES].rows:,} edge(s)"
                          if gs.NODES in pre.graph and gs.EDGES in pre.graph else "graph")
@@ -298,7 +319,7 @@ class _Run:
                 details.append(f"{key}: {n:,} of the {before.rows:,} live rows the bundle names changed: "
                                + ", ".join(changed))
             parts.append(f"{key} {before.rows:,} row(s) the bundle names")
-        written = self._flat_written()
+        written = self.flat_written
         for name, sha in pre.flat.items():
             if name in written:
                 continue
@@ -312,14 +333,6 @@ class _Run:
         summary = ("live rows changed: " if failed else "as before the run: ") + ("; ".join(parts) or "nothing live")
         return Check(name="untouched", status="failed" if failed else "passed", summary=summary,
                      details=tuple(details))
-
-    def _flat_written(self) -> dict[str, Mapping[str, object]]:
-        out: dict[str, Mapping[str, object]] = {}
-        for b in committed_batches(self.rec.path, "flat"):
-            target = b.get("target")
-            if isinstance(target, Mapping):
-                out[f"{target.get('substrate')}/{target.get('name')}"] = b
-        return out
 
     def _flat_path(self, name: str, target: object = None) -> Path | None:
         """Where the file is now, read only: undo's rule (`resolve_flat`, on the journal's own target record: a
@@ -336,16 +349,18 @@ class _Run:
             return Check(name="integrity", status="skipped", summary="the run did not restore the graph")
         if self.conn is None:
             return Check(name="integrity", status="skipped", summary="no graph database")
-        problems = gs.integrity_problems(self.conn)
         fk_n, fk = gs.foreign_key_problems(self.conn)
+        # with no edge anywhere lacking a node, none the run inserted does: look the run's edges up only if not
+        orphans = self.orphans() if fk_n else []
+        problems = self._integrity.result() if self._integrity is not None else gs.integrity_problems(self.conn)
         details = [f"integrity_check: {p}" for p in problems] + [f"foreign_key_check: {p}" for p in fk]
-        if self.orphans:
-            details.append("edges the run inserted whose endpoint is missing: " + ", ".join(self.orphans))
-        failed = bool(problems or fk_n or self.orphans)
+        if orphans:
+            details.append("edges the run inserted whose endpoint is missing: " + ", ".join(orphans))
+        failed = bool(problems or fk_n or orphans)
         summary = ("integrity_check ok, foreign_key_check clean, no orphan edge introduced" if not failed else
                    f"integrity_check {'ok' if not problems else 'FAILED'}, foreign_key_check "
                    f"{'clean' if not fk_n else f'{fk_n:,} violation(s)'}, "
-                   f"{len(self.orphans):,} orphan edge(s) introduced")
+                   f"{len(orphans):,} orphan edge(s) introduced")
         return Check(name="integrity", status="failed" if failed else "passed", summary=summary,
                      details=tuple(details))
 
@@ -365,7 +380,7 @@ class _Run:
                 misses += [f"{rid}: no stored vector" for rid in ids if rid not in stored]
                 k = max(1, min(NEAREST, cs.count(col)))
                 for rid, hits in zip(order, cs.nearest(col, [stored[r] for r in order], k), strict=True):
-                    if _answers(rid, hits):
+                    if answers_itself(rid, hits):
                         answered += 1
                     elif len(misses) < LISTED:
                         first = hits[0] if hits else ("nothing", 0.0)
@@ -384,7 +399,7 @@ class _Run:
                      details=details), tuple(results)
 
     def flat(self) -> Check:
-        written = self._flat_written()
+        written = self.flat_written
         if not written:
             return Check(name="flat", status="skipped", summary="the run wrote no flat file")
         details: list[str] = []
@@ -425,16 +440,6 @@ class _Run:
         return hit[0] if hit else None
 
 
-def _answers(rid: str, hits: list[tuple[str, float]]) -> bool:
-    """The row comes first, or ties the first (another row holds the same vector)."""
-    if not hits:
-        return False
-    if hits[0][0] == rid:
-        return True
-    first = hits[0][1]
-    return any(r == rid and abs(d - first) <= TIE * max(1.0, abs(first)) for r, d in hits)
-
-
 def verify_run(dd: DataDir, run_id: str, *, sample: int = SAMPLE, at_run: bool = False, save: bool = True,
                on_progress: ProgressFn = no_progress, cancel: threading.Event | None = None) -> Verification:
     """Verify a journaled run against the stores now; with ``save`` the result is also kept in its run dir (the
@@ -458,6 +463,8 @@ def verify_run(dd: DataDir, run_id: str, *, sample: int = SAMPLE, at_run: bool =
         refused = expected.get("refused") if expected else None
         run.refused = {str(k): int(v) for k, v in refused.items()} if isinstance(refused, dict) else {}
         run.read_journal()
+        run.start_integrity()
+        run.graph_present()
         counts, keys = run.counts(expected)
         step(1, "the live rows from before the run untouched?")
         untouched = run.untouched(at_run)

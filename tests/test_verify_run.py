@@ -21,8 +21,8 @@ from core.restore import run_restore
 from core.restore_model import RestoreOptions
 from core.substrates import COLLECTIONS
 from core.undo import undo_run
-from core.verification import Verification
-from core.verify_run import _answers, verify_run
+from core.verification import Verification, answers_itself
+from core.verify_run import verify_run
 from tests.builders import edge, live_graph, live_vectors, node, vec, write_bundle
 from tests.test_hostile_text import cli
 
@@ -103,6 +103,31 @@ def test_a_restored_row_deleted_behind_the_consoles_back_fails_verify_run(dd: Da
     # a person reads the same verdict, and nothing was rolled back
     code, text, _ = cli("--data-dir", str(dd.root), "verify-run", run_id)
     assert code == 4 and "FAILED" in text and "✗ counts" in text and "undo stays your call" in text
+
+
+def test_a_restored_node_relabelled_or_swapped_later_is_counted_from_the_live_rows(dd: DataDir) -> None:
+    """The counts come from the digests only while they prove the tables hold exactly the rows from before plus
+    the journaled ones; a restored node given another label, or replaced by a stranger of the same label (same
+    row counts everywhere), sends verify-run back to the rows themselves."""
+    res = run_restore(dd, world(dd), RestoreOptions())
+    assert res.verification is not None and res.verification.status == "passed"
+    run_id = str(res.run_id)
+    conn = sqlite3.connect(dd.graph_db)
+    conn.execute("UPDATE Nodes SET data = json_set(data, '$.label', 'CONCEPT') WHERE id = 'C'")  # was ISSUE
+    conn.commit()
+    v = verify_run(dd, run_id)
+    keys = {(k.kind, k.key): (k.present, k.reported) for k in v.counts}
+    assert v.status == "failed" and check(v, "counts").status == "failed"
+    assert keys[("nodes", "ISSUE")] == (0, 1) and keys[("nodes", "CONCEPT")] == (2, 1)
+    conn.execute("UPDATE Nodes SET data = json_set(data, '$.label', 'ISSUE') WHERE id = 'C'")
+    conn.execute("DELETE FROM Edges WHERE id = 'e1'")  # a restored edge, and a stranger of its type in its place
+    conn.execute("INSERT INTO Edges (id, user_id, source, target, type, data) VALUES "
+                 "('stranger', NULL, 'A', 'B', 'RELATES_TO', '{}')")
+    conn.commit()
+    conn.close()
+    v = verify_run(dd, run_id)
+    assert check(v, "counts").status == "failed" and "e1" in check(v, "counts").details[0]
+    assert {(k.kind, k.key): k.present for k in v.counts}[("edges", "RELATES_TO")] == 1
 
 
 def test_a_live_row_changed_during_the_run_fails_untouched_and_the_restore_exits_4(
@@ -187,10 +212,10 @@ def test_vectors_tie_with_a_duplicate_and_a_miss_is_reported(dd: DataDir) -> Non
     assert v is not None
     mem = next(x for x in v.vectors if x.collection == "memories")
     assert (mem.sampled, mem.answered) == (22, 22)  # each twin answers: it ties the first hit
-    assert _answers("x", [("x", 0.0), ("y", 0.5)])
-    assert _answers("y", [("x", 0.0), ("y", 0.0)])  # a duplicate vector: a tie is an answer
-    assert not _answers("y", [("x", 0.0), ("y", 0.2)])
-    assert not _answers("y", [("x", 0.0), ("z", 0.1)])
+    assert answers_itself("x", [("x", 0.0), ("y", 0.5)])
+    assert answers_itself("y", [("x", 0.0), ("y", 0.0)])  # a duplicate vector: a tie is an answer
+    assert not answers_itself("y", [("x", 0.0), ("y", 0.2)])
+    assert not answers_itself("y", [("x", 0.0), ("z", 0.1)])
     # the sample size is the operator's: 0 samples nothing, and says so
     v0 = verify_run(dd, str(res.run_id), sample=0)
     assert {x.sampled for x in v0.vectors} == {0} and v0.sample_size == 0
