@@ -124,7 +124,10 @@ def restore_graph(work: Path) -> dict[str, Any]:
     started = time.perf_counter()
     res = run_restore(dd, bundle_of(work), RestoreOptions(only_substrate=["graph"]), on_progress=progress)
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "totals": encode(res.totals), "failures": res.failures_total, "progressEvents": ticks}
+    v = res.verification  # issue 14's check of the result, after the job's last write (timed inside `seconds`)
+    return {"seconds": seconds, "verifySeconds": v.duration_ms / 1000 if v is not None and v.duration_ms else 0.0,
+            "verification": v.status if v is not None else None, "totals": encode(res.totals),
+            "failures": res.failures_total, "progressEvents": ticks}
 
 
 def proto_graph(work: Path) -> dict[str, Any]:

@@ -444,27 +444,24 @@ def checkpoint(conn: sqlite3.Connection) -> None:
 def row_hash(row_id: object, data: object) -> int:
     """A row's part of a table digest: CRC-32 of its id XOR CRC-32 of its data (the journal's CRC of what a
     restore wrote), so the digest of the rows a run inserted follows from its journal alone."""
+    if type(row_id) is bytes and type(data) is bytes:  # the digest reads both as BLOBs: no decode, no encode
+        return zlib.crc32(row_id) ^ zlib.crc32(data)
     rid = row_id.encode("utf-8", "surrogatepass") if isinstance(row_id, str) else bytes(str(row_id), "utf-8")
     body = data if isinstance(data, bytes) else str(data).encode("utf-8", "surrogatepass")
     return zlib.crc32(rid) ^ zlib.crc32(body)
 
 
-def digest(conn: sqlite3.Connection, table: str, label: Callable[[str], str]) -> dict[str, tuple[int, int]]:
+def digest(conn: sqlite3.Connection, table: str, label: Callable[[bytes], str]) -> dict[str, tuple[int, int]]:
     """(rows, sum of row_hash) of a whole table per node label (`label(data)`) or edge type: one sequential read
     in SQL, order-independent, so rows added by a run add their own hashes and nothing else. The subquery is not
     flattened (LIMIT), so GROUP BY sorts (key, hash) pairs, not every row's data."""
     assert table in TABLES
     conn.create_function("rc_row_hash", 2, row_hash, deterministic=True)
     conn.create_function("rc_label", 1, label, deterministic=True)
-    key = "rc_label(data)" if table == NODES else "type"
+    key = "rc_label(CAST(data AS BLOB))" if table == NODES else "type"
     return {str(k): (int(n), int(total)) for k, n, total in conn.execute(
-        f"SELECT k, count(*), coalesce(sum(h), 0) FROM (SELECT {key} AS k, rc_row_hash(id, data) AS h FROM {table} "
-        "LIMIT -1) GROUP BY k")}
-
-
-def node_labels(conn: sqlite3.Connection, ids: Sequence[str]) -> list[tuple[str, str]]:
-    """(id, data) of the nodes with these ids (the caller reads each label as restore read it)."""
-    return rows_data(conn, NODES, ids)
+        f"SELECT k, count(*), coalesce(sum(h), 0) FROM (SELECT {key} AS k, rc_row_hash(CAST(id AS BLOB), "
+        f"CAST(data AS BLOB)) AS h FROM {table} LIMIT -1) GROUP BY k")}
 
 
 def edge_types(conn: sqlite3.Connection, ids: Sequence[str]) -> list[tuple[str, str]]:

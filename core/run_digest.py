@@ -98,7 +98,7 @@ def _census(obj: object) -> Census | None:
             for t, rows in obj.items() if isinstance(rows, dict)}
 
 
-def node_label(data: str) -> str:
+def node_label(data: str | bytes) -> str:
     """A node's label as restore read it (``core.records.graph_row``)."""
     try:
         d = orjson.loads(data)

@@ -185,7 +185,7 @@ class _Run:
             if not ids:
                 continue
             rows = [] if self.conn is None else (
-                [(rid, node_label(data)) for rid, data in gs.node_labels(self.conn, ids)] if kind == "nodes"
+                [(rid, node_label(data)) for rid, data in gs.rows_data(self.conn, gs.NODES, ids)] if kind == "nodes"
                 else gs.edge_types(self.conn, ids))
             found = {rid for rid, _ in rows}
             self._miss([rid for rid in ids if rid not in found])
