@@ -47,6 +47,7 @@ from core.lock import exclusive
 from core.neo_gate import check_neo_lease
 from core.neo_paths import HEAL_ATTEMPTS_FILE, HEAL_EVENTS_FILE, RECOVERY_RUNS_DIR
 from core.plan import EdgeTypeRow, FlatPlan, LabelRow, Plan, build_plan
+from core.post_write import AfterWrites
 from core.progress import Cancelled, Progress, ProgressFn, no_progress
 from core.restore_chroma import restore_kb, restore_mc
 from core.restore_flags import resolve_restore_args
@@ -208,6 +209,7 @@ def run_restore(dd: DataDir, bundle: Path | str | None, opts: RestoreOptions, *,
         # when the run ends however it ends (and by the next run, if this process is killed)
         graph_from = src.by_substrate.get("graph") if selected(src.only, "graph") else None
         staging = GraphStaging(dd, graph_from, opts.filters) if graph_from is not None else None
+        state: RunState | None = None
         try:
             validated = _validate_all(dd, src, opts, on_progress, cancel, staging)
             if staging is not None:
@@ -226,11 +228,18 @@ def run_restore(dd: DataDir, bundle: Path | str | None, opts: RestoreOptions, *,
             if src.composite:
                 state.sources = {sub: (path, validated[path]) for sub, path in src.by_substrate.items()
                                  if path in validated}
-            res = _run(state, staging, composition)
+            try:
+                res = _run(state, staging, composition)
+            finally:
+                if staging is not None:
+                    staging.remove()
+                    staging = None
+            return _verify(dd, res, verify_sample, on_progress, cancel, state.after)
         finally:
             if staging is not None:
                 staging.remove()
-        return _verify(dd, res, verify_sample, on_progress, cancel)
+            if state is not None and state.after is not None:
+                state.after.close()
 
 
 def _plan(dd: DataDir, src: Sources, opts: RestoreOptions, on_progress: ProgressFn,
@@ -243,11 +252,11 @@ def _plan(dd: DataDir, src: Sources, opts: RestoreOptions, on_progress: Progress
 
 
 def _verify(dd: DataDir, res: RestoreResult, sample: int, on_progress: ProgressFn,
-            cancel: threading.Event | None) -> RestoreResult:
+            cancel: threading.Event | None, after: AfterWrites | None) -> RestoreResult:
     assert res.run_id is not None
     try:
         verification = verify_run(dd, res.run_id, sample=sample, at_run=True, on_progress=on_progress,
-                                  cancel=cancel)
+                                  cancel=cancel, after=after)
     except Cancelled:  # the restore itself completed: keep its result; verify-run checks it later
         return dataclasses.replace(res, warnings=(*res.warnings, "verification stopped by a cancel: run "
                                                   f"`recovery-console verify-run {res.run_id}`"))
@@ -281,8 +290,11 @@ def _run(s: RunState, staging: GraphStaging | None, composition: Mapping[str, ob
             if selected(s.only, sub):
                 with s.reading(sub):
                     restore_flat(s, sub)
-        if pre.graph is not None:
+        if pre.graph is not None and s.opts.post_restore_hook:
             save_postwrite(s.dd, s.journal.dir)  # before the hook, which rewrites the FILE nodes it owns
+        elif pre.graph is not None:
+            s.after = AfterWrites(s.dd)  # the verification's integrity_check starts now, beside what follows
+            save_postwrite(s.dd, s.journal.dir, s.after.take_state())
         if s.opts.post_restore_hook:
             _hook(s)
     except Cancelled:

@@ -24,6 +24,7 @@ from core.hooks import HookOutcome
 from core.journal import RunJournal
 from core.jsonl import write_atomic
 from core.plan import EdgeTypeRow, Filters, FilterStats, LabelRow, Plan
+from core.post_write import AfterWrites
 from core.progress import Cancelled, ProgressFn
 from core.substrates import VECTOR_COLLECTIONS
 from core.units import iso_ms
@@ -298,6 +299,7 @@ class RunState:
         self.warnings: list[str] = list(v.warnings)
         self.hook: HookOutcome | None = None
         self.safety_bundle: str | None = None
+        self.after: AfterWrites | None = None  # the verification's first reads, started at the last write
         self.started_at = iso_ms(datetime.now(UTC))
         self._started = time.monotonic()
         self._client: cs.ClientAPI | None = None

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -122,16 +123,23 @@ def graph_state(dd: DataDir) -> GraphState:
     if conn is None:
         return GraphState(digests={t: Digest(rows=0, sum=0) for t in gs.TABLES}, census={t: {} for t in gs.TABLES})
     try:
-        conn.execute("BEGIN")  # both tables from one snapshot
+        return graph_state_of(conn)
+    finally:
+        conn.close()
+
+
+def graph_state_of(conn: sqlite3.Connection) -> GraphState:
+    """`graph_state` on an open connection: both tables from one read transaction."""
+    conn.execute("BEGIN")
+    try:
         digests, census = {}, {}
         for table in gs.TABLES:
             by_key = gs.digest(conn, table, node_label)
             digests[table] = Digest(rows=sum(n for n, _ in by_key.values()), sum=sum(h for _, h in by_key.values()))
             census[table] = {k: n for k, (n, _) in by_key.items()}
-        conn.execute("COMMIT")
-        return GraphState(digests=digests, census=census)
     finally:
-        conn.close()
+        conn.execute("COMMIT")
+    return GraphState(digests=digests, census=census)
 
 
 def chroma_hash(row_id: str, document: object, metadata: object) -> int:
@@ -205,10 +213,10 @@ def iso_ms_now() -> str:
     return iso_ms(datetime.now(UTC))
 
 
-def save_postwrite(dd: DataDir, run_dir: Path) -> None:
+def save_postwrite(dd: DataDir, run_dir: Path, state: GraphState | None = None) -> None:
     """The graph's digest and census when the run's writers are done, before a post-restore hook rewrites what
-    it owns."""
-    state = graph_state(dd)
+    it owns (`state`: already read, by `core.post_write`)."""
+    state = state or graph_state(dd)
     write_atomic(run_dir / POSTWRITE_FILE, orjson.dumps({
         "takenAt": iso_ms_now(), "graph": {t: [d.rows, d.sum] for t, d in state.digests.items()},
         "census": state.census}))

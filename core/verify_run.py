@@ -19,13 +19,11 @@ A failed verification changes nothing: undo stays the operator's call.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 import zlib
 from collections import Counter
 from collections.abc import Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import orjson
@@ -37,6 +35,7 @@ from core.datadir import DataDir
 from core.journal import RunRecord, committed_batches, get_run, pairs, resolve_flat
 from core.jsonl import sha256_file, write_atomic
 from core.neo_paths import RECOVERY_RUNS_DIR
+from core.post_write import AfterWrites, IntegrityCheck
 from core.progress import Progress, ProgressFn, check_cancel, no_progress
 from core.restore_model import EXPECTED_FILE
 from core.run_digest import (
@@ -63,9 +62,6 @@ LISTED = 20  # ids listed per finding; all are counted
 VERIFICATION_FILE = "verification.json"
 
 
-# ------------------------------------------------------------------------------- what the run said it did
-
-
 def _table(obj: object, kind: str) -> dict[str, int] | None:
     if not isinstance(obj, dict):
         return None
@@ -79,8 +75,9 @@ def _table(obj: object, kind: str) -> dict[str, int] | None:
 class _Run:
     """One verification as it goes."""
 
-    def __init__(self, dd: DataDir, rec: RunRecord, sample: int, cancel: threading.Event | None) -> None:
-        self.dd, self.rec, self.sample, self.cancel = dd, rec, sample, cancel
+    def __init__(self, dd: DataDir, rec: RunRecord, sample: int, cancel: threading.Event | None,
+                 after: AfterWrites | None) -> None:
+        self.dd, self.rec, self.sample, self.cancel, self.after = dd, rec, sample, cancel, after
         only = rec.options.get("onlySubstrate")
         self.only = tuple(str(s) for s in only) if isinstance(only, list) else None
         self.conn = gs.open_live(dd.graph_db)
@@ -98,9 +95,8 @@ class _Run:
         self.refused_seen: list[str] = []
         self._state: GraphState | None = None
         self.flat_written: dict[str, Mapping[str, object]] = {}  # "substrate/name" -> its journal record
-        self._ic_conn: sqlite3.Connection | None = None
-        self._pool: ThreadPoolExecutor | None = None
-        self._integrity: Future[list[str]] | None = None
+        self._check: IntegrityCheck | None = None
+        self._own_check = False
 
     def client(self) -> cs.ClientAPI | None:
         if not self._opened:
@@ -115,15 +111,10 @@ class _Run:
         return cs.get_collection(self.client(), name)
 
     def close(self) -> None:
-        if self._integrity is not None and self._ic_conn is not None:
-            if not self._integrity.done():
-                self._ic_conn.interrupt()  # a cancel or an error: do not wait for a whole check
-            self._integrity.exception()
-        if self._pool is not None:
-            self._pool.shutdown()
-        for conn in (self.conn, self._ic_conn):
-            if conn is not None:
-                conn.close()
+        if self._check is not None and self._own_check:
+            self._check.close()
+        if self.conn is not None:
+            self.conn.close()
 
     def _miss(self, ids: list[str]) -> None:
         self.missing_n += len(ids)
@@ -152,9 +143,11 @@ class _Run:
                 self.flat_written[f"{target.get('substrate')}/{target.get('name')}"] = b
 
     def graph_state(self) -> GraphState:
-        """The graph now: one read of each table (its digest and census), kept for every check that asks."""
+        """The graph now: one read of each table (its digest and census), kept for every check that asks; the
+        post-write one if no connection has committed since."""
         if self._state is None:
-            self._state = graph_state(self.dd)
+            kept = self.after.state if self.after is not None and self.after.unchanged() else None
+            self._state = kept or graph_state(self.dd)
         return self._state
 
     def graph_present(self) -> None:
@@ -206,11 +199,10 @@ class _Run:
     def start_integrity(self) -> None:
         """`integrity_check` on a connection of its own, on a thread beside the other checks: it reads every page
         of the file with the GIL released, and is the longest of them."""
-        if self.wrote_graph or selected(self.only, "graph"):
-            self._ic_conn = gs.open_live(self.dd.graph_db)
-            if self._ic_conn is not None:
-                self._pool = ThreadPoolExecutor(1, thread_name_prefix="integrity-check")
-                self._integrity = self._pool.submit(gs.integrity_problems, self._ic_conn)
+        started = self.after.integrity() if self.after is not None else None
+        self._own_check = started is None
+        if started is not None or self.wrote_graph or selected(self.only, "graph"):
+            self._check = started or IntegrityCheck(self.dd)
 
     def _chroma_batch(self, key: str, ids: list[str]) -> None:
         col = self.collection(key)
@@ -352,7 +344,7 @@ class _Run:
         fk_n, fk = gs.foreign_key_problems(self.conn)
         # with no edge anywhere lacking a node, none the run inserted does: look the run's edges up only if not
         orphans = self.orphans() if fk_n else []
-        problems = self._integrity.result() if self._integrity is not None else gs.integrity_problems(self.conn)
+        problems = self._check.result() if self._check is not None else gs.integrity_problems(self.conn)
         details = [f"integrity_check: {p}" for p in problems] + [f"foreign_key_check: {p}" for p in fk]
         if orphans:
             details.append("edges the run inserted whose endpoint is missing: " + ", ".join(orphans))
@@ -441,7 +433,8 @@ class _Run:
 
 
 def verify_run(dd: DataDir, run_id: str, *, sample: int = SAMPLE, at_run: bool = False, save: bool = True,
-               on_progress: ProgressFn = no_progress, cancel: threading.Event | None = None) -> Verification:
+               on_progress: ProgressFn = no_progress, cancel: threading.Event | None = None,
+               after: AfterWrites | None = None) -> Verification:
     """Verify a journaled run against the stores now; with ``save`` the result is also kept in its run dir (the
     latest one: the incident report quotes it). The caller holds the data dir lock if writers may run."""
     started = time.monotonic()
@@ -452,7 +445,7 @@ def verify_run(dd: DataDir, run_id: str, *, sample: int = SAMPLE, at_run: bool =
                              f"the run was undone at {rec.undo.get('endedAt')}: its rows were removed on purpose"))
                              for n in CHECKS))
         return _save(rec, v) if save else v
-    run = _Run(dd, rec, max(0, sample), cancel)
+    run = _Run(dd, rec, max(0, sample), cancel, after)
     try:
         def step(n: int, what: str) -> None:
             check_cancel(cancel)
