@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
+from collections import deque
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -41,7 +42,7 @@ from core.substrates import (
 )
 from core.units import colon_free, iso_ms
 from core.verify_cache import VerifyCache
-from core.writer import BundleWriter
+from core.writer import BundleWriter, PayloadOut
 
 NEO_DEFAULT_DIMENSION = 4096
 # Subsystem stats and integrity entries are neo's bundle-meta blocks (JSON as neo writes and reads it).
@@ -117,7 +118,7 @@ def _export_graph(
     stop: threading.Event | None = None,
 ) -> tuple[Stats, int]:
     """The graph's rows, one snapshot, into the bundle's graph file. Runs on a thread beside the Chroma export
-    (SQLite reads and checks rows with the GIL released): `stop` ends it at its next page when the run fails."""
+    (SQLite reads and joins a page with the GIL released): `stop` ends it at its next page when the run fails."""
     stats: Stats = {"collection": "native-graph", "backupFile": None, "payloadEncoding": None, "expected": 0,
                     "exported": 0, "skipped": 0, "skippedIds": []}
     if not dd.graph_db.exists():
@@ -136,20 +137,14 @@ def _export_graph(
         skipped: list[str] = []
         try:
             for table, prefix in ((gs.NODES, NODE_PREFIX), (gs.EDGES, EDGE_PREFIX)):
-                for block, n, odd in gs.export_pages(conn, table, prefix.decode()):
+                for joined, n, first, last in gs.export_pages(conn, table):
                     check_cancel(cancel)
                     check_cancel(stop)
-                    parts = [block]
-                    for raw, valid, row_id in odd:
-                        # the console's own parser is the judge (it refuses an unpaired surrogate that SQLite
-                        # accepts), so no published bundle holds a row its restore would refuse. `data` goes in
-                        # verbatim otherwise: big integers and -0 stay exact
-                        if not valid or not _strict_json(raw):
-                            skipped.append(row_id)
-                            continue
-                        parts += (prefix, raw.replace(b"\r", b" ").replace(b"\n", b" "), b"}\n")
-                        n += 1
-                    out.write_block(b"".join(parts), n)
+                    block = _clean_page(joined, n, prefix) if n else b""
+                    if block is not None:
+                        out.write_block(block, n)
+                    else:
+                        _write_judged(out, gs.export_rows(conn, table, first, last), prefix, skipped)
                     ticker.update(out.lines, bytes_done=out.bytes)
             ticker.update(out.lines, bytes_done=out.bytes, force=True)
         except BaseException:
@@ -163,12 +158,33 @@ def _export_graph(
     return stats, out.lines
 
 
-def _strict_json(raw: bytes) -> bool:
+def _clean_page(joined: bytes, n: int, prefix: bytes) -> bytes | None:
+    """A page's bundle lines from its `n` rows joined by LF, `data` verbatim (big integers and -0 stay exact),
+    when every row parses with the console's own parser (stricter than SQLite's: it refuses an unpaired
+    surrogate, an overflowing number, invalid UTF-8) and none holds a raw CR/LF (neo's line reader splits on
+    them); None when the page must be judged row by row. A row holding an LF splits into more than one piece."""
+    rows = joined.split(b"\n")
+    if len(rows) != n or b"\r" in joined:
+        return None
     try:
-        orjson.loads(raw)
+        deque(map(orjson.loads, rows), 0)
     except orjson.JSONDecodeError:
-        return False
-    return True
+        return None
+    return b"".join((prefix, (b"}\n" + prefix).join(rows), b"}\n"))
+
+
+def _write_judged(out: PayloadOut, rows: list[tuple[bytes, str]], prefix: bytes, skipped: list[str]) -> None:
+    """A page row by row: a row the console's parser refuses is skipped and named (no published bundle holds a
+    row its restore would refuse); a raw CR/LF between tokens becomes a space (the parsed value is the same)."""
+    parts: list[bytes] = []
+    for raw, row_id in rows:
+        try:
+            orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            skipped.append(row_id)
+            continue
+        parts += (prefix, raw.replace(b"\r", b" ").replace(b"\n", b" "), b"}\n")
+    out.write_block(b"".join(parts), len(parts) // 3)
 
 
 def _copy_flat(w: BundleWriter, src: Path, sub: str) -> Stats:
