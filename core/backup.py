@@ -22,6 +22,7 @@ from core import graph_store as gs
 from core.bundle import Meta, list_bundles, read_meta
 from core.datadir import DataDir
 from core.errors import ConsoleError, NothingToBackUp, UsageError, storage_error
+from core.jsonl import dumps
 from core.lock import exclusive
 from core.neo_gate import check_neo_lease
 from core.neo_paths import HEAL_ATTEMPTS_FILE, RECOVERY_RUNS_DIR
@@ -85,6 +86,7 @@ def _export_collection(
     try:
         for page in cs.iter_records(col, page=cs.export_page_size(cs.detect_dimension(col))):
             check_cancel(cancel)
+            lines: list[bytes] = []
             for rec in page:
                 if rec.embedding is None or len(rec.embedding) == 0:
                     # neo's restore refuses (or silently drops) a row without a vector: never publish one
@@ -94,7 +96,10 @@ def _export_collection(
                     )
                 if dimension is None:
                     dimension = len(rec.embedding)
-                out.write(rec.to_line())
+                lines.append(dumps(rec.to_line()))
+            # one write and one hash update a page: per line, each hash call hands the GIL to the graph thread
+            lines.append(b"")
+            out.write_block(b"\n".join(lines), len(page))
             ticker.update(out.lines, bytes_done=out.bytes)
         ticker.update(out.lines, bytes_done=out.bytes, force=True)
     except BaseException:
