@@ -84,22 +84,22 @@ def _export_collection(
     ticker = Ticker(key, expected, on_progress)
     dimension: int | None = None
     try:
-        for page in cs.iter_records(col, page=cs.export_page_size(cs.detect_dimension(col))):
+        for ids, embs, metas, docs in cs.iter_pages(col, page=cs.export_page_size(cs.detect_dimension(col))):
             check_cancel(cancel)
             lines: list[bytes] = []
-            for rec in page:
-                if rec.embedding is None or len(rec.embedding) == 0:
+            for rid, emb, meta, doc in zip(ids, embs, metas, docs, strict=True):
+                if emb is None or len(emb) == 0:
                     # neo's restore refuses (or silently drops) a row without a vector: never publish one
                     raise ConsoleError(
-                        f"{c.name}: row {rec.id!r} came back from Chroma with no embedding (a damaged vector "
+                        f"{c.name}: row {rid!r} came back from Chroma with no embedding (a damaged vector "
                         "index?); a bundle row without a vector cannot be restored. Not publishing"
                     )
                 if dimension is None:
-                    dimension = len(rec.embedding)
-                lines.append(dumps(rec.to_line()))
+                    dimension = len(emb)
+                lines.append(dumps(cs.bundle_line(rid, emb, meta, doc)))
             # one write and one hash update a page: per line, each hash call hands the GIL to the graph thread
             lines.append(b"")
-            out.write_block(b"\n".join(lines), len(page))
+            out.write_block(b"\n".join(lines), len(ids))
             ticker.update(out.lines, bytes_done=out.bytes)
         ticker.update(out.lines, bytes_done=out.bytes, force=True)
     except BaseException:
