@@ -46,6 +46,7 @@ from core.verify_cache import VerifyCache
 from core.writer import BundleWriter, PayloadOut
 
 NEO_DEFAULT_DIMENSION = 4096
+BLOCK_BYTES = 1 << 20  # a Chroma export writes ~1 MiB at a time: few GIL hand-overs, memory stays flat
 # Subsystem stats and integrity entries are neo's bundle-meta blocks (JSON as neo writes and reads it).
 Stats = dict[str, Any]
 
@@ -87,6 +88,7 @@ def _export_collection(
         for ids, embs, metas, docs in cs.iter_pages(col, page=cs.export_page_size(cs.detect_dimension(col))):
             check_cancel(cancel)
             lines: list[bytes] = []
+            pending = 0
             for rid, emb, meta, doc in zip(ids, embs, metas, docs, strict=True):
                 if emb is None or len(emb) == 0:
                     # neo's restore refuses (or silently drops) a row without a vector: never publish one
@@ -97,9 +99,11 @@ def _export_collection(
                 if dimension is None:
                     dimension = len(emb)
                 lines.append(dumps(cs.bundle_line(rid, emb, meta, doc)))
-            # one write and one hash update a page: per line, each hash call hands the GIL to the graph thread
-            lines.append(b"")
-            out.write_block(b"\n".join(lines), len(ids))
+                pending += len(lines[-1])
+                if pending >= BLOCK_BYTES:
+                    _write_lines(out, lines)
+                    pending = 0
+            _write_lines(out, lines)
             ticker.update(out.lines, bytes_done=out.bytes)
         ticker.update(out.lines, bytes_done=out.bytes, force=True)
     except BaseException:
@@ -116,6 +120,12 @@ def _export_collection(
     if exported > expected or after != expected:
         stats.update(grewDuringExport=True, growthDelta=after - expected)
     return stats, exported, dimension
+
+
+def _write_lines(out: PayloadOut, lines: list[bytes]) -> None:
+    """One write and one hash update for many lines (per line, each would hand the GIL to the graph thread)."""
+    out.write_block(b"\n".join([*lines, b""]), len(lines))
+    lines.clear()
 
 
 def _export_graph(
