@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
+from collections import deque
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from core import graph_store as gs
 from core.bundle import Meta, list_bundles, read_meta
 from core.datadir import DataDir
 from core.errors import ConsoleError, NothingToBackUp, UsageError, storage_error
+from core.jsonl import dumps
 from core.lock import exclusive
 from core.neo_gate import check_neo_lease
 from core.neo_paths import HEAL_ATTEMPTS_FILE, RECOVERY_RUNS_DIR
@@ -41,9 +43,10 @@ from core.substrates import (
 )
 from core.units import colon_free, iso_ms
 from core.verify_cache import VerifyCache
-from core.writer import BundleWriter
+from core.writer import BundleWriter, PayloadOut
 
 NEO_DEFAULT_DIMENSION = 4096
+BLOCK_BYTES = 1 << 20  # a Chroma export writes ~1 MiB at a time: few GIL hand-overs, memory stays flat
 # Subsystem stats and integrity entries are neo's bundle-meta blocks (JSON as neo writes and reads it).
 Stats = dict[str, Any]
 
@@ -82,18 +85,25 @@ def _export_collection(
     ticker = Ticker(key, expected, on_progress)
     dimension: int | None = None
     try:
-        for page in cs.iter_records(col, page=cs.export_page_size(cs.detect_dimension(col))):
+        for ids, embs, metas, docs in cs.iter_pages(col, page=cs.export_page_size(cs.detect_dimension(col))):
             check_cancel(cancel)
-            for rec in page:
-                if rec.embedding is None or len(rec.embedding) == 0:
+            lines: list[bytes] = []
+            pending = 0
+            for rid, emb, meta, doc in zip(ids, embs, metas, docs, strict=True):
+                if emb is None or len(emb) == 0:
                     # neo's restore refuses (or silently drops) a row without a vector: never publish one
                     raise ConsoleError(
-                        f"{c.name}: row {rec.id!r} came back from Chroma with no embedding (a damaged vector "
+                        f"{c.name}: row {rid!r} came back from Chroma with no embedding (a damaged vector "
                         "index?); a bundle row without a vector cannot be restored. Not publishing"
                     )
                 if dimension is None:
-                    dimension = len(rec.embedding)
-                out.write(rec.to_line())
+                    dimension = len(emb)
+                lines.append(dumps(cs.bundle_line(rid, emb, meta, doc)))
+                pending += len(lines[-1])
+                if pending >= BLOCK_BYTES:
+                    _write_lines(out, lines)
+                    pending = 0
+            _write_lines(out, lines)
             ticker.update(out.lines, bytes_done=out.bytes)
         ticker.update(out.lines, bytes_done=out.bytes, force=True)
     except BaseException:
@@ -112,12 +122,18 @@ def _export_collection(
     return stats, exported, dimension
 
 
+def _write_lines(out: PayloadOut, lines: list[bytes]) -> None:
+    """One write and one hash update for many lines (per line, each would hand the GIL to the graph thread)."""
+    out.write_block(b"\n".join([*lines, b""]), len(lines))
+    lines.clear()
+
+
 def _export_graph(
     w: BundleWriter, dd: DataDir, on_progress: ProgressFn, cancel: threading.Event | None,
     stop: threading.Event | None = None,
 ) -> tuple[Stats, int]:
     """The graph's rows, one snapshot, into the bundle's graph file. Runs on a thread beside the Chroma export
-    (SQLite reads and checks rows with the GIL released): `stop` ends it at its next page when the run fails."""
+    (SQLite reads and joins a page with the GIL released): `stop` ends it at its next page when the run fails."""
     stats: Stats = {"collection": "native-graph", "backupFile": None, "payloadEncoding": None, "expected": 0,
                     "exported": 0, "skipped": 0, "skippedIds": []}
     if not dd.graph_db.exists():
@@ -136,20 +152,14 @@ def _export_graph(
         skipped: list[str] = []
         try:
             for table, prefix in ((gs.NODES, NODE_PREFIX), (gs.EDGES, EDGE_PREFIX)):
-                for block, n, odd in gs.export_pages(conn, table, prefix.decode()):
+                for joined, n, first, last in gs.export_pages(conn, table):
                     check_cancel(cancel)
                     check_cancel(stop)
-                    parts = [block]
-                    for raw, valid, row_id in odd:
-                        # the console's own parser is the judge (it refuses an unpaired surrogate that SQLite
-                        # accepts), so no published bundle holds a row its restore would refuse. `data` goes in
-                        # verbatim otherwise: big integers and -0 stay exact
-                        if not valid or not _strict_json(raw):
-                            skipped.append(row_id)
-                            continue
-                        parts += (prefix, raw.replace(b"\r", b" ").replace(b"\n", b" "), b"}\n")
-                        n += 1
-                    out.write_block(b"".join(parts), n)
+                    block = _clean_page(joined, n, prefix) if n else b""
+                    if block is not None:
+                        out.write_block(block, n)
+                    else:
+                        _write_judged(out, gs.export_rows(conn, table, first, last), prefix, skipped)
                     ticker.update(out.lines, bytes_done=out.bytes)
             ticker.update(out.lines, bytes_done=out.bytes, force=True)
         except BaseException:
@@ -163,12 +173,33 @@ def _export_graph(
     return stats, out.lines
 
 
-def _strict_json(raw: bytes) -> bool:
+def _clean_page(joined: bytes, n: int, prefix: bytes) -> bytes | None:
+    """A page's bundle lines from its `n` rows joined by LF, `data` verbatim (big integers and -0 stay exact),
+    when every row parses with the console's own parser (stricter than SQLite's: it refuses an unpaired
+    surrogate, an overflowing number, invalid UTF-8) and none holds a raw CR/LF (neo's line reader splits on
+    them); None when the page must be judged row by row. A row holding an LF splits into more than one piece."""
+    rows = joined.split(b"\n")
+    if len(rows) != n or b"\r" in joined:
+        return None
     try:
-        orjson.loads(raw)
+        deque(map(orjson.loads, rows), 0)
     except orjson.JSONDecodeError:
-        return False
-    return True
+        return None
+    return b"".join((prefix, (b"}\n" + prefix).join(rows), b"}\n"))
+
+
+def _write_judged(out: PayloadOut, rows: list[tuple[bytes, str]], prefix: bytes, skipped: list[str]) -> None:
+    """A page row by row: a row the console's parser refuses is skipped and named (no published bundle holds a
+    row its restore would refuse); a raw CR/LF between tokens becomes a space (the parsed value is the same)."""
+    parts: list[bytes] = []
+    for raw, row_id in rows:
+        try:
+            orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            skipped.append(row_id)
+            continue
+        parts += (prefix, raw.replace(b"\r", b" ").replace(b"\n", b" "), b"}\n")
+    out.write_block(b"".join(parts), len(parts) // 3)
 
 
 def _copy_flat(w: BundleWriter, src: Path, sub: str) -> Stats:

@@ -123,12 +123,20 @@ class Record:
     document: str | None
 
     def to_line(self) -> dict[str, object]:
-        # neo's exporter key order: id, embedding, metadata, document
-        return {"id": self.id, "embedding": self.embedding, "metadata": self.metadata, "document": self.document}
+        return bundle_line(self.id, self.embedding, self.metadata, self.document)
 
 
-def iter_records(col: Collection, *, page: int) -> Iterator[list[Record]]:
-    """Pages of records in insertion order, with embeddings, metadatas and documents."""
+def bundle_line(rid: str, embedding: object, metadata: Metadata | None, document: str | None) -> dict[str, object]:
+    # neo's exporter key order: id, embedding, metadata, document
+    return {"id": rid, "embedding": embedding, "metadata": metadata, "document": document}
+
+
+Page = tuple[Sequence[str], Sequence[Any] | np.ndarray, Sequence[Metadata | None], Sequence[str | None]]
+
+
+def iter_pages(col: Collection, *, page: int) -> Iterator[Page]:
+    """Pages of (ids, embeddings, metadatas, documents) in insertion order: a column per field, no object per row
+    (backup's export runs through 50k rows beside the graph's)."""
     offset = 0
     page = max(1, min(page, 30_000))
     while True:
@@ -137,13 +145,17 @@ def iter_records(col: Collection, *, page: int) -> Iterator[list[Record]]:
         if not ids:
             return
         none: list[None] = [None] * len(ids)
-        embs = got["embeddings"] if got["embeddings"] is not None else none
-        metas: Sequence[Metadata | None] = got["metadatas"] or none
-        docs: Sequence[str | None] = got["documents"] or none
-        yield [Record(ids[i], embs[i], metas[i], docs[i]) for i in range(len(ids))]
+        yield (ids, got["embeddings"] if got["embeddings"] is not None else none, got["metadatas"] or none,
+               got["documents"] or none)
         if len(ids) < page:
             return
         offset += len(ids)
+
+
+def iter_records(col: Collection, *, page: int) -> Iterator[list[Record]]:
+    """Pages of records in insertion order, with embeddings, metadatas and documents."""
+    for ids, embs, metas, docs in iter_pages(col, page=page):
+        yield [Record(ids[i], embs[i], metas[i], docs[i]) for i in range(len(ids))]
 
 
 def iter_metadata(col: Collection, *, page: int = 2000) -> Iterator[tuple[str, Metadata | None]]:

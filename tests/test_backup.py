@@ -178,12 +178,13 @@ def test_a_model_fetch_would_fail_the_run() -> None:
         DefaultEmbeddingFunction()(["text"])
 
 
-@pytest.mark.parametrize("bad", ['{"id":"b","label":"X"', '{"id":"b","name":"\\ud800"}', '{"id":"b","n":NaN}'],
-                         ids=["torn", "unpaired-surrogate", "nan"])
+@pytest.mark.parametrize("bad", ['{"id":"b","label":"X"', '{"id":"b","name":"\\ud800"}', '{"id":"b","n":NaN}',
+                                 '{"id":"b","n":1e400}', '{"id":"b"}\x00'],
+                         ids=["torn", "unpaired-surrogate", "nan", "overflowing-number", "trailing-nul"])
 def test_a_graph_row_the_restore_would_refuse_is_never_published(tmp_path: Path, bad: str) -> None:
-    """SQLite checks every row's JSON as backup reads it; where its parser is laxer than the restore's (an
-    unpaired surrogate escape), the restore's own parser has the last word: no published bundle holds a row
-    its restore would refuse. A valid row with escapes goes in verbatim."""
+    """The restore's own parser judges every row as backup reads it, also where SQLite's JSON check is laxer
+    (an unpaired surrogate escape, a number that overflows a double, bytes after the value): no published bundle
+    holds a row its restore (and `verify`) would refuse. A valid row with escapes goes in verbatim."""
     dd = resolve(tmp_path / ".neo-ai-data", env={})
     insert_graph(dd, [node("a", "X")], [])
     conn = sqlite3.connect(dd.graph_db)

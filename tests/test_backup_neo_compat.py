@@ -20,7 +20,7 @@ from core.bundle import META_FILE, list_bundles
 from core.datadir import DataDir, resolve
 from core.errors import ConsoleError
 from core.verify import RESTORABLE, verify_bundle
-from tests.builders import add_rows, insert_graph, node
+from tests.builders import add_rows, chain_graph, insert_graph, node
 
 # What a non-neo writer can leave in the `data` column: JSON that parses, laid out with CR/LF whitespace.
 # Inside a JSON string a raw CR/LF is illegal, so between tokens is the only place one can sit.
@@ -51,6 +51,25 @@ def test_graph_data_with_raw_cr_and_lf_is_written_on_one_line_with_exact_values(
     assert data["properties"]["name"] == "a\rb\u2028c"
     # exact through the console: the integer text and the sign of zero are kept, not re-serialised
     assert b'"big":9007199254740993' in line and b'"neg":-0' in line
+    assert verify_bundle(Path(result.path)).verdict == RESTORABLE
+
+
+def test_a_raw_lf_row_among_thousands_costs_none_of_the_others_their_bytes(data_dir: DataDir) -> None:
+    """Backup reads the graph a page at a time and passes a clean page through whole; a page holding a raw
+    CR/LF is rewritten row by row. Either way every row is in the bundle once, in rowid order, `data` byte for
+    byte (only the CR/LF between tokens become spaces), and the graph counts match."""
+    insert_graph(data_dir, *chain_graph(6_000))  # > one page of nodes and of edges
+    _raw_rows(data_dir, [("crlf-node", CRLF_DATA)])
+    insert_graph(data_dir, [node(f"late{i}", "FILE") for i in range(6_000)], [])  # the CR/LF row mid-page
+    conn = sqlite3.connect(data_dir.graph_db)
+    rows = [(b'{"type":"node","data":', d) for (d,) in conn.execute("SELECT CAST(data AS BLOB) FROM Nodes ORDER BY rowid")]
+    rows += [(b'{"type":"edge","data":', d) for (d,) in conn.execute("SELECT CAST(data AS BLOB) FROM Edges ORDER BY rowid")]
+    conn.close()
+    result = run_backup(data_dir)
+    [graph_file] = (Path(result.path) / "graph").glob("*.jsonl")
+    want = [p + d.replace(b"\r", b" ").replace(b"\n", b" ") + b"}" for p, d in rows]
+    assert graph_file.read_bytes().split(b"\n")[:-1] == want
+    assert result.counts["graph"] == len(want) == 12_001 + 5_999
     assert verify_bundle(Path(result.path)).verdict == RESTORABLE
 
 
