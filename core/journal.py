@@ -253,12 +253,16 @@ class RunJournal:
 # ------------------------------------------------------------------------------------- reading the journal
 
 
-def entries(run_dir: Path) -> Iterator[JournalEntry]:
+def entries(run_dir: Path, *, markers_only: bool = False) -> Iterator[JournalEntry]:
+    """The journal's records; `markers_only`: not the batches themselves (each a few MB of ids), which this
+    journal always writes starting with `{"b":`."""
     path = run_dir / IDS_FILE
     if not path.exists():
         return
     with open(path, "rb") as fh:
         for raw in fh:
+            if markers_only and raw.startswith(b'{"b":'):
+                continue
             try:
                 obj = orjson.loads(raw)
             except orjson.JSONDecodeError:
@@ -274,7 +278,7 @@ def _batch_no(value: object) -> int:
 def _outcomes(run_dir: Path) -> dict[int, bool]:
     """batch -> committed? (from the `ok` / `rolledBack` markers); unresolved batches are absent."""
     out: dict[int, bool] = {}
-    for rec in entries(run_dir):
+    for rec in entries(run_dir, markers_only=True):
         if "ok" in rec:
             out[_batch_no(rec["ok"])] = True
         elif "rolledBack" in rec:
