@@ -29,6 +29,7 @@ from core import graph_store as gs
 from core.bundle import substrate_files
 from core.datadir import DataDir
 from core.errors import storage_error, storage_failure
+from core.memory import release_freed_memory
 from core.plan import Filters, FilterStats
 from core.progress import Ticker, check_cancel
 from core.records import F_ID, F_LABEL, F_SOURCE, F_TARGET, F_USER, graph_row
@@ -45,7 +46,7 @@ from core.restore_model import (
 # Lines per merge transaction (one INSERT … SELECT each). Large enough that SQLite sorts a real run of keys
 # before it walks the B-trees, small enough that a cancel is honoured within about a second and the ids a
 # chunk returns stay a few MB.
-GRAPH_WRITE_BATCH = 50_000
+GRAPH_WRITE_BATCH = 100_000
 STAGE_ROWS = 10_000  # parsed lines per staging insert: the biggest thing the staging pass holds
 NODE_TALLIES = ("inserted", "skippedExisting", "failed", "filtered")
 EDGE_TALLIES = (*NODE_TALLIES, "orphaned")
@@ -230,6 +231,7 @@ class GraphRestore:
                     if storage_failure(exc):  # the disk, not a row: the chunk rolled back and the run stops
                         raise
                     self._careful(conn, kind, lo, hi)  # isolate the rows the database refuses
+                release_freed_memory()  # else the chunks' short-lived allocations ratchet the peak RSS up
                 done += hi - lo + 1
                 ticker.update(done, bytes_done=int(total_bytes * done / total) if total else 0,
                               counters=self.gc.snapshot())
@@ -282,7 +284,7 @@ class GraphRestore:
         with gs.transaction(conn) as tx:
             inserted = stg.merge_staged(conn, kind, lo, hi)
             pairs: list[tuple[str, int]] = []
-            later: list[stg.StagedLine] = []  # edges not inserted: orphans or live, by their endpoints
+            later: list[tuple[str, str | None, str | None]] = []  # (type, source, target) of edges not inserted
             for line in stg.staged_lines(conn, lo, hi):
                 st, rid, label = line[0], line[1], line[2]
                 if st == stg.STAGED_INVALID:
@@ -295,15 +297,15 @@ class GraphRestore:
                     tally["inserted"][label] += 1
                     pairs.append((rid, line[3]))
                 elif kind == 1:
-                    later.append(line)
+                    later.append((label, line[7], line[8]))
                 else:
                     tally["skippedExisting"][label] += 1
             if len(pairs) > len(inserted):  # an id that went in is on more lines than one: count in order
                 tally, failures, pairs = self._classify(conn, kind, lo, hi, inserted)
             elif later:
-                exists = gs.present_ids(conn, gs.NODES, list({e for c in later for e in (c[7], c[8]) if e}))
-                for c in later:
-                    tally["skippedExisting" if c[7] in exists and c[8] in exists else "orphaned"][c[2]] += 1
+                exists = gs.present_ids(conn, gs.NODES, list({e for _, s, t in later for e in (s, t) if e}))
+                for label, source, target in later:
+                    tally["skippedExisting" if source in exists and target in exists else "orphaned"][label] += 1
             b = self._journal(tx, kind, pairs)
         for failure in failures:
             self._fail(*failure)
