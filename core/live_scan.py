@@ -13,14 +13,14 @@ import gc
 import sqlite3
 import threading
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from itertools import compress, islice, repeat
 from operator import is_, itemgetter
 from pathlib import Path
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import orjson
 
@@ -33,7 +33,7 @@ from core.flat_scan import FlatScan, scan_flat
 from core.kb_divergence import DivergentExample, kb_divergence
 from core.progress import ProgressFn, Ticker, check_cancel, no_progress
 from core.records import chroma_line_id
-from core.same_content import differing_lines, differing_rows
+from core.same_content import LinesDiffering, differing_rows
 from core.scan import iter_lines, open_payload
 from core.substrates import (
     COLLECTION_BY_KEY,
@@ -169,20 +169,22 @@ def scan_graph(dd: DataDir, bundle: Path, *, on_progress: ProgressFn = no_progre
     """
     files = substrate_files(bundle, "graph")
     out = GraphScan(files=[str(f.relative_to(bundle)) for f in files])
-    conn = gs.open_live(dd.graph_db)
-    census_conn = gs.open_live(dd.graph_db)
+    conn, census_conn, differs_conn = (gs.open_live(dd.graph_db) for _ in range(3))
     gc_was_on = gc.isenabled()
     with ExitStack() as stack:
-        for c in (conn, census_conn):
+        for c in (conn, census_conn, differs_conn):
             if c is not None:
                 stack.callback(c.close)
         pool = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="plan-census"))
         census = pool.submit(gs.census, census_conn)
+        differs_pool = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="plan-differs"))
         # a 1M-line scan keeps ~1M small objects alive in its maps: the cyclic collector would walk them all
         # again and again for cycles that do not exist (reference counting frees everything here)
         gc.disable()
         stack.callback(lambda: gc.enable() if gc_was_on else None)
-        agg = _GraphAggregator(out, _LiveIds(conn))
+        live = _LiveIds(conn)
+        agg = _GraphAggregator(out, live, LinesDiffering(differs_conn, {gs.NODES: live.nodes, gs.EDGES: live.edges},
+                                                         differs_pool))
         ticker = Ticker("graph", total_lines, on_progress, unit="lines")
         loads = orjson.loads
         ids: list[str] = []
@@ -244,6 +246,7 @@ def scan_graph(dd: DataDir, bundle: Path, *, on_progress: ProgressFn = no_progre
                             ticker.update(out.lines)
         agg.nodes(ids, labels, nraws)
         agg.edges(eids, types, srcs, tgts, eraws)
+        agg.differs.settle()
         out.live_nodes, out.live_edges, out.live_labels, out.live_types = census.result()
         ticker.update(out.lines, force=True)
         out.bytes = sum(f.stat().st_size for f in files)
@@ -307,9 +310,8 @@ class _GraphAggregator:
     line by line, because a repeat's fate depends on the lines before it.
     """
 
-    def __init__(self, out: GraphScan, live: _LiveIds) -> None:
-        self.out = out
-        self.live = live
+    def __init__(self, out: GraphScan, live: _LiveIds, differs: LinesDiffering) -> None:
+        self.out, self.live, self.differs = out, live, differs
         self.node_map: dict[str, State] = {}
         self.edge_map: dict[str, EdgeKey] = {}
         self.edge_dups: dict[str, frozenset[tuple[str, State, State]]] = {}
@@ -327,12 +329,12 @@ class _GraphAggregator:
         key = (labels, is_live)
         return self.states.setdefault(key, key)
 
-    def _differing(self, table: str, ids: list[str], raws: list[bytes], lives: list[bool]) -> list[int]:
-        """The positions of the batch's lines whose id is live and whose content is not the live row's."""
-        if self.live.conn is None or not any(lives):
-            return []
-        held = self.live.nodes if table == gs.NODES else self.live.edges
-        return differing_lines(self.live.conn, table, ids, raws, list(compress(range(len(ids)), lives)), held)
+    def _differing(self, table: str, ids: list[str], raws: list[bytes], keys: Iterable[Hashable],
+                   lives: list[bool], counter: Counter[Any]) -> None:
+        """Count the key of each line whose id is live (``lives``) and whose content is not the live row's."""
+        if any(lives):
+            self.differs.ask(table, [*compress(ids, lives)], [*compress(raws, lives)], [*compress(keys, lives)],
+                             counter)
 
     def nodes(self, ids: list[str], labels: list[str], raws: list[bytes]) -> None:
         if not ids:
@@ -347,7 +349,7 @@ class _GraphAggregator:
         seen, live = Counter(labels), Counter(compress(labels, lives))
         self.out.nodes.update({(label, True, None): n for label, n in live.items()})
         self.out.nodes.update({(label, False, None): n - live[label] for label, n in seen.items() if n > live[label]})
-        self.out.nodes_differ.update((labels[i], True, None) for i in self._differing(gs.NODES, ids, raws, lives))
+        self._differing(gs.NODES, ids, raws, zip(labels, lives, repeat(None)), lives, self.out.nodes_differ)
 
     def _nodes_one_by_one(self, ids: list[str], labels: list[str], raws: list[bytes], lives: list[bool]) -> None:
         node_map = self.node_map
@@ -361,7 +363,7 @@ class _GraphAggregator:
                 keys.append((label, prev[1], prev[0]))
                 node_map[nid] = self._state(prev[0] | {label}, prev[1])
         self.out.nodes.update(keys)
-        self.out.nodes_differ.update(keys[i] for i in self._differing(gs.NODES, ids, raws, [k[1] for k in keys]))
+        self._differing(gs.NODES, ids, raws, keys, [k[1] for k in keys], self.out.nodes_differ)
 
     def edges(self, eids: list[str], types: list[str], srcs: list[str], tgts: list[str], raws: list[bytes]) -> None:
         if not eids:
@@ -389,7 +391,7 @@ class _GraphAggregator:
             self.out.edges.update(keys)
         else:
             keys = self._edges_one_by_one(eids, types, srcs_in, tgts_in, lives)
-        self.out.edges_differ.update(keys[i] for i in self._differing(gs.EDGES, eids, raws, [*map(itemgetter(3), keys)]))
+        self._differing(gs.EDGES, eids, raws, keys, [*map(itemgetter(3), keys)], self.out.edges_differ)
 
     def _edges_one_by_one(self, eids: list[str], types: list[str], src_states: list[State], tgt_states: list[State],
                           lives: list[bool]) -> list[EdgeKey]:
