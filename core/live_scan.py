@@ -41,7 +41,7 @@ from core.substrates import (
     PLAN_COLLECTIONS,
 )
 
-GRAPH_BATCH = 20_000  # lines per live-lookup batch in the scan
+GRAPH_BATCH = 10_000  # lines per live-lookup batch in the scan (a batch's lines are held until it is compared)
 CHROMA_CHECK = 10_000  # ids per existence check (chroma's get(ids) limit is ~32k)
 CHROMA_CHECK_BYTES = 16 << 20  # and at most this much of their lines (and of the live rows fetched beside them)
 MAX_BAD_LINES = 50  # lines that are not graph records, listed; the warning says when there are more
@@ -175,6 +175,8 @@ def scan_graph(dd: DataDir, bundle: Path, *, on_progress: ProgressFn = no_progre
         for c in (conn, census_conn, differs_conn):
             if c is not None:
                 stack.callback(c.close)
+        # the live ids first: a row-by-row read with another thread running hands the GIL over on every row
+        live = _LiveIds(conn)
         pool = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="plan-census"))
         census = pool.submit(gs.census, census_conn)
         differs_pool = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="plan-differs"))
@@ -182,7 +184,6 @@ def scan_graph(dd: DataDir, bundle: Path, *, on_progress: ProgressFn = no_progre
         # again and again for cycles that do not exist (reference counting frees everything here)
         gc.disable()
         stack.callback(lambda: gc.enable() if gc_was_on else None)
-        live = _LiveIds(conn)
         agg = _GraphAggregator(out, live, LinesDiffering(differs_conn, {gs.NODES: live.nodes, gs.EDGES: live.edges},
                                                          differs_pool))
         ticker = Ticker("graph", total_lines, on_progress, unit="lines")

@@ -33,7 +33,7 @@ from core.field_diff import float32_differ
 LINE_PREFIX = {gs.NODES: b'{"type":"node","data":', gs.EDGES: b'{"type":"edge","data":'}
 UNPARSEABLE = "(unparseable live data)"
 STORE_ULPS = 4
-LINES_AT_ONCE = 4_096  # lines compared per statement (their bytes are copied twice on the way into SQLite)
+LINES_AT_ONCE = 2_048  # lines compared per statement (their bytes are copied twice on the way into SQLite)
 
 
 def graph_value(data: object) -> dict[str, object]:
