@@ -86,21 +86,6 @@ def identical(kind: str, bundle: Mapping[str, object], live: Mapping[str, object
         orjson.dumps([b["document"], b["metadata"]], option=head) and same_vector(a["embedding"], b["embedding"])
 
 
-def line_data(raw: bytes, prefix: bytes) -> bytes | None:
-    """The data object's bytes of a graph line written as ``prefix + data + "}"``, or None for another shape.
-
-    Equal bytes mean equal content: a line that parses with more after its data (``{"type":"node","data":{..},
-    "x":1}``) leaves bytes no JSON value has, and a live row's data is one JSON value.
-    """
-    if raw.startswith(prefix):
-        if raw.endswith(b"}\n"):
-            return raw[len(prefix):-2]
-        body = raw.rstrip()
-        if body.endswith(b"}"):
-            return body[len(prefix):-1]
-    return None
-
-
 def differing_lines(conn: sqlite3.Connection, table: str, ids: Sequence[str], raws: Sequence[bytes],
                     positions: Sequence[int], rowids: Mapping[str, int] | None = None) -> list[int]:
     """Of the lines at ``positions`` (ids that are live), those whose data differs from the live row's: the lines
@@ -111,7 +96,8 @@ def differing_lines(conn: sqlite3.Connection, table: str, ids: Sequence[str], ra
     prefix = LINE_PREFIX[table]
     picked, pick_ids = [*map(raws.__getitem__, positions)], [*map(ids.__getitem__, positions)]
     held = rowids if rowids is not None else gs.rowids_of(conn, table, pick_ids)
-    # a line of another shape, or whose row is gone since it was seen, goes to the parse (which skips a gone row)
+    # equal bytes mean equal content (a line with more after its data leaves bytes no JSON value has); a line of
+    # another shape, or whose row is gone since it was seen, goes to the parse (which skips a gone row)
     plain = [*map(and_, map(bytes.startswith, picked, repeat(prefix)), map(bytes.endswith, picked, repeat(b"}\n")))]
     plain = [*map(and_, plain, map(held.__contains__, pick_ids))]
     js = [*compress(range(len(picked)), plain)]
