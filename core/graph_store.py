@@ -21,9 +21,11 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
-from itertools import chain
+from itertools import accumulate
 from pathlib import Path
 from typing import Final
+
+import orjson
 
 SCHEMA_VERSION = 1
 NODES: Final = "Nodes"
@@ -232,7 +234,6 @@ def export_rows(conn: sqlite3.Connection, table: str, first: int, last: int) -> 
 # `v` carries its position as a literal, so a lookup can answer with one row (`present_ids`).
 IDS_CHUNK_MAX = 8_192
 IDS_CHUNK_MIN = 16
-LINES_CHUNK_MAX = 1_024  # `data_unequal` binds data too: a smaller statement compiles in less memory, as fast
 
 
 @lru_cache(maxsize=64)
@@ -265,20 +266,23 @@ def _select_by_ids(conn: sqlite3.Connection, query: str, ids: Sequence[str]) -> 
     return out
 
 
-def data_unequal(conn: sqlite3.Connection, table: str, ids: Sequence[object], datas: Sequence[bytes | None],
-                 key: str = "id") -> list[int]:
-    """Positions of `ids` (or rowids: ``key``) whose row exists with a `data` other than `datas` byte for byte
-    (None: not known, so listed). One result row per chunk, as in `present_ids`: the plan's fast path."""
-    assert table in TABLES and key in ("id", "rowid")
-    query = (f"SELECT group_concat(v.i) FROM v CROSS JOIN {table} t ON t.{key} = v.id "
-             "WHERE v.d IS NULL OR CAST(t.data AS BLOB) <> v.d")
-    out: list[int] = []
-    for start, _chunk, rows, params in _id_chunks(conn, [*chain.from_iterable(zip(ids, datas, strict=True))], 2,
-                                                  LINES_CHUNK_MAX):
-        hits = conn.execute(_ids_sql(query, rows, "id, d"), params).fetchone()[0]
-        if hits:
-            out += (start + int(i) for i in hits.split(","))
-    return sorted(out)
+def rowids_of(conn: sqlite3.Connection, table: str, ids: Sequence[str]) -> dict[str, int]:
+    """The rowid of each id of `ids` that is a row of `table`."""
+    assert table in TABLES
+    return {r[0]: int(r[1]) for r in _select_by_ids(conn, f"SELECT t.id, t.rowid FROM v CROSS JOIN {table} t ON t.id = v.id", ids)}
+
+
+def lines_unequal(conn: sqlite3.Connection, table: str, rowids: Sequence[int], lines: Sequence[bytes], prefix: bytes
+                  ) -> list[int]:
+    """Positions of `rowids` whose row's data is not its line's (``prefix`` + data + ``}\n``) byte for byte, in one
+    statement: rowids as a JSON array, lines as one blob, their offsets and lengths as fixed-width digits."""
+    assert table in TABLES
+    spans = b"".join(map(b"%010d%010d".__mod__, zip(accumulate(map(len, lines), initial=0), map(len, lines), strict=False)))
+    query = (f"SELECT json_group_array(j.key) FROM json_each(?1) j CROSS JOIN {table} t ON t.rowid = j.value "
+             "WHERE CAST(t.data AS BLOB) <> substr(?2, CAST(substr(?3, j.key * 20 + 1, 10) AS INTEGER) + ?4 + 1, "
+             "CAST(substr(?3, j.key * 20 + 11, 10) AS INTEGER) - ?4 - 2)")
+    params = (orjson.dumps(rowids).decode(), b"".join(lines), spans, len(prefix))
+    return sorted(orjson.loads(conn.execute(query, params).fetchone()[0]))
 
 
 def rows_data(conn: sqlite3.Connection, table: str, ids: Sequence[str]) -> list[tuple[str, str]]:

@@ -12,14 +12,15 @@ from __future__ import annotations
 import gc
 import sqlite3
 import threading
-from collections import Counter
-from collections.abc import Callable
+from collections import Counter, deque
+from collections.abc import Callable, Hashable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from itertools import compress, repeat
+from itertools import compress, islice, repeat
 from operator import is_, itemgetter
 from pathlib import Path
+from typing import Any, TypeVar, cast
 
 import orjson
 
@@ -32,7 +33,7 @@ from core.flat_scan import FlatScan, scan_flat
 from core.kb_divergence import DivergentExample, kb_divergence
 from core.progress import ProgressFn, Ticker, check_cancel, no_progress
 from core.records import chroma_line_id
-from core.same_content import differing_lines, differing_rows
+from core.same_content import LinesDiffering, differing_rows
 from core.scan import iter_lines, open_payload
 from core.substrates import (
     COLLECTION_BY_KEY,
@@ -40,7 +41,7 @@ from core.substrates import (
     PLAN_COLLECTIONS,
 )
 
-GRAPH_BATCH = 20_000  # lines per live-lookup batch in the scan
+GRAPH_BATCH = 10_000  # lines per live-lookup batch in the scan (a batch's lines are held until it is compared)
 CHROMA_CHECK = 10_000  # ids per existence check (chroma's get(ids) limit is ~32k)
 CHROMA_CHECK_BYTES = 16 << 20  # and at most this much of their lines (and of the live rows fetched beside them)
 MAX_BAD_LINES = 50  # lines that are not graph records, listed; the warning says when there are more
@@ -143,6 +144,11 @@ class _LiveIds:
         if conn is not None and sum(gs.counts(conn)) <= LIVE_IDS_IN_MEMORY:
             self.nodes, self.edges = gs.all_rowids(conn, gs.NODES), gs.all_rowids(conn, gs.EDGES)
 
+    def lives(self, table: str, ids: list[str]) -> list[bool]:
+        """Per id of ``ids``: is it live?"""
+        held = self.nodes if table == gs.NODES else self.edges
+        return list(map((held if held is not None else self.present(table, ids)).__contains__, ids))
+
     def present(self, table: str, ids: list[str]) -> set[str]:
         held = self.nodes if table == gs.NODES else self.edges
         if held is not None:
@@ -163,20 +169,23 @@ def scan_graph(dd: DataDir, bundle: Path, *, on_progress: ProgressFn = no_progre
     """
     files = substrate_files(bundle, "graph")
     out = GraphScan(files=[str(f.relative_to(bundle)) for f in files])
-    conn = gs.open_live(dd.graph_db)
-    census_conn = gs.open_live(dd.graph_db)
+    conn, census_conn, differs_conn = (gs.open_live(dd.graph_db) for _ in range(3))
     gc_was_on = gc.isenabled()
     with ExitStack() as stack:
-        for c in (conn, census_conn):
+        for c in (conn, census_conn, differs_conn):
             if c is not None:
                 stack.callback(c.close)
+        # the live ids first: a row-by-row read with another thread running hands the GIL over on every row
+        live = _LiveIds(conn)
         pool = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="plan-census"))
         census = pool.submit(gs.census, census_conn)
+        differs_pool = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="plan-differs"))
         # a 1M-line scan keeps ~1M small objects alive in its maps: the cyclic collector would walk them all
         # again and again for cycles that do not exist (reference counting frees everything here)
         gc.disable()
         stack.callback(lambda: gc.enable() if gc_was_on else None)
-        agg = _GraphAggregator(out, _LiveIds(conn))
+        agg = _GraphAggregator(out, live, LinesDiffering(differs_conn, {gs.NODES: live.nodes, gs.EDGES: live.edges},
+                                                         differs_pool))
         ticker = Ticker("graph", total_lines, on_progress, unit="lines")
         loads = orjson.loads
         ids: list[str] = []
@@ -238,6 +247,7 @@ def scan_graph(dd: DataDir, bundle: Path, *, on_progress: ProgressFn = no_progre
                             ticker.update(out.lines)
         agg.nodes(ids, labels, nraws)
         agg.edges(eids, types, srcs, tgts, eraws)
+        agg.differs.settle()
         out.live_nodes, out.live_edges, out.live_labels, out.live_types = census.result()
         ticker.update(out.lines, force=True)
         out.bytes = sum(f.stat().st_size for f in files)
@@ -259,6 +269,41 @@ class _States(dict[tuple[str, bool], State]):
         return state
 
 
+class _StatesOf(dict[str, State]):
+    """label -> the interned state of a node seen once with that label, for one liveness."""
+
+    def __init__(self, single: _States, live: bool) -> None:
+        super().__init__()
+        self._single, self._live = single, live
+
+    def __missing__(self, label: str) -> State:
+        state = self[label] = self._single[(label, self._live)]
+        return state
+
+
+V = TypeVar("V")
+
+
+def _prime(*columns: list[str]) -> None:
+    """Hash every id first, in one C-level pass: a fresh string's hash is computed on its first lookup, and
+    lookups of already hashed strings in a large map run about twice as fast (their cache misses overlap)."""
+    for c in columns:
+        deque(map(hash, c), 0)
+
+
+def _insert_new(held: dict[str, V], keys: list[str], values: list[V]) -> bool:
+    """Insert ``keys`` -> ``values`` if every key is new and distinct, one lookup each; else leave ``held`` as it
+    was and say so (dicts keep insertion order: the keys this call added are the last ones)."""
+    before = len(held)
+    deque(map(held.setdefault, keys, values), 0)
+    added = len(held) - before
+    if added == len(keys):
+        return True
+    for key in list(islice(reversed(held), added)):
+        del held[key]
+    return False
+
+
 class _GraphAggregator:
     """The scan's per-batch classification and the id maps it must hold (backup node id -> state).
 
@@ -266,15 +311,15 @@ class _GraphAggregator:
     line by line, because a repeat's fate depends on the lines before it.
     """
 
-    def __init__(self, out: GraphScan, live: _LiveIds) -> None:
-        self.out = out
-        self.live = live
+    def __init__(self, out: GraphScan, live: _LiveIds, differs: LinesDiffering) -> None:
+        self.out, self.live, self.differs = out, live, differs
         self.node_map: dict[str, State] = {}
         self.edge_map: dict[str, EdgeKey] = {}
         self.edge_dups: dict[str, frozenset[tuple[str, State, State]]] = {}
         self.states: dict[State, State] = {}
         self.edge_keys: dict[EdgeKey, EdgeKey] = {}
         self.single = _States(self._state)
+        self.single_by_live = {lv: _StatesOf(self.single, lv) for lv in (True, False)}
         self.no_live, self.no_dead = self._state(NO_LABELS, True), self._state(NO_LABELS, False)
 
     def bad(self, bundle: Path, path: Path, number: int, reason: str) -> None:
@@ -285,48 +330,48 @@ class _GraphAggregator:
         key = (labels, is_live)
         return self.states.setdefault(key, key)
 
-    def _differing(self, table: str, ids: list[str], raws: list[bytes], lives: list[bool]) -> list[int]:
-        """The positions of the batch's lines whose id is live and whose content is not the live row's."""
-        if self.live.conn is None or not any(lives):
-            return []
-        held = self.live.nodes if table == gs.NODES else self.live.edges
-        return differing_lines(self.live.conn, table, ids, raws, list(compress(range(len(ids)), lives)), held)
+    def _differing(self, table: str, ids: list[str], raws: list[bytes], keys: Iterable[Hashable],
+                   lives: list[bool], counter: Counter[Any]) -> None:
+        """Count the key of each line whose id is live (``lives``) and whose content is not the live row's."""
+        if any(lives):
+            self.differs.ask(table, [*compress(ids, lives)], [*compress(raws, lives)], [*compress(keys, lives)],
+                             counter)
 
     def nodes(self, ids: list[str], labels: list[str], raws: list[bytes]) -> None:
         if not ids:
             return
         self.out.lines += len(ids)
-        node_map = self.node_map
-        if not node_map.keys().isdisjoint(ids) or len(set(ids)) != len(ids):
-            self._nodes_one_by_one(ids, labels, raws,
-                                   self.live.present(gs.NODES, [i for i in ids if i not in node_map]))
+        _prime(ids)
+        lives = self.live.lives(gs.NODES, ids)
+        states = list(map(dict.__getitem__, map(self.single_by_live.__getitem__, lives), labels))
+        if not _insert_new(self.node_map, ids, states):
+            self._nodes_one_by_one(ids, labels, raws, lives)
             return
-        present = self.live.present(gs.NODES, ids)
-        lives = list(map(present.__contains__, ids))
-        self.out.nodes.update(zip(labels, lives, repeat(None)))
-        node_map.update(zip(ids, map(self.single.__getitem__, zip(labels, lives, strict=True)), strict=True))
-        self.out.nodes_differ.update((labels[i], True, None) for i in self._differing(gs.NODES, ids, raws, lives))
+        seen, live = Counter(labels), Counter(compress(labels, lives))
+        self.out.nodes.update({(label, True, None): n for label, n in live.items()})
+        self.out.nodes.update({(label, False, None): n - live[label] for label, n in seen.items() if n > live[label]})
+        self._differing(gs.NODES, ids, raws, zip(labels, lives, repeat(None)), lives, self.out.nodes_differ)
 
-    def _nodes_one_by_one(self, ids: list[str], labels: list[str], raws: list[bytes], present: set[str]) -> None:
+    def _nodes_one_by_one(self, ids: list[str], labels: list[str], raws: list[bytes], lives: list[bool]) -> None:
         node_map = self.node_map
         keys: list[NodeKey] = []
-        for nid, label in zip(ids, labels, strict=True):
+        for nid, label, lv in zip(ids, labels, lives, strict=True):
             prev = node_map.get(nid)
             if prev is None:
-                lv = nid in present
                 keys.append((label, lv, None))
                 node_map[nid] = self.single[(label, lv)]
             else:  # a duplicate id: its fate depends on the labels of the earlier occurrences
                 keys.append((label, prev[1], prev[0]))
                 node_map[nid] = self._state(prev[0] | {label}, prev[1])
         self.out.nodes.update(keys)
-        self.out.nodes_differ.update(keys[i] for i in self._differing(gs.NODES, ids, raws, [k[1] for k in keys]))
+        self._differing(gs.NODES, ids, raws, keys, [k[1] for k in keys], self.out.nodes_differ)
 
     def edges(self, eids: list[str], types: list[str], srcs: list[str], tgts: list[str], raws: list[bytes]) -> None:
         if not eids:
             return
         self.out.lines += len(eids)
         node_map, edge_map = self.node_map, self.edge_map
+        _prime(eids, srcs, tgts)
         src_states = list(map(node_map.get, srcs))
         tgt_states = list(map(node_map.get, tgts))
         if None in src_states or None in tgt_states:  # endpoints that are not bundle nodes: live or nowhere
@@ -338,18 +383,16 @@ class _GraphAggregator:
             for states, ends, out in ((src_states, srcs, src_out), (tgt_states, tgts, tgt_out)):
                 for i in out:
                     states[i] = no_live if ends[i] in live_outside else no_dead
-        if not edge_map.keys().isdisjoint(eids) or len(set(eids)) != len(eids):
-            live_ids = self.live.present(gs.EDGES, [e for e in eids if e not in edge_map])
-            keys = self._edges_one_by_one(eids, types, src_states, tgt_states,  # type: ignore[arg-type]
-                                          list(map(live_ids.__contains__, eids)))
-        else:
-            lives = list(map(self.live.present(gs.EDGES, eids).__contains__, eids))
-            keys = list(zip(types, src_states, tgt_states, lives, repeat(None)))  # type: ignore[arg-type]
-            # interned: edges sharing a key share one tuple, so the map costs an id and a slot per edge
-            keys = list(map(self.edge_keys.setdefault, keys, keys))
+        lives = self.live.lives(gs.EDGES, eids)
+        # interned: edges sharing a key share one tuple, so the map costs an id and a slot per edge
+        srcs_in, tgts_in = cast(list[State], src_states), cast(list[State], tgt_states)  # no None left
+        keys: list[EdgeKey] = list(zip(types, srcs_in, tgts_in, lives, repeat(None)))
+        keys = list(map(self.edge_keys.setdefault, keys, keys))
+        if _insert_new(edge_map, eids, keys):
             self.out.edges.update(keys)
-            edge_map.update(zip(eids, keys, strict=True))
-        self.out.edges_differ.update(keys[i] for i in self._differing(gs.EDGES, eids, raws, [*map(itemgetter(3), keys)]))
+        else:
+            keys = self._edges_one_by_one(eids, types, srcs_in, tgts_in, lives)
+        self._differing(gs.EDGES, eids, raws, keys, [*map(itemgetter(3), keys)], self.out.edges_differ)
 
     def _edges_one_by_one(self, eids: list[str], types: list[str], src_states: list[State], tgt_states: list[State],
                           lives: list[bool]) -> list[EdgeKey]:

@@ -14,7 +14,12 @@ whose bytes differ is parsed and compared by value.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections import Counter, deque
+from collections.abc import Hashable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from itertools import compress, repeat
+from operator import and_, not_
+from typing import Any
 
 import numpy as np
 import orjson
@@ -28,6 +33,7 @@ from core.field_diff import float32_differ
 LINE_PREFIX = {gs.NODES: b'{"type":"node","data":', gs.EDGES: b'{"type":"edge","data":'}
 UNPARSEABLE = "(unparseable live data)"
 STORE_ULPS = 4
+LINES_AT_ONCE = 2_048  # lines compared per statement (their bytes are copied twice on the way into SQLite)
 
 
 def graph_value(data: object) -> dict[str, object]:
@@ -80,35 +86,27 @@ def identical(kind: str, bundle: Mapping[str, object], live: Mapping[str, object
         orjson.dumps([b["document"], b["metadata"]], option=head) and same_vector(a["embedding"], b["embedding"])
 
 
-def line_data(raw: bytes, prefix: bytes) -> bytes | None:
-    """The data object's bytes of a graph line written as ``prefix + data + "}"``, or None for another shape.
-
-    Equal bytes mean equal content: a line that parses with more after its data (``{"type":"node","data":{..},
-    "x":1}``) leaves bytes no JSON value has, and a live row's data is one JSON value.
-    """
-    if raw.startswith(prefix):
-        if raw.endswith(b"}\n"):
-            return raw[len(prefix):-2]
-        body = raw.rstrip()
-        if body.endswith(b"}"):
-            return body[len(prefix):-1]
-    return None
-
-
 def differing_lines(conn: sqlite3.Connection, table: str, ids: Sequence[str], raws: Sequence[bytes],
                     positions: Sequence[int], rowids: Mapping[str, int] | None = None) -> list[int]:
-    """Of the lines at ``positions`` (ids that are live), those whose data differs from the live row's: one
-    statement per chunk compares bytes (by rowid when ``rowids`` holds the live ids'); only the lines it returns
-    are parsed and compared by value."""
+    """Of the lines at ``positions`` (ids that are live), those whose data differs from the live row's: the lines
+    written as neo writes them are compared as bytes, in one statement, with the rows of their rowids (``rowids``
+    holds the live ids', else they are looked up); only the others and those it returns are parsed."""
     if not positions:
         return []
     prefix = LINE_PREFIX[table]
-    n = len(prefix)
-    datas = [raw[n:-2] if raw.endswith(b"}\n") and raw.startswith(prefix) else line_data(raw, prefix)
-             for raw in map(raws.__getitem__, positions)]
-    pick = [*map(ids.__getitem__, positions)]
-    keys: Sequence[object] = pick if rowids is None else [*map(rowids.__getitem__, pick)]
-    maybe = [positions[j] for j in gs.data_unequal(conn, table, keys, datas, "id" if rowids is None else "rowid")]
+    picked, pick_ids = [*map(raws.__getitem__, positions)], [*map(ids.__getitem__, positions)]
+    held = rowids if rowids is not None else gs.rowids_of(conn, table, pick_ids)
+    # equal bytes mean equal content (a line with more after its data leaves bytes no JSON value has); a line of
+    # another shape, or whose row is gone since it was seen, goes to the parse (which skips a gone row)
+    plain = [*map(and_, map(bytes.startswith, picked, repeat(prefix)), map(bytes.endswith, picked, repeat(b"}\n")))]
+    plain = [*map(and_, plain, map(held.__contains__, pick_ids))]
+    js = [*compress(range(len(picked)), plain)]
+    unequal: list[int] = []
+    for start in range(0, len(js), LINES_AT_ONCE):
+        part = js[start:start + LINES_AT_ONCE]
+        unequal += (part[k] for k in gs.lines_unequal(conn, table, [*map(held.__getitem__, map(pick_ids.__getitem__, part))],
+                                                        [*map(picked.__getitem__, part)], prefix))
+    maybe = sorted([*map(positions.__getitem__, unequal), *compress(positions, map(not_, plain))])
     if not maybe:
         return []
     live = dict(gs.rows_data(conn, table, [ids[i] for i in maybe]))
@@ -120,6 +118,33 @@ def differing_lines(conn: sqlite3.Connection, table: str, ids: Sequence[str], ra
         if not identical(NODE, data, graph_value(live[ids[i]])):
             out.append(i)
     return out
+
+
+class LinesDiffering:
+    """`differing_lines` asked on a worker thread, on its own connection (SQLite compares outside the GIL), while
+    the caller reads on; at most ``depth`` batches wait, so the lines held stay bounded. Each differing line's key
+    is added to the counter given with it by the time `settle` returns."""
+
+    def __init__(self, conn: sqlite3.Connection | None, rowids: Mapping[str, Mapping[str, int] | None],
+                 pool: ThreadPoolExecutor, depth: int = 1) -> None:
+        self.conn, self.rowids, self.pool, self.depth = conn, rowids, pool, depth
+        self.waiting: deque[tuple[Future[list[int]], list[Hashable], Counter[Any]]] = deque()
+
+    def ask(self, table: str, ids: list[str], raws: list[bytes], keys: list[Hashable], counter: Counter[Any]) -> None:
+        if self.conn is None or not ids:
+            return
+        self.waiting.append((self.pool.submit(differing_lines, self.conn, table, ids, raws, range(len(ids)),
+                                              self.rowids[table]), keys, counter))
+        while len(self.waiting) > self.depth:
+            self._settle_one()
+
+    def _settle_one(self) -> None:
+        done, keys, counter = self.waiting.popleft()
+        counter.update(map(keys.__getitem__, done.result()))
+
+    def settle(self) -> None:
+        while self.waiting:
+            self._settle_one()
 
 
 def differing_rows(col: cs.Collection, kind: str, ids: list[str], raws: Sequence[bytes]) -> tuple[int, int]:

@@ -279,3 +279,18 @@ def test_scan_counts_every_line_across_batches(tmp_path: Path, monkeypatch: pyte
     small = build_plan(scan)
     monkeypatch.setattr("core.live_scan.GRAPH_BATCH", 20_000)
     assert build_plan(scan_bundle(dd, b)) == small
+
+
+@pytest.mark.parametrize("batch", [1, 2, 5])
+def test_repeated_ids_across_batches_count_as_in_one_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           batch: int) -> None:
+    # batch 1: every repeat (D, the fallback SENT_TO id, e8) meets its first occurrence in an earlier batch
+    dd = resolve(tmp_path / "dd", env={})
+    live_graph(dd, LIVE_NODES, LIVE_EDGES)
+    b = write_bundle(dd.backup_root, nodes=BUNDLE_NODES, edges=BUNDLE_EDGES)
+    whole = scan_bundle(dd, b)
+    monkeypatch.setattr("core.live_scan.GRAPH_BATCH", batch)
+    split = scan_bundle(dd, b)
+    assert (split.graph.nodes, split.graph.edges) == (whole.graph.nodes, whole.graph.edges)
+    for filters in (Filters(), Filters.of(["CLASS"], []), Filters.of(["FILE"], ["EVALUATED_BY"])):
+        assert build_plan(split, filters) == build_plan(whole, filters)
