@@ -30,6 +30,10 @@ from core.journal import committed_batches, list_runs, pairs
 from tests.builders import chain_graph, edge, graph_state, insert_graph, live_graph, node, vec, write_bundle
 
 CLI = [sys.executable, "-m", "console"]
+# the real CLI in a process of its own, merging in 50,000-line chunks: the full-disk cases' bundles are small
+# enough to run in seconds, and still span several chunks, so a disk that fills mid-merge has committed some
+CLI_SMALL_CHUNKS = [sys.executable, "-c", "import sys, core.restore_graph as g; g.GRAPH_WRITE_BATCH = 50_000; "
+                    "from console.cli import main; sys.exit(main(sys.argv[1:]))"]
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any], str]:
@@ -244,7 +248,8 @@ def test_restore_onto_a_real_full_disk_then_resume(tmp_path: Path, tiny_fs: Any)
     restore finishes in the state of an uninterrupted run."""
     ref, dd, disk, argv, _ = _full_disk_case(tmp_path, tiny_fs, 44 * 1024)
     before, _ = graph_state(dd)
-    proc = subprocess.run([*CLI, "--data-dir", str(dd.root), *argv], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([*CLI_SMALL_CHUNKS, "--data-dir", str(dd.root), *argv], capture_output=True, text=True,
+                          timeout=300)
     assert proc.returncode == 1, proc.stdout[-2000:]
     error = json.loads(proc.stdout)["error"]
     assert error["code"] == "NO_SPACE" and (error["file"] or "").startswith(str(disk)), (error, proc.stderr)
