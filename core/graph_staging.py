@@ -83,6 +83,25 @@ _MERGE_EDGES = ("INSERT INTO main.Edges (id, user_id, source, target, type, data
                 "ORDER BY id, seq ON CONFLICT DO NOTHING RETURNING id")
 
 
+def unwritable_lines(conn: sqlite3.Connection, lo: int, hi: int) -> Iterator[tuple[int, str, int, int, str | None]]:
+    """(st, label, file, line, reason) of the chunk's filtered and invalid lines, in stream order."""
+    return iter(conn.execute("SELECT st, label, file, line, reason FROM stg.staged WHERE seq BETWEEN ? AND ? "
+                             "AND st != 0 ORDER BY seq", (lo, hi)))
+
+
+WritableColumns = tuple[tuple[str, ...], tuple[str, ...], tuple[int, ...], tuple[str | None, ...],
+                        tuple[str | None, ...]]
+
+
+def writable_lines(conn: sqlite3.Connection, lo: int, hi: int, block: int = 10_000) -> Iterator[WritableColumns]:
+    """The chunk's writable lines in stream order, a block at a time, as columns (ids, labels, crcs, sources,
+    targets): the merge counts them with C-level maps over each column instead of a Python step per line."""
+    cur = conn.execute("SELECT id, label, crc, source, target FROM stg.staged WHERE seq BETWEEN ? AND ? AND st = 0 "
+                       "ORDER BY seq", (lo, hi))
+    while rows := cur.fetchmany(block):
+        yield tuple(zip(*rows, strict=True))  # type: ignore[misc]
+
+
 def staged_lines(conn: sqlite3.Connection, lo: int, hi: int) -> Iterator[StagedLine]:
     """The chunk's lines as the merge classifies them, read inside its transaction, streamed."""
     return iter(conn.execute(_STAGED_LINES, (lo, hi)))

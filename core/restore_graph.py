@@ -20,6 +20,8 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from itertools import compress
+from operator import not_
 from pathlib import Path
 
 import orjson
@@ -203,6 +205,32 @@ class GraphCounters:
                                  filtered=v["filtered"], orphaned=v["orphaned"]) for k, v in sorted(self.edges.items())}
 
 
+class _Checkpoints:
+    """The WAL's checkpoints on a connection and a thread of their own, beside the merge: copying a committed
+    chunk's pages into the database file (and its fsync) then overlaps the next chunk's insert instead of
+    stalling its COMMIT, as the writer's automatic checkpoint would. PASSIVE: it never waits for a lock, and a
+    checkpoint is safe to interrupt at any point (the WAL keeps every committed page until it is copied)."""
+
+    def __init__(self, writer: sqlite3.Connection, path: Path) -> None:
+        writer.execute("PRAGMA wal_autocheckpoint = 0")  # this connection only: neo's keep their own
+        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="graph-checkpoint")
+        self._pending: Future[object] | None = None
+
+    def after_commit(self) -> None:
+        if self._pending is None or self._pending.done():
+            self._pending = self._pool.submit(self._checkpoint)
+
+    def _checkpoint(self) -> object:
+        return self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+
+    def close(self) -> None:
+        if self._pending is not None:
+            self._pending.exception()  # a checkpoint that failed leaves the WAL as it was: nothing is lost
+        self._pool.shutdown()
+        self._conn.close()
+
+
 class GraphRestore:
     def __init__(self, state: RunState, staging: GraphStaging) -> None:
         self.s = state
@@ -214,6 +242,7 @@ class GraphRestore:
         s = self.s
         files = substrate_files(s.bundle, "graph")
         conn = gs.connect_for_restore(s.dd.graph_db)
+        checkpoints = _Checkpoints(conn, s.dd.graph_db)
         try:
             if s.replace:
                 gs.truncate(conn, keep_read_state=s.opts.preserve_read_state)
@@ -231,6 +260,7 @@ class GraphRestore:
                     if storage_failure(exc):  # the disk, not a row: the chunk rolled back and the run stops
                         raise
                     self._careful(conn, kind, lo, hi)  # isolate the rows the database refuses
+                checkpoints.after_commit()
                 release_freed_memory()  # else the chunks' short-lived allocations ratchet the peak RSS up
                 done += hi - lo + 1
                 ticker.update(done, bytes_done=int(total_bytes * done / total) if total else 0,
@@ -242,6 +272,7 @@ class GraphRestore:
             raise_storage_failure(exc, s.dd.graph_db, "the graph")
             raise
         finally:
+            checkpoints.close()
             conn.close()
             self._summary(files)  # also when cancelled or failed: what was committed
 
@@ -283,23 +314,23 @@ class GraphRestore:
         failures: list[tuple[int, int, str]] = []
         with gs.transaction(conn) as tx:
             inserted = stg.merge_staged(conn, kind, lo, hi)
-            pairs: list[tuple[str, int]] = []
-            later: list[tuple[str, str | None, str | None]] = []  # (type, source, target) of edges not inserted
-            for line in stg.staged_lines(conn, lo, hi):
-                st, rid, label = line[0], line[1], line[2]
+            for st, label, file, line, reason in stg.unwritable_lines(conn, lo, hi):  # filtered or invalid
                 if st == stg.STAGED_INVALID:
                     tally["failed"][label or "(invalid)"] += 1
-                    failures.append((line[4], line[5], line[6] or "cannot be written"))
-                elif st == stg.STAGED_FILTERED:
-                    tally["filtered"][label] += 1
-                elif rid in inserted:
-                    assert rid is not None
-                    tally["inserted"][label] += 1
-                    pairs.append((rid, line[3]))
-                elif kind == 1:
-                    later.append((label, line[7], line[8]))
+                    failures.append((file, line, reason or "cannot be written"))
                 else:
-                    tally["skippedExisting"][label] += 1
+                    tally["filtered"][label] += 1
+            pairs: list[tuple[str, int]] = []
+            later: list[tuple[str, str | None, str | None]] = []  # (type, source, target) of edges not inserted
+            for ids, labels, crcs, sources, targets in stg.writable_lines(conn, lo, hi):
+                went = [*map(inserted.__contains__, ids)]
+                stayed = [*map(not_, went)]
+                tally["inserted"].update(compress(labels, went))
+                pairs += compress(zip(ids, crcs, strict=True), went)
+                if kind == 1:
+                    later += compress(zip(labels, sources, targets, strict=True), stayed)
+                else:
+                    tally["skippedExisting"].update(compress(labels, stayed))
             if len(pairs) > len(inserted):  # an id that went in is on more lines than one: count in order
                 tally, failures, pairs = self._classify(conn, kind, lo, hi, inserted)
             elif later:
