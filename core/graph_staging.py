@@ -29,7 +29,7 @@ CREATE TABLE staged (
   source  TEXT,
   target  TEXT,
   label   TEXT NOT NULL,        -- a node's label, an edge's type
-  data    TEXT NOT NULL,
+  data    BLOB NOT NULL,        -- the line's `data` bytes, verbatim (the merge stores them as TEXT)
   crc     INTEGER NOT NULL,
   file    INTEGER NOT NULL,
   line    INTEGER NOT NULL,
@@ -37,7 +37,9 @@ CREATE TABLE staged (
 )
 """
 # (seq, kind, st, id, user_id, source, target, label, data, crc, file, line, reason)
-StagedRow = tuple[int, int, int, str | None, object, str | None, str | None, str, str, int, int, int, str | None]
+StagedRow = tuple[int, int, int, str | None, object, str | None, str | None, str, bytes, int, int, int, str | None]
+# the same, read back for the careful path, `data` as the TEXT the merge stores
+ReadRow = tuple[int, int, int, str | None, object, str | None, str | None, str, str, int, int, int, str | None]
 
 
 def create_staging(path: Path) -> sqlite3.Connection:
@@ -71,12 +73,12 @@ def attach_staging(conn: sqlite3.Connection, path: Path) -> None:
 StagedLine = tuple[int, str | None, str, int, int, int, str | None, str | None, str | None]
 _STAGED_LINES = ("SELECT st, id, label, crc, file, line, reason, source, target FROM stg.staged "
                  "WHERE seq BETWEEN ? AND ? ORDER BY seq")
-_MERGE_NODES = ("INSERT INTO main.Nodes (id, user_id, data) SELECT id, user_id, data FROM stg.staged "
+_MERGE_NODES = ("INSERT INTO main.Nodes (id, user_id, data) SELECT id, user_id, CAST(data AS TEXT) FROM stg.staged "
                 "WHERE seq BETWEEN ? AND ? AND st = 0 ORDER BY id, seq ON CONFLICT DO NOTHING RETURNING id")
 # an edge goes in only when both endpoints exist now: nodes precede it in the stream, so this is exactly neo's
 # validEndpointIds (accepted backup nodes, inserted or already live, and live nodes)
 _MERGE_EDGES = ("INSERT INTO main.Edges (id, user_id, source, target, type, data) "
-                "SELECT id, user_id, source, target, label, data FROM stg.staged g "
+                "SELECT id, user_id, source, target, label, CAST(data AS TEXT) FROM stg.staged g "
                 "WHERE seq BETWEEN ? AND ? AND st = 0 "
                 "AND EXISTS (SELECT 1 FROM main.Nodes n WHERE n.id = g.source) "
                 "AND EXISTS (SELECT 1 FROM main.Nodes n WHERE n.id = g.target) "
@@ -122,9 +124,10 @@ def merge_staged(conn: sqlite3.Connection, kind: int, lo: int, hi: int) -> set[s
     return {r[0] for r in conn.execute(_MERGE_NODES if kind == 0 else _MERGE_EDGES, (lo, hi))}
 
 
-def staged_rows(conn: sqlite3.Connection, lo: int, hi: int) -> list[StagedRow]:
+def staged_rows(conn: sqlite3.Connection, lo: int, hi: int) -> list[ReadRow]:
     """Every column of a chunk's lines, in stream order (the careful path, row by row)."""
-    return conn.execute("SELECT * FROM stg.staged WHERE seq BETWEEN ? AND ? ORDER BY seq", (lo, hi)).fetchall()
+    return conn.execute("SELECT seq, kind, st, id, user_id, source, target, label, CAST(data AS TEXT), crc, file, line, "
+                        "reason FROM stg.staged WHERE seq BETWEEN ? AND ? ORDER BY seq", (lo, hi)).fetchall()
 
 
 def node_exists(conn: sqlite3.Connection, node_id: str) -> bool:

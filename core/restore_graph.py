@@ -103,7 +103,7 @@ class GraphStaging:
 
     def add(self, path: Path, number: int, kind: str, data: dict[str, object], text: bytes | None) -> None:
         raw = text if text is not None else orjson.dumps(data)
-        row = graph_row(kind, data, raw.decode(), zlib.crc32(raw), path, number)
+        row = graph_row(kind, data, "", zlib.crc32(raw), path, number)  # `data` is staged as `raw`: no decode
         k = 0 if kind == "node" else 1
         rid, label, user = row[F_ID], row[F_LABEL], row[F_USER]
         reason = None
@@ -126,7 +126,7 @@ class GraphStaging:
         else:
             self.segments.append([k, seq, seq])
         self._rows.append((seq, k, st, rid, user if st != stg.STAGED_INVALID else None, row[F_SOURCE], row[F_TARGET],
-                           label, row[4], row[6], index, number, reason))
+                           label, raw, row[6], index, number, reason))
         if len(self._rows) >= STAGE_ROWS:
             self.flush()
 
