@@ -258,11 +258,11 @@ def test_each_graph_line_is_staged_once_with_its_data_verbatim(tmp_path: Path) -
         b'{"type":"edge","data":{"source":"a","target":"b","type":"T","properties":{"userId":"u"}}}',
     ])
     assert [(r["line"], r["id"]) for r in rows] == [(1, "n1"), (3, "n2"), (4, "n3"), (5, "a->b:T")]
-    assert rows[0]["data"] == raw[22:-1].decode()  # not re-serialised
+    assert rows[0]["data"] == raw[22:-1]  # the line's own bytes, not re-serialised (the merge stores them as TEXT)
     assert orjson.loads(rows[1]["data"]) == {"id": "n2", "label": "X"}
     e = rows[3]
     assert (e["kind"], e["source"], e["target"], e["label"], e["user_id"]) == (1, "a", "b", "T", "u")
-    assert all(r["crc"] == zlib.crc32(r["data"].encode()) for r in rows)
+    assert all(r["crc"] == zlib.crc32(r["data"]) for r in rows)
 
 
 def test_scan_counts_every_line_across_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
