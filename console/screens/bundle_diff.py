@@ -178,12 +178,10 @@ class BundleDiffScreen(BaseScreen):
         tabs = self.query_one("#bd-tabs", TabbedContent)
         key = (tabs.active or "bd-tab-labels").removeprefix("bd-tab-")
         table = self.query_one(f"#bd-{key}", DataTable)
-        if table.row_count == 0:
-            return None
-        row_key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        row_key = table.cursor_row_key()
         if row_key is None:
             return None
-        kind, _, group = str(row_key).partition("\x00")
+        kind, _, group = row_key.partition("\x00")
         rows = self.diff.labels if kind == NODE else self.diff.edge_types if kind == EDGE else self.diff.collections
         row = rows.get(group)
         return (kind, group, row) if row is not None else None
@@ -300,11 +298,9 @@ class IdsScreen(ModalScreen[None]):
             self._page(self.cell, offset)
 
     def action_pair(self) -> None:
-        table = self.query_one("#ids-table", DataTable)
-        if self.page is None or table.row_count == 0:
-            return
-        i = int(str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value))
-        self._pair(self.page.ids[i])
+        key = self.query_one("#ids-table", DataTable).cursor_row_key()
+        if self.page is not None and key is not None:
+            self._pair(self.page.ids[int(key)])
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="pair", description="Reading the row")
     def _pair(self, rid: str) -> None:

@@ -791,11 +791,9 @@ class DifferingRowsScreen(ModalScreen[None]):
             self._load(offset)
 
     def action_row(self) -> None:
-        table = self.query_one("#dr-table", DataTable)
-        if self.page is None or table.row_count == 0:
-            return
-        i = int(str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value))
-        self._read(self.page.rows[i])
+        key = self.query_one("#dr-table", DataTable).cursor_row_key()
+        if self.page is not None and key is not None:
+            self._read(self.page.rows[int(key)])
 
 
 def collision_text(c: Collision) -> Text:

@@ -128,12 +128,7 @@ class RetentionScreen(BaseScreen):
 
     def _fill_verdicts(self, report: RetentionReport) -> None:
         table = self.query_one("#verdicts", DataTable)
-        selected = None
-        if table.row_count:
-            try:
-                selected = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-            except Exception:
-                selected = None
+        selected = table.cursor_row_key()
         table.clear()
         now = self.rc.now()
         width = max(20, (self.app.size.width or 80) - 62)
@@ -172,10 +167,7 @@ class RetentionScreen(BaseScreen):
         text = Text()
         report = self.rc.retention
         if table.row_count and report is not None:
-            try:
-                key = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
-            except Exception:
-                key = ""
+            key = table.cursor_row_key() or ""
             if key.startswith("residue:"):
                 r = next((r for r in report.residue if r.name == key[8:]), None)
                 if r is not None:

@@ -171,11 +171,8 @@ class SearchScreen(BaseScreen):
         return Text(MARK, style="bold magenta") if (h.kind, h.id) in self.marked else Text(" ")
 
     def selected_hit(self) -> SearchHit | None:
-        table = self.query_one("#se-hits", DataTable)
-        if self.result is None or table.row_count == 0:
-            return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        return self.result.hits[int(str(key))] if key is not None else None
+        key = self.query_one("#se-hits", DataTable).cursor_row_key()
+        return self.result.hits[int(key)] if self.result is not None and key is not None else None
 
     @on(DataTable.RowHighlighted, "#se-hits")
     def _highlighted(self) -> None:
