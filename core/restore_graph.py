@@ -13,7 +13,6 @@ journal records the ids the statement returned (exactly the rows it inserted), b
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
 import zlib
 from collections import Counter, defaultdict
@@ -83,8 +82,6 @@ class GraphStaging:
         self.lines = 0
         self._rows: list[stg.StagedRow] = []
         self._conn: sqlite3.Connection | None = None
-        self._writer = ThreadPoolExecutor(1, thread_name_prefix="graph-staging")
-        self._pending: Future[None] | None = None
         with self._storage():
             self._conn = stg.create_staging(self.path)
 
@@ -131,34 +128,22 @@ class GraphStaging:
             self.flush()
 
     def flush(self) -> None:
-        """Hand the parsed rows to the staging writer: SQLite appends them on its own thread (without the GIL
-        while it writes) as the next rows are parsed; one batch at a time, so memory stays two batches."""
         if self._rows and self._conn is not None:
-            self._wait()
-            rows, self._rows = self._rows, []
-            self._pending = self._writer.submit(stg.stage, self._conn, rows)
-
-    def _wait(self) -> None:
-        pending, self._pending = self._pending, None
-        if pending is not None:
             with self._storage():
-                pending.result()
+                stg.stage(self._conn, self._rows)
+            self._rows.clear()
 
     def finish(self) -> None:
         """Every line staged and the file closed: ready for the merge to attach."""
         self.flush()
-        self._wait()
         self._close()
 
     def _close(self) -> None:
-        self._writer.shutdown()
         if self._conn is not None:
             self._conn.close()
             self._conn = None
 
     def remove(self) -> None:
-        with contextlib.suppress(Exception):  # the run is ending on an error of its own already
-            self._wait()
         self._close()
         stg.drop_staging(self.path)
 
