@@ -65,29 +65,37 @@ def stage(conn: sqlite3.Connection, rows: Sequence[StagedRow]) -> None:
     conn.execute("COMMIT")
 
 
-def attach_staging(conn: sqlite3.Connection, path: Path) -> None:
-    conn.execute("ATTACH DATABASE ? AS stg", (str(path),))
+# A staging file is attached to the merge's connection under one of these names: the first holds the lines the
+# restore's own process staged, the second those a helper process staged (the second half of a large file).
+SCHEMAS = ("stg", "stg2")
+
+
+def attach_staging(conn: sqlite3.Connection, path: Path, schema: str = "stg") -> None:
+    assert schema in SCHEMAS
+    conn.execute(f"ATTACH DATABASE ? AS {schema}", (str(path),))
 
 
 # (st, id, label, crc, file, line, reason, source, target) of each line of a chunk, in stream order
 StagedLine = tuple[int, str | None, str, int, int, int, str | None, str | None, str | None]
-_STAGED_LINES = ("SELECT st, id, label, crc, file, line, reason, source, target FROM stg.staged "
+_STAGED_LINES = ("SELECT st, id, label, crc, file, line, reason, source, target FROM {s}.staged "
                  "WHERE seq BETWEEN ? AND ? ORDER BY seq")
-_MERGE_NODES = ("INSERT INTO main.Nodes (id, user_id, data) SELECT id, user_id, CAST(data AS TEXT) FROM stg.staged "
+_MERGE_NODES = ("INSERT INTO main.Nodes (id, user_id, data) SELECT id, user_id, CAST(data AS TEXT) FROM {s}.staged "
                 "WHERE seq BETWEEN ? AND ? AND st = 0 ORDER BY id, seq ON CONFLICT DO NOTHING RETURNING id")
 # an edge goes in only when both endpoints exist now: nodes precede it in the stream, so this is exactly neo's
 # validEndpointIds (accepted backup nodes, inserted or already live, and live nodes)
 _MERGE_EDGES = ("INSERT INTO main.Edges (id, user_id, source, target, type, data) "
-                "SELECT id, user_id, source, target, label, CAST(data AS TEXT) FROM stg.staged g "
+                "SELECT id, user_id, source, target, label, CAST(data AS TEXT) FROM {s}.staged g "
                 "WHERE seq BETWEEN ? AND ? AND st = 0 "
                 "AND EXISTS (SELECT 1 FROM main.Nodes n WHERE n.id = g.source) "
                 "AND EXISTS (SELECT 1 FROM main.Nodes n WHERE n.id = g.target) "
                 "ORDER BY id, seq ON CONFLICT DO NOTHING RETURNING id")
 
 
-def unwritable_lines(conn: sqlite3.Connection, lo: int, hi: int) -> Iterator[tuple[int, str, int, int, str | None]]:
+def unwritable_lines(conn: sqlite3.Connection, lo: int, hi: int, s: str = "stg"
+                     ) -> Iterator[tuple[int, str, int, int, str | None]]:
     """(st, label, file, line, reason) of the chunk's filtered and invalid lines, in stream order."""
-    return iter(conn.execute("SELECT st, label, file, line, reason FROM stg.staged WHERE seq BETWEEN ? AND ? "
+    assert s in SCHEMAS
+    return iter(conn.execute(f"SELECT st, label, file, line, reason FROM {s}.staged WHERE seq BETWEEN ? AND ? "
                              "AND st != 0 ORDER BY seq", (lo, hi)))
 
 
@@ -95,18 +103,21 @@ WritableColumns = tuple[tuple[str, ...], tuple[str, ...], tuple[int, ...], tuple
                         tuple[str | None, ...]]
 
 
-def writable_lines(conn: sqlite3.Connection, lo: int, hi: int, block: int = 10_000) -> Iterator[WritableColumns]:
+def writable_lines(conn: sqlite3.Connection, lo: int, hi: int, s: str = "stg", block: int = 10_000
+                   ) -> Iterator[WritableColumns]:
     """The chunk's writable lines in stream order, a block at a time, as columns (ids, labels, crcs, sources,
     targets): the merge counts them with C-level maps over each column instead of a Python step per line."""
-    cur = conn.execute("SELECT id, label, crc, source, target FROM stg.staged WHERE seq BETWEEN ? AND ? AND st = 0 "
+    assert s in SCHEMAS
+    cur = conn.execute(f"SELECT id, label, crc, source, target FROM {s}.staged WHERE seq BETWEEN ? AND ? AND st = 0 "
                        "ORDER BY seq", (lo, hi))
     while rows := cur.fetchmany(block):
         yield tuple(zip(*rows, strict=True))  # type: ignore[misc]
 
 
-def staged_lines(conn: sqlite3.Connection, lo: int, hi: int) -> Iterator[StagedLine]:
+def staged_lines(conn: sqlite3.Connection, lo: int, hi: int, s: str = "stg") -> Iterator[StagedLine]:
     """The chunk's lines as the merge classifies them, read inside its transaction, streamed."""
-    return iter(conn.execute(_STAGED_LINES, (lo, hi)))
+    assert s in SCHEMAS
+    return iter(conn.execute(_STAGED_LINES.format(s=s), (lo, hi)))
 
 
 def merge_connection(conn: sqlite3.Connection) -> None:
@@ -116,18 +127,20 @@ def merge_connection(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA foreign_keys = OFF")
 
 
-def merge_staged(conn: sqlite3.Connection, kind: int, lo: int, hi: int) -> set[str]:
+def merge_staged(conn: sqlite3.Connection, kind: int, lo: int, hi: int, s: str = "stg") -> set[str]:
     """Insert the chunk's absent rows (edges: only those whose endpoints exist); -> the ids inserted.
 
     Never ``OR REPLACE``, never an UPDATE: a live row, or one an earlier line of the bundle inserted, stays
     exactly as it is (replacing a node would delete it first, and the delete cascades to its edges)."""
-    return {r[0] for r in conn.execute(_MERGE_NODES if kind == 0 else _MERGE_EDGES, (lo, hi))}
+    assert s in SCHEMAS
+    return {r[0] for r in conn.execute((_MERGE_NODES if kind == 0 else _MERGE_EDGES).format(s=s), (lo, hi))}
 
 
-def staged_rows(conn: sqlite3.Connection, lo: int, hi: int) -> list[ReadRow]:
+def staged_rows(conn: sqlite3.Connection, lo: int, hi: int, s: str = "stg") -> list[ReadRow]:
     """Every column of a chunk's lines, in stream order (the careful path, row by row)."""
-    return conn.execute("SELECT seq, kind, st, id, user_id, source, target, label, CAST(data AS TEXT), crc, file, line, "
-                        "reason FROM stg.staged WHERE seq BETWEEN ? AND ? ORDER BY seq", (lo, hi)).fetchall()
+    assert s in SCHEMAS
+    return conn.execute(f"SELECT seq, kind, st, id, user_id, source, target, label, CAST(data AS TEXT), crc, file, line, "
+                        f"reason FROM {s}.staged WHERE seq BETWEEN ? AND ? ORDER BY seq", (lo, hi)).fetchall()
 
 
 def node_exists(conn: sqlite3.Connection, node_id: str) -> bool:

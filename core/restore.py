@@ -52,7 +52,7 @@ from core.progress import Cancelled, Progress, ProgressFn, no_progress
 from core.restore_chroma import restore_kb, restore_mc
 from core.restore_flags import resolve_restore_args
 from core.restore_flat import restore_flat
-from core.restore_graph import GraphStaging, drop_stale_staging, restore_graph
+from core.restore_graph import restore_graph
 from core.restore_model import (
     ChromaCount,
     FileOutcome,
@@ -75,6 +75,7 @@ from core.restore_model import (
     save_expected,
 )
 from core.run_digest import save_postwrite, take_prewrite
+from core.staging import GraphStaging, drop_stale_staging
 from core.substrates import (
     BACKED_UP,
     FLAT_DIRECTORIES,
@@ -106,7 +107,8 @@ def _validate(dd: DataDir, path: Path, opts: RestoreOptions, only: tuple[str, ..
               staging: GraphStaging | None = None) -> Validated:
     return validate(dd, path, mode=opts.mode, force=opts.force, force_topology_mismatch=opts.force_topology_mismatch,
                     only=only, on_progress=on_progress, cancel=cancel, allow_unverifiable=bool(opts.allow_unverifiable),
-                    kb_collection=opts.target_collection, graph_sink=staging.add if staging is not None else None)
+                    kb_collection=opts.target_collection, graph_sink=staging.add if staging is not None else None,
+                    graph_split=staging.split if staging is not None else None)
 
 
 def check_flags(dd: DataDir, opts: RestoreOptions) -> tuple[str, ...]:
@@ -208,7 +210,7 @@ def run_restore(dd: DataDir, bundle: Path | str | None, opts: RestoreOptions, *,
         # the graph is parsed once, by validation's pass, into a staging file the merge reads; it is removed
         # when the run ends however it ends (and by the next run, if this process is killed)
         graph_from = src.by_substrate.get("graph") if selected(src.only, "graph") else None
-        staging = GraphStaging(dd, graph_from, opts.filters) if graph_from is not None else None
+        staging = GraphStaging.for_restore(dd, graph_from, opts.filters) if graph_from is not None else None
         state: RunState | None = None
         try:
             validated = _validate_all(dd, src, opts, on_progress, cancel, staging)

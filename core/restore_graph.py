@@ -1,7 +1,7 @@
 """Restoring the graph: every line is parsed once, during validation, into a staging table; the merge then
 writes it in chunks of consecutive lines, each chunk one journaled transaction, in stream order.
 
-The staging pass (`GraphStaging`, fed line by line by `verify_bundle`) extracts what the merge needs (id, label
+The staging pass (`core.staging.GraphStaging`, fed line by line by `verify_bundle`) extracts what the merge needs (id, label
 or type, user id, endpoints, the `data` text exactly as the bundle holds it, its CRC) and marks the lines a
 filter leaves out and those restore cannot write. Nothing live is touched until validation has passed.
 
@@ -14,26 +14,19 @@ journal records the ids the statement returned (exactly the rows it inserted), b
 from __future__ import annotations
 
 import sqlite3
-import zlib
 from collections import Counter, defaultdict
-from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from itertools import compress
 from operator import not_
 from pathlib import Path
 
-import orjson
-
 from core import graph_staging as stg
 from core import graph_store as gs
 from core.bundle import substrate_files
-from core.datadir import DataDir
-from core.errors import storage_error, storage_failure
+from core.errors import storage_failure
 from core.memory import release_freed_memory
-from core.plan import Filters, FilterStats
+from core.plan import FilterStats
 from core.progress import Ticker, check_cancel
-from core.records import F_ID, F_LABEL, F_SOURCE, F_TARGET, F_USER, graph_row
 from core.restore_model import (
     EdgeTypeCount,
     GraphOutcome,
@@ -43,113 +36,15 @@ from core.restore_model import (
     RunState,
     raise_storage_failure,
 )
+from core.staging import GraphStaging
 
 # Lines per merge transaction (one INSERT … SELECT each). Large enough that SQLite sorts a real run of keys
 # before it walks the B-trees, small enough that a cancel is honoured within about a second and the ids a
 # chunk returns stay a few MB.
 GRAPH_WRITE_BATCH = 100_000
-STAGE_ROWS = 10_000  # parsed lines per staging insert: the biggest thing the staging pass holds
 NODE_TALLIES = ("inserted", "skippedExisting", "failed", "filtered")
 EDGE_TALLIES = (*NODE_TALLIES, "orphaned")
 Tally = dict[str, Counter[str]]  # what happened -> label or type -> rows
-_BINDABLE = (str, int, float, type(None))
-
-
-def staging_path(dd: DataDir) -> Path:
-    """Where a restore stages the bundle's graph: in the data dir (the live DB's filesystem), owner-only."""
-    return dd.state_dir / "staging" / "graph.sqlite"
-
-
-def drop_stale_staging(dd: DataDir) -> None:
-    """A run killed mid-restore leaves its staging file behind: the next run removes it (under the lock)."""
-    stg.drop_staging(staging_path(dd))
-
-
-class GraphStaging:
-    """The bundle's graph lines, parsed once and written to the staging table in stream order.
-
-    `add` is the verify pass's graph sink: it receives every graph line verify parsed (kind, the `data` object,
-    and the `data` bytes exactly as the line holds them, or None when the line is not in neo's shape).
-    """
-
-    def __init__(self, dd: DataDir, bundle: Path, filters: Filters) -> None:
-        self.path = staging_path(dd)
-        self.bundle = bundle
-        self.labels_out, self.types_out = filters.labels, filters.edge_types
-        self.files: list[Path] = []
-        self._file_index: dict[Path, int] = {}
-        self.segments: list[list[int]] = []  # [kind, first seq, last seq]: runs of one kind, in stream order
-        self.lines = 0
-        self._rows: list[stg.StagedRow] = []
-        self._conn: sqlite3.Connection | None = None
-        with self._storage():
-            self._conn = stg.create_staging(self.path)
-
-    @contextmanager
-    def _storage(self) -> Iterator[None]:
-        """A full disk (or an I/O error) while staging is one error naming the staging file; nothing live
-        has been written yet."""
-        try:
-            yield
-        except Exception as exc:
-            disk = storage_error(exc, self.path, "staging the bundle's graph before the first write; nothing was "
-                                 "written: free space in the data dir, then run the same restore again")
-            if disk is not None:
-                raise disk from exc
-            raise
-
-    def add(self, path: Path, number: int, kind: str, data: dict[str, object], text: bytes | None) -> None:
-        raw = text if text is not None else orjson.dumps(data)
-        row = graph_row(kind, data, "", zlib.crc32(raw), path, number)  # `data` is staged as `raw`: no decode
-        k = 0 if kind == "node" else 1
-        rid, label, user = row[F_ID], row[F_LABEL], row[F_USER]
-        reason = None
-        if rid is None:
-            st, reason = stg.STAGED_INVALID, "node has no id" if k == 0 else "edge needs source, target and type"
-        elif not isinstance(user, _BINDABLE) or (type(user) is int and not -(1 << 63) <= user < (1 << 63)):
-            st, reason = stg.STAGED_INVALID, f"user id of type {type(user).__name__} cannot be stored"
-        elif label in (self.labels_out if k == 0 else self.types_out):
-            st = stg.STAGED_FILTERED
-        else:
-            st = stg.STAGED_OK
-        index = self._file_index.get(path)
-        if index is None:
-            index = self._file_index[path] = len(self.files)
-            self.files.append(path)
-        self.lines += 1
-        seq = self.lines
-        if self.segments and self.segments[-1][0] == k:
-            self.segments[-1][2] = seq
-        else:
-            self.segments.append([k, seq, seq])
-        self._rows.append((seq, k, st, rid, user if st != stg.STAGED_INVALID else None, row[F_SOURCE], row[F_TARGET],
-                           label, raw, row[6], index, number, reason))
-        if len(self._rows) >= STAGE_ROWS:
-            self.flush()
-
-    def flush(self) -> None:
-        if self._rows and self._conn is not None:
-            with self._storage():
-                stg.stage(self._conn, self._rows)
-            self._rows.clear()
-
-    def finish(self) -> None:
-        """Every line staged and the file closed: ready for the merge to attach."""
-        self.flush()
-        self._close()
-
-    def _close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-    def remove(self) -> None:
-        self._close()
-        stg.drop_staging(self.path)
-
-    def chunks(self, size: int) -> list[tuple[int, int, int]]:
-        """(kind, first seq, last seq) of every merge chunk: consecutive lines of one kind, at most `size`."""
-        return [(k, a, min(hi, a + size - 1)) for k, lo, hi in self.segments for a in range(lo, hi + 1, size)]
 
 
 class GraphCounters:
@@ -232,19 +127,20 @@ class GraphRestore:
             if s.replace:
                 gs.truncate(conn, keep_read_state=s.opts.preserve_read_state)
             stg.merge_connection(conn)
-            stg.attach_staging(conn, self.staging.path)  # closing the connection detaches it
+            for part in self.staging.parts:
+                stg.attach_staging(conn, part.path, part.schema)  # closing the connection detaches it
             total = self.staging.lines
             total_bytes = sum(f.stat().st_size for f in files)
             ticker = Ticker("graph", total, s.on_progress)
             done = 0
-            for kind, lo, hi in self.staging.chunks(GRAPH_WRITE_BATCH):
+            for kind, lo, hi, schema in self.staging.chunks(GRAPH_WRITE_BATCH):
                 check_cancel(s.cancel)
                 try:
-                    self._chunk(conn, kind, lo, hi)
+                    self._chunk(conn, kind, lo, hi, schema)
                 except sqlite3.Error as exc:
                     if storage_failure(exc):  # the disk, not a row: the chunk rolled back and the run stops
                         raise
-                    self._careful(conn, kind, lo, hi)  # isolate the rows the database refuses
+                    self._careful(conn, kind, lo, hi, schema)  # isolate the rows the database refuses
                 checkpoints.after_commit()
                 release_freed_memory()  # else the chunks' short-lived allocations ratchet the peak RSS up
                 done += hi - lo + 1
@@ -287,7 +183,7 @@ class GraphRestore:
             self.s.journal.committed(b)
         self.gc.merge(tally, "nodes" if kind == 0 else "edges")
 
-    def _chunk(self, conn: sqlite3.Connection, kind: int, lo: int, hi: int) -> None:
+    def _chunk(self, conn: sqlite3.Connection, kind: int, lo: int, hi: int, schema: str) -> None:
         """One transaction: insert the chunk's absent rows, count every line, journal what went in, commit.
 
         The insert returns the ids it wrote; a line whose id did not come back was already there or (an edge)
@@ -298,8 +194,8 @@ class GraphRestore:
         tally: Tally = defaultdict(Counter)
         failures: list[tuple[int, int, str]] = []
         with gs.transaction(conn) as tx:
-            inserted = stg.merge_staged(conn, kind, lo, hi)
-            for st, label, file, line, reason in stg.unwritable_lines(conn, lo, hi):  # filtered or invalid
+            inserted = stg.merge_staged(conn, kind, lo, hi, schema)
+            for st, label, file, line, reason in stg.unwritable_lines(conn, lo, hi, schema):  # filtered or invalid
                 if st == stg.STAGED_INVALID:
                     tally["failed"][label or "(invalid)"] += 1
                     failures.append((file, line, reason or "cannot be written"))
@@ -307,7 +203,7 @@ class GraphRestore:
                     tally["filtered"][label] += 1
             pairs: list[tuple[str, int]] = []
             later: list[tuple[str, str | None, str | None]] = []  # (type, source, target) of edges not inserted
-            for ids, labels, crcs, sources, targets in stg.writable_lines(conn, lo, hi):
+            for ids, labels, crcs, sources, targets in stg.writable_lines(conn, lo, hi, schema):
                 went = [*map(inserted.__contains__, ids)]
                 stayed = [*map(not_, went)]
                 tally["inserted"].update(compress(labels, went))
@@ -317,7 +213,7 @@ class GraphRestore:
                 else:
                     tally["skippedExisting"].update(compress(labels, stayed))
             if len(pairs) > len(inserted):  # an id that went in is on more lines than one: count in order
-                tally, failures, pairs = self._classify(conn, kind, lo, hi, inserted)
+                tally, failures, pairs = self._classify(conn, kind, lo, hi, schema, inserted)
             elif later:
                 exists = gs.present_ids(conn, gs.NODES, list({e for _, s, t in later for e in (s, t) if e}))
                 for label, source, target in later:
@@ -327,14 +223,14 @@ class GraphRestore:
             self._fail(*failure)
         self._done(b, tally, kind)
 
-    def _classify(self, conn: sqlite3.Connection, kind: int, lo: int, hi: int, inserted: set[str]
+    def _classify(self, conn: sqlite3.Connection, kind: int, lo: int, hi: int, schema: str, inserted: set[str]
                   ) -> tuple[Tally, list[tuple[int, int, str]], list[tuple[str, int]]]:
         """Every line of a chunk that carries an id more than once, in stream order: the first writable line of
         an id is the one that went in; an edge line whose id did not go in, or is repeated, is an orphan when an
         endpoint exists nowhere."""
         tally: Tally = defaultdict(Counter)
         failures: list[tuple[int, int, str]] = []
-        lines = list(stg.staged_lines(conn, lo, hi))
+        lines = list(stg.staged_lines(conn, lo, hi, schema))
         cand: list[stg.StagedLine] = []
         seen: dict[str | None, int] = {}  # id -> lines of this chunk that carry it
         for line in lines:
@@ -366,14 +262,14 @@ class GraphRestore:
                 pairs.append((rid, crc))
         return tally, failures, pairs
 
-    def _careful(self, conn: sqlite3.Connection, kind: int, lo: int, hi: int) -> None:
+    def _careful(self, conn: sqlite3.Connection, kind: int, lo: int, hi: int, schema: str) -> None:
         """The chunk row by row, so only the rows the database refuses fail (the fast statement raised)."""
         tally: Tally = defaultdict(Counter)
         failures: list[tuple[int, int, str]] = []
         with gs.transaction(conn) as tx:
             pairs: list[tuple[str, int]] = []
             for (_seq, _k, st, rid, user, source, target, label, data, crc, file, line,
-                 reason) in stg.staged_rows(conn, lo, hi):
+                 reason) in stg.staged_rows(conn, lo, hi, schema):
                 if st == stg.STAGED_INVALID or rid is None:
                     tally["failed"][label or "(invalid)"] += 1
                     failures.append((file, line, reason or "cannot be written"))

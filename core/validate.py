@@ -25,7 +25,8 @@ from core.substrates import (
     VECTOR_SUBSTRATES,
     selected,
 )
-from core.verify import BUNDLE_EMPTY, BUNDLE_UNVERIFIABLE, RESTORABLE, GraphSink, VerifyResult, verify_bundle
+from core.verify import BUNDLE_EMPTY, BUNDLE_UNVERIFIABLE, RESTORABLE, VerifyResult, verify_bundle
+from core.verify_lines import GraphSink, GraphSplit
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -121,11 +122,13 @@ def occupancy(dd: DataDir, only: tuple[str, ...] | None, client: cs.ClientAPI | 
 def validate(dd: DataDir, bundle: Path, *, mode: str, force: bool, force_topology_mismatch: bool,
              only: tuple[str, ...] | None, on_progress: ProgressFn = no_progress,
              cancel: threading.Event | None = None, allow_unverifiable: bool = False,
-             kb_collection: str | None = None, graph_sink: GraphSink | None = None) -> Validated:
+             kb_collection: str | None = None, graph_sink: GraphSink | None = None,
+             graph_split: GraphSplit | None = None) -> Validated:
     """Everything that can refuse the restore, before the first write. Raises BundleInvalid / ConsoleError.
 
     ``kb_collection``: the collection the knowledge base goes into (``--target-collection``), else neo's.
-    ``graph_sink`` (a real restore's staging) receives every graph line the verify pass parsed."""
+    ``graph_sink`` (a real restore's staging) receives every graph line the verify pass parsed; ``graph_split``
+    is its offer to take a large graph file's second half to a helper process."""
     warnings: list[str] = []
     names = {c.key: kb_collection if c is KB and kb_collection else dd.collection_name(c.key)
              for c in VECTOR_COLLECTIONS}
@@ -135,7 +138,7 @@ def validate(dd: DataDir, bundle: Path, *, mode: str, force: bool, force_topolog
     live_dims = _live_dimensions(client, {k: names[k] for k in vector_keys})
     expected = next(iter(live_dims.values()), None) or dd.embedding_dimension
     res = verify_bundle(bundle, expected_dimension=expected, on_progress=on_progress, cancel=cancel,
-                        graph_sink=graph_sink)
+                        graph_sink=graph_sink, graph_split=graph_split)
     errors = []
     for f in res.errors:
         sub = f.substrate or _substrate_of(f.file)

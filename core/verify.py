@@ -6,19 +6,15 @@ import hashlib
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import ClassVar
 
 import orjson
 
 from core.bundle import LEDGER_FILE, META_FILE, Meta, read_meta, substrate_files
-from core.codec import PayloadUnreadable
-from core.jsonl import is_finite_vector, loads_lenient
 from core.progress import ProgressFn, Ticker, check_cancel, no_progress
-from core.records import EDGE_PREFIX, NODE_PREFIX
 from core.restorability import (
     WHOLE_BUNDLE,
     OutsideBundle,
@@ -27,10 +23,9 @@ from core.restorability import (
     open_member,
     record_faults,
     safe_member,
-    substrate_of,
     survey,
 )
-from core.scan import is_payload, iter_numbered, read_json_member
+from core.scan import is_payload, read_json_member
 from core.substrates import (
     COLLECTION_BY_KEY,
     MEMORIES,
@@ -45,7 +40,13 @@ from core.substrates import (
 )
 from core.units import iso_ms
 from core.verify_cache import VerifyCache
-from core.wire import wire
+from core.verify_lines import (
+    Faults,
+    Finding,
+    GraphSink,
+    GraphSplit,
+    LineChecker,
+)
 
 RESTORABLE = "RESTORABLE"
 BUNDLE_ROOT_MISSING = "BUNDLE_ROOT_MISSING"
@@ -54,36 +55,6 @@ BUNDLE_EMPTY = "BUNDLE_EMPTY"
 BUNDLE_INCOMPLETE = "BUNDLE_INCOMPLETE"
 BUNDLE_INVALID = "BUNDLE_INVALID"
 BUNDLE_UNVERIFIABLE = "BUNDLE_UNVERIFIABLE"
-
-MAX_FINDINGS = 50
-# A restore's graph sink: every graph line verify parsed, as (file, line number, "node" | "edge", the data
-# object, the data bytes exactly as the line holds them or None when the line is not in neo's shape).
-GraphSink = Callable[[Path, int, str, dict[str, object], bytes | None], None]
-
-
-@dataclass(frozen=True)
-class Finding:
-    code: str
-    message: str
-    file: str | None = None
-    line: int | None = None
-    # the recovery substrate the fault spoils when ``file`` does not say it (a count in the meta); else the file's
-    substrate: str | None = field(default=None, metadata=wire(skip=True))
-
-    __wire__: ClassVar = ("code", "message", "file", "line", "text")
-
-    @property
-    def spoils(self) -> str:
-        """The recovery substrate this fault makes unrestorable, or restorability.WHOLE_BUNDLE."""
-        return self.substrate or substrate_of(self.file)
-
-    @property
-    def text(self) -> str:
-        where = f"{self.file}:{self.line}: " if self.file and self.line else (f"{self.file}: " if self.file else "")
-        return f"{where}{self.message}"
-
-    def __str__(self) -> str:
-        return self.text
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -103,158 +74,22 @@ class VerifyResult:
         return self.verdict == RESTORABLE
 
 
-class _State:
+class _State(Faults):
     """A verification as it goes; `result()` freezes it."""
 
     def __init__(self, path: Path) -> None:
+        super().__init__()
         self.path = path
         self.survey: Survey | None = None  # the files as they were when the verify began
         self.verdict = RESTORABLE
         self.counts: dict[str, int] = {}
         self.dimension: int | None = None
         self.checksums = "absent"
-        self.errors: list[Finding] = []
-        self.warnings: list[Finding] = []
-        self.row_total = 0
 
     def result(self) -> VerifyResult:
         return VerifyResult(bundle=self.path.name, path=str(self.path), verdict=self.verdict, counts=dict(self.counts),
                             dimension=self.dimension, checksums=self.checksums, errors=tuple(self.errors),
                             warnings=tuple(self.warnings), row_total=self.row_total)
-
-
-def _vector_problem(emb: object, dimension: int | None) -> str | None:
-    if emb is None:
-        return "missing-embedding"
-    if not isinstance(emb, list):
-        return "missing-embedding"
-    if not emb:
-        return "empty-embedding"
-    if dimension is not None and len(emb) != dimension:
-        return f"wrong-dimension: {len(emb)} values, expected {dimension}"
-    if not is_finite_vector(emb):
-        return "non-finite-values"
-    return None
-
-
-class _Checker:
-    def __init__(self, bundle: Path, dimension: int | None, res: _State, graph_sink: GraphSink | None = None) -> None:
-        self.bundle = bundle
-        self.dimension = dimension
-        self.res = res
-        self.graph_sink = graph_sink
-
-    def error(self, code: str, message: str, file: Path | None = None, line: int | None = None) -> None:
-        if len(self.res.errors) < MAX_FINDINGS:
-            rel = str(file.relative_to(self.bundle)) if file is not None else None
-            self.res.errors.append(Finding(code, message, rel, line))
-
-    def parse(self, path: Path, number: int, raw: bytes, terminated: bool, is_last: bool) -> object:
-        try:
-            return orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            if is_last and not terminated:
-                self.error("truncated-line", "truncated last line (no newline, not JSON): the file was cut off", path, number)
-                return None
-            try:
-                obj = loads_lenient(raw)
-            except ValueError:
-                self.error("not-json", f"line is not JSON ({exc})", path, number)
-                return None
-            if isinstance(obj, dict) and isinstance(obj.get("embedding"), list) and not is_finite_vector(obj["embedding"]):
-                self.error("non-finite-values", "embedding holds a non-finite value (NaN or Infinity)", path, number)
-            else:
-                self.error("not-json", f"line is not strict JSON ({exc})", path, number)
-            return None
-
-    def check_file(self, path: Path, kind: str, ticker: Ticker, cancel: threading.Event | None) -> dict[str, int]:
-        """kind: vector | graph | flat. Returns row counts by category."""
-        counts: dict[str, int] = {}
-        prev: tuple[int, bytes] | None = None
-        try:
-            for number, raw in iter_numbered(path):
-                if prev is not None:
-                    self._one(path, prev[0], prev[1], True, False, kind, counts)
-                prev = (number, raw)
-                if number % 2000 == 0:
-                    check_cancel(cancel)
-                    ticker.update(self.res.row_total + sum(counts.values()))
-        except PayloadUnreadable as exc:
-            # torn, mislabelled or trailing bytes: the lines read so far are not the file, whatever they hold
-            self.error("payload-unreadable", exc.reason, path)
-            return counts
-        if prev is not None:
-            self._one(path, prev[0], prev[1], prev[1].endswith(b"\n"), True, kind, counts)
-        return counts
-
-    def _one(self, path: Path, number: int, raw: bytes, terminated: bool, is_last: bool, kind: str,
-             counts: dict[str, int]) -> None:
-        body = raw.rstrip(b"\r\n")
-        if not body.strip():
-            return
-        if b"\r" in body:
-            # legal JSON whitespace, but neo's line reader (readline) splits on a lone CR, so its importers
-            # fail on this line (a CRLF ending is one break there). Flat files neo copies verbatim: a warning.
-            message = "line holds a raw carriage return: neo's line reader splits it in two"
-            if kind == "flat":
-                if len(self.res.warnings) < MAX_FINDINGS:
-                    self.res.warnings.append(Finding("raw-carriage-return", message,
-                                                     str(path.relative_to(self.bundle)), number))
-            else:
-                self.error("raw-carriage-return", message, path, number)
-        if kind == "graph":
-            self._graph(path, number, body, terminated, is_last, counts)
-            return
-        obj = self.parse(path, number, body, terminated, is_last)
-        if obj is None:
-            counts["bad"] = counts.get("bad", 0) + 1
-            return
-        if kind == "vector":
-            if not isinstance(obj, dict) or not isinstance(obj.get("id"), str) or not obj["id"]:
-                self.error("missing-id", "row has no non-empty string id", path, number)
-            else:
-                problem = _vector_problem(obj.get("embedding"), self.dimension)
-                if problem:
-                    self.error(problem.split(":")[0], f"embedding: {problem}", path, number)
-                elif self.dimension is None:
-                    self.dimension = len(obj["embedding"])
-            counts["rows"] = counts.get("rows", 0) + 1
-        else:
-            counts["rows"] = counts.get("rows", 0) + 1
-
-    def _graph(self, path: Path, number: int, body: bytes, terminated: bool, is_last: bool,
-               counts: dict[str, int]) -> None:
-        """One graph line, parsed once. neo's shape, `{"type":"node","data":<data>}`, is parsed as its data alone:
-        when that parses to an object, the line is exactly {type, data} (the same value a whole-line parse
-        gives) and the data bytes are the line's own, verbatim, for a restore to store."""
-        kind = "node" if body.startswith(NODE_PREFIX) else ("edge" if body.startswith(EDGE_PREFIX) else None)
-        data: object = None
-        text: bytes | None = None
-        if kind is not None and body.endswith(b"}"):
-            try:
-                data = orjson.loads(body[22:-1])
-            except orjson.JSONDecodeError:
-                data = None
-            if type(data) is dict:
-                text = body[22:-1]
-        if text is None:
-            obj = self.parse(path, number, body, terminated, is_last)
-            if obj is None:
-                counts["bad"] = counts.get("bad", 0) + 1
-                return
-            t = obj.get("type") if isinstance(obj, dict) else None
-            kind = t if t in ("node", "edge") else None
-            data = obj.get("data") if isinstance(obj, dict) else None
-        key = "nodes" if kind == "node" else "edges"
-        counts[key] = counts.get(key, 0) + 1
-        if kind is None or not isinstance(data, dict):
-            self.error("bad-graph-line", 'graph line must be {"type":"node"|"edge","data":{...}}', path, number)
-        elif kind == "node" and not data.get("id"):
-            self.error("missing-id", "node has no id", path, number)
-        elif kind == "edge" and not (data.get("source") and data.get("target") and data.get("type")):
-            self.error("bad-edge", "edge needs source, target and type", path, number)
-        elif self.graph_sink is not None:
-            self.graph_sink(path, number, kind, data, text)
 
 
 def verify_bundle(
@@ -265,16 +100,18 @@ def verify_bundle(
     cancel: threading.Event | None = None,
     cache: VerifyCache | None = None,
     graph_sink: GraphSink | None = None,
+    graph_split: GraphSplit | None = None,
 ) -> VerifyResult:
     """Validate a bundle before any write: layout, every line, ids, vectors, counts, checksums. Reads only files
     inside the bundle (no symlink, no file the checksums do not list). With ``cache``, the result is recorded for
     exactly the files it read (unless a live dimension other than the bundle's own was imposed: that verdict is
     about the live store, not the files). ``graph_sink`` receives every graph line that passed its checks (a
-    restore stages them: one parse per line)."""
+    restore stages them: one parse per line); ``graph_split`` may take a single graph file's second half to a
+    helper process (the restore's staging does)."""
     res = _State(path)
     started = time.monotonic()
     try:
-        _verify(path, res, expected_dimension, on_progress, cancel, graph_sink)
+        _verify(path, res, expected_dimension, on_progress, cancel, graph_sink, graph_split)
     except OSError as exc:
         res.verdict = BUNDLE_UNVERIFIABLE
         res.errors.append(Finding("io-error", f"{exc.strerror or exc}", exc.filename and str(exc.filename)))
@@ -306,7 +143,8 @@ def _inside(bundle: Path, f: Path) -> bool:
 
 
 def _verify(path: Path, res: _State, expected_dimension: int | None, on_progress: ProgressFn,
-            cancel: threading.Event | None, graph_sink: GraphSink | None = None) -> None:
+            cancel: threading.Event | None, graph_sink: GraphSink | None = None,
+            graph_split: GraphSplit | None = None) -> None:
     if not path.is_dir():
         res.verdict = BUNDLE_INCOMPLETE
         res.errors.append(Finding("missing-bundle", "bundle directory not found", str(path)))
@@ -337,7 +175,7 @@ def _verify(path: Path, res: _State, expected_dimension: int | None, on_progress
                                   f"bundle embedding dimension {meta_dim} != live collections' {expected_dimension}",
                                   META_FILE))
     dimension = expected_dimension or (meta_dim if isinstance(meta_dim, int) else None)
-    checker = _Checker(path, dimension, res, graph_sink)
+    checker = LineChecker(path, dimension, res, graph_sink)
 
     files: list[tuple[Path, str, str]] = []  # (path, kind, count key)
     for sub in SUBSTRATES:
@@ -352,9 +190,16 @@ def _verify(path: Path, res: _State, expected_dimension: int | None, on_progress
                 files.append((f, "flat", sub))
     total_bytes = sum(f.stat().st_size for f, _, _ in files)
     ticker = Ticker("verify", None, on_progress, unit="rows")
+    single_graph = sum(kind == "graph" for _, kind, _ in files) == 1
     for f, kind, key in files:
         check_cancel(cancel)
-        counts = checker.check_file(f, kind, ticker, cancel)
+        half = graph_split(f) if kind == "graph" and single_graph and graph_split is not None else None
+        try:
+            counts = (checker.check_file(f, kind, ticker, cancel) if half is None else
+                      checker.check_split(f, half, ticker, cancel))
+        finally:
+            if half is not None:
+                half.close()
         if kind == "graph":
             res.counts["graphNodes"] = res.counts.get("graphNodes", 0) + counts.get("nodes", 0)
             res.counts["graphEdges"] = res.counts.get("graphEdges", 0) + counts.get("edges", 0)

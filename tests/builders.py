@@ -20,7 +20,7 @@ from core import graph_store as gs
 from core.datadir import DataDir, resolve
 from core.plan import Filters
 from core.records import user_id_of
-from core.restore_graph import GraphStaging
+from core.staging import GraphStaging
 from core.substrates import COLLECTIONS
 from core.verify import verify_bundle
 
@@ -236,7 +236,7 @@ def staged(tmp_path: Path, graph_lines: Iterable[bytes], filters: Filters | None
     table), read back from the staging file, in stream order."""
     dd = resolve(tmp_path / "staging-dd", env={})
     bundle = write_bundle(tmp_path / "staging-bundles", graph_lines=list(graph_lines), with_meta=False)
-    staging = GraphStaging(dd, bundle, filters or Filters())
+    staging = GraphStaging.for_restore(dd, bundle, filters or Filters())
     try:
         verify_bundle(bundle, graph_sink=staging.add)
         staging.finish()

@@ -23,6 +23,7 @@ import pytest
 import core.graph_store
 import core.jsonl
 import core.restore_graph
+import core.staging
 from console.cli import main
 from core.bundle import list_bundles
 from core.datadir import DataDir, resolve
@@ -239,7 +240,7 @@ def _resume_after_growing(tiny_fs: Any, disk: Path, dd: DataDir, ref: DataDir, a
     assert proc.returncode == 0, proc.stderr
     assert orjson.loads(proc.stdout)["status"] == "completed"
     assert graph_state(dd) == graph_state(ref)
-    assert not core.restore_graph.staging_path(dd).exists()
+    assert not core.staging.staging_path(dd).exists()
 
 
 def test_restore_onto_a_real_full_disk_then_resume(tmp_path: Path, tiny_fs: Any) -> None:
@@ -261,7 +262,7 @@ def test_restore_onto_a_real_full_disk_then_resume(tmp_path: Path, tiny_fs: Any)
     (run_rec,) = list_runs(dd)
     journaled = {rid for rec in committed_batches(run_rec.path, "graph") for rid, _crc in pairs(rec, "nodes")}
     assert journaled and set(nodes_now) == set(before) | journaled  # whole batches, as journaled
-    assert not core.restore_graph.staging_path(dd).exists()
+    assert not core.staging.staging_path(dd).exists()
     _resume_after_growing(tiny_fs, disk, dd, ref, argv)
 
 
@@ -273,8 +274,8 @@ def test_restore_onto_a_disk_too_small_to_stage_writes_nothing(tmp_path: Path, t
     proc = subprocess.run([*CLI, "--data-dir", str(dd.root), *argv], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1, proc.stdout[-2000:]
     error = json.loads(proc.stdout)["error"]
-    assert error["code"] == "NO_SPACE" and error["file"] == str(core.restore_graph.staging_path(dd)), error
+    assert error["code"] == "NO_SPACE" and error["file"] == str(core.staging.staging_path(dd)), error
     assert "nothing was written" in error["message"] and "Traceback" not in proc.stderr
     assert graph_state(dd) == before
-    assert not core.restore_graph.staging_path(dd).exists()
+    assert not core.staging.staging_path(dd).exists()
     _resume_after_growing(tiny_fs, disk, dd, ref, argv)

@@ -21,7 +21,7 @@ import pytest
 
 from core.datadir import DataDir, resolve
 from core.journal import list_runs
-from core.restore_graph import staging_path
+from core.staging import staging_path
 from core.undo import undo_run
 from tests.builders import (
     chroma_state,
@@ -160,3 +160,54 @@ def test_kill_9_while_staging_leaves_the_live_rows_as_they_were_and_no_staging_f
     assert not staging.exists() and not list(staging.parent.iterdir())
     run_to_end(dd, bundle)
     assert not staging.exists() and not list(staging.parent.iterdir())
+
+
+def _helpers_of(pid: int) -> list[int]:
+    """The staging helper processes whose parent is ``pid``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            stat = (proc / "stat").read_text()
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"stage_half_main" in (proc / "cmdline").read_bytes():
+                found.append(int(proc.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_kill_9_while_two_processes_stage_stops_the_helper_too_and_writes_nothing(tmp_path: Path) -> None:
+    """A large graph file is validated in two halves at once, the second by a helper process staging into a file
+    of its own. kill -9 of the restore then: the helper dies with it (it would stage on for nothing), the live
+    graph is byte-identical, and the next run clears both staging files and restores as usual."""
+    dd, bundle = build_base(tmp_path / "dd")
+    second = staging_path(dd).with_name("graph-2.sqlite")
+    before = dd.graph_db.read_bytes(), graph_state(dd)
+    env = {**os.environ, "RECOVERY_CONSOLE_SPLIT_MIN_BYTES": "1"}
+    proc = subprocess.Popen(restore_cmd(dd, bundle), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    deadline = time.monotonic() + 120
+    helpers: list[int] = []
+    while proc.poll() is None and time.monotonic() < deadline:
+        helpers = helpers or _helpers_of(proc.pid)
+        if helpers and second.exists():  # the helper has begun its half, which takes it a good second more
+            break
+        time.sleep(0.005)
+    assert proc.poll() is None and helpers, "the restore ended before both halves were seen staging"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    deadline = time.monotonic() + 0.3  # the signal is immediate; finishing its half would take far longer
+    while time.monotonic() < deadline and any(map(_running, helpers)):
+        time.sleep(0.05)
+    assert not any(map(_running, helpers)), "the helper outlived the restore"
+    assert (dd.graph_db.read_bytes(), graph_state(dd)) == before
+
+    final = subprocess.run(restore_cmd(dd, bundle), capture_output=True, timeout=300, env=env)
+    assert final.returncode == 0, final.stderr
+    assert orjson.loads(final.stdout)["status"] == "completed"
+    assert not list(staging_path(dd).parent.iterdir())
