@@ -97,7 +97,12 @@ def same(a: tuple, b: tuple) -> bool:
 
 
 @pytest.mark.slow
-def test_kill_9_and_rerun_ends_in_the_uninterrupted_state(tmp_path: Path) -> None:
+@pytest.mark.parametrize("processes", [1, 2])
+def test_kill_9_and_rerun_ends_in_the_uninterrupted_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          processes: int) -> None:
+    """``processes``: 2 validates and stages the graph file in two halves at once (a helper process takes the
+    second), as a large file is; every kill and re-run must end the same."""
+    monkeypatch.setenv("RECOVERY_CONSOLE_SPLIT_MIN_BYTES", "1" if processes == 2 else str(1 << 62))
     seed = int(os.environ.get("KILL_SEED") or random.randrange(1 << 30))
     rng = random.Random(seed)
     base, bundle = build_base(tmp_path / "base")
