@@ -334,19 +334,26 @@ class _Batches:
         self.send(orjson.dumps(["end", lines, self.bad_lines]))
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    """Every byte, however many writes it takes (a stopped and continued process's pipe write returns short;
+    sys.stdout's buffered writer was seen to drop the rest of a frame then)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 def child_main(argv: Sequence[str]) -> None:
     """The helper process: ``path start graph_db batch in_memory``; frames on stdout."""
     path, start, graph_db, batch, in_memory = Path(argv[0]), int(argv[1]), Path(argv[2]), int(argv[3]), int(argv[4])
     gc.disable()  # nothing here makes cycles; the collector would walk every batch's objects again and again
-    out = sys.stdout.buffer
+    out = sys.stdout.fileno()
     frames: queue.Queue[bytes | None] = queue.Queue(HELD_FRAMES)
 
     def write() -> None:  # on a thread: the parse goes on while the caller is still busy with its own half
         try:
             while (frame := frames.get()) is not None:
-                out.write(HEAD.pack(MAGIC, len(frame)))
-                out.write(frame)
-            out.flush()
+                _write_all(out, HEAD.pack(MAGIC, len(frame)))
+                _write_all(out, frame)
         except BaseException:  # the caller is gone (a closed pipe): nothing is left to do
             os._exit(1)
 

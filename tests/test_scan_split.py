@@ -3,6 +3,7 @@ it, wherever the split lands; a helper that fails or sends garbage is an error n
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from pathlib import Path
@@ -210,3 +211,40 @@ def test_a_cancel_during_the_first_half_stops_the_helper(tmp_path: Path, monkeyp
     with pytest.raises(Cancelled):
         scan_bundle(dd, b, cancel=cancel)
     assert spy.made[0].proc.returncode is not None
+
+
+def test_a_helper_stopped_and_continued_loses_no_byte(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      spy: type[Spy]) -> None:
+    """Ctrl-Z and `fg` stop the helper with the console: a pipe write it was blocked in returns short, and the
+    rest of that batch must still arrive (frames here are far over a pipe's 64 KiB)."""
+    dd = resolve(tmp_path / "dd", env={})
+    live_graph(dd, [node(f"n{i}", "FILE") for i in range(0, 30_000, 7)])
+    lines = [_n(node(f"n{i}", "FILE")) for i in range(30_000)] + \
+            [_e(edge(f"e{i}", f"n{i}", f"n{(i * 13) % 30_000}", "CONTAINS")) for i in range(30_000)]
+    b = write_bundle(dd.backup_root, graph_lines=lines)
+    whole = one_process(dd, b, monkeypatch)
+    monkeypatch.setattr(scan_split, "SPLIT_BYTES", 1)
+    monkeypatch.setattr(scan_split, "SPLIT_AT", 0.2)
+
+    def slowly(_: Progress) -> None:  # this process lingers over its own part: the helper fills the pipe
+        time.sleep(0.05)
+
+    done = threading.Event()
+
+    def stop_and_continue() -> None:
+        while not done.is_set():
+            if spy.made and spy.made[0].proc.poll() is None:
+                spy.made[0].proc.send_signal(signal.SIGSTOP)
+                time.sleep(0.001)
+                spy.made[0].proc.send_signal(signal.SIGCONT)
+            time.sleep(0.003)
+
+    poker = threading.Thread(target=stop_and_continue)
+    poker.start()
+    try:
+        split = scan_bundle(dd, b, on_progress=slowly)
+    finally:
+        done.set()
+        poker.join()
+    same_scan(split, whole)
+    assert spy.made[0].lines > 40_000
