@@ -160,8 +160,7 @@ def scan_graph(dd: DataDir, bundle: Path, *, on_progress: ProgressFn = no_progre
         for c in (conn, census_conn, differs_conn):
             if c is not None:
                 stack.callback(c.close)
-        # the live ids first: a row-by-row read with another thread running hands the GIL over on every row
-        live = _LiveIds(conn)
+        live = _LiveIds(conn)  # each table's ids read when first needed (a helper may look up all the edges)
         pool = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="plan-census"))
         census = pool.submit(gs.census, census_conn)
         differs_pool = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="plan-differs"))
@@ -169,8 +168,7 @@ def scan_graph(dd: DataDir, bundle: Path, *, on_progress: ProgressFn = no_progre
         # again and again for cycles that do not exist (reference counting frees everything here)
         gc.disable()
         stack.callback(lambda: gc.enable() if gc_was_on else None)
-        agg = _GraphAggregator(out, live, LinesDiffering(differs_conn, {gs.NODES: live.nodes, gs.EDGES: live.edges},
-                                                         differs_pool))
+        agg = _GraphAggregator(out, live, LinesDiffering(differs_conn, live, differs_pool))
         agg.ticker, agg.cancel = Ticker("graph", total_lines, on_progress, unit="lines"), cancel
         before = 0  # lines of the last file before the helper's half
         for path in files:
@@ -180,12 +178,13 @@ def scan_graph(dd: DataDir, bundle: Path, *, on_progress: ProgressFn = no_progre
                 before = read_records(fh, 1, GRAPH_BATCH, agg)
         agg.differs.settle()  # this half's differing lines counted before the helper's, as one process would
         if helper is not None:
-            for f in helper.frames(cancel):
-                if f[0] == "n":
-                    agg.nodes(f[1], f[2], [], f[3], f[4])
+            for batch in helper.batches(cancel):
+                cols = batch.columns
+                if batch.kind == "n":
+                    agg.nodes(cols[0], cols[1], [], batch.lives, batch.differ)
                 else:
-                    agg.edges(f[1], f[2], f[3], f[4], [], f[5], f[6])
-                for number, reason in f[-1]:
+                    agg.edges(cols[0], cols[1], cols[2], cols[3], [], batch.lives, batch.differ, batch.again)
+                for number, reason in batch.bad:
                     agg.bad(before + number, reason)
                 agg.batch_done()
             for number, reason in helper.bad:
@@ -259,6 +258,7 @@ class _GraphAggregator:
         self.node_map: dict[str, State] = {}
         self.edge_map: dict[str, EdgeKey] = {}
         self.edge_dups: dict[str, frozenset[tuple[str, State, State]]] = {}
+        self.aside: list[tuple[list[str], list[EdgeKey]]] = []  # new edge ids of the helper's, not yet in edge_map
         self.states: dict[State, State] = {}
         self.edge_keys: dict[EdgeKey, EdgeKey] = {}
         self.single = _States(self._state)
@@ -282,7 +282,8 @@ class _GraphAggregator:
         """Count the key of each line whose id is live (``lives``) and whose content is not the live row's
         (``differ``: their positions, when the helper process compared them)."""
         if differ is not None:
-            counter.update(map([*keys].__getitem__, differ))
+            if differ:
+                counter.update(map([*keys].__getitem__, differ))
         elif any(lives):
             self.differs.ask(table, [*compress(ids, lives)], [*compress(raws, lives)], [*compress(keys, lives)],
                              counter)
@@ -321,12 +322,15 @@ class _GraphAggregator:
         return keys
 
     def edges(self, eids: list[str], types: list[str], srcs: list[str], tgts: list[str], raws: list[bytes],
-              lives: list[bool] | None = None, differ: list[int] | None = None) -> None:
+              lives: list[bool] | None = None, differ: list[int] | None = None, again: bool = True) -> None:
+        """A batch of edge lines. ``again`` False: the helper process saw none of these ids earlier in its part;
+        unless this process saw them, they are new, and they are set aside instead of entering the id map (only a
+        repeat needs the map: the first repeat puts them in)."""
         if not eids:
             return
         self.out.lines += len(eids)
         node_map, edge_map = self.node_map, self.edge_map
-        _prime(eids, srcs, tgts)
+        _prime(srcs, tgts)
         src_states = list(map(node_map.get, srcs))
         tgt_states = list(map(node_map.get, tgts))
         if None in src_states or None in tgt_states:  # endpoints that are not bundle nodes: live or nowhere
@@ -344,10 +348,18 @@ class _GraphAggregator:
         srcs_in, tgts_in = cast(list[State], src_states), cast(list[State], tgt_states)  # no None left
         keys: list[EdgeKey] = list(zip(types, srcs_in, tgts_in, lives, repeat(None)))
         keys = list(map(self.edge_keys.setdefault, keys, keys))
-        if _insert_new(edge_map, eids, keys):
+        if not again and (not edge_map or edge_map.keys().isdisjoint(eids)):
+            self.aside.append((eids, keys))
             self.out.edges.update(keys)
         else:
-            keys = self._edges_one_by_one(eids, types, srcs_in, tgts_in, lives)
+            for ids, earlier in self.aside:
+                deque(map(edge_map.setdefault, ids, earlier), 0)
+            self.aside.clear()
+            _prime(eids)
+            if _insert_new(edge_map, eids, keys):
+                self.out.edges.update(keys)
+            else:
+                keys = self._edges_one_by_one(eids, types, srcs_in, tgts_in, lives)
         self._differing(gs.EDGES, eids, raws, keys, [*map(itemgetter(3), keys)], self.out.edges_differ,
                         differ)
 

@@ -27,12 +27,12 @@ import sys
 import tempfile
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, suppress
 from itertools import compress
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import orjson
 
@@ -141,19 +141,39 @@ def _rowids(conn: sqlite3.Connection, table: str) -> dict[str, int]:
     return dict(zip(ids.split("\n"), map(int, rowids.split(",")), strict=True))
 
 
-class LiveIds:
-    """Which ids exist live: read once (with their rowids) when the live graph has at most ``in_memory`` rows,
-    else probed per batch (one bound-parameter query per chunk of ids, about 1 µs an id)."""
+class LiveIds(Mapping[str, "dict[str, int] | None"]):
+    """Which ids exist live: a table's ids read once (with their rowids), when first asked, when the live graph
+    has at most ``in_memory`` rows, else probed per batch (one bound-parameter query per chunk of ids, about 1 µs
+    an id). As a mapping: table -> its ids and rowids, or None when they are probed."""
 
     def __init__(self, conn: sqlite3.Connection | None, in_memory: int) -> None:
         self.conn = conn
-        self.nodes: dict[str, int] | None = None
-        self.edges: dict[str, int] | None = None
-        if conn is not None and sum(gs.counts(conn)) <= in_memory:
-            self.nodes, self.edges = _rowids(conn, gs.NODES), _rowids(conn, gs.EDGES)
+        self.in_memory = conn is not None and sum(gs.counts(conn)) <= in_memory
+        self._held: dict[str, dict[str, int]] = {}
 
     def held(self, table: str) -> dict[str, int] | None:
-        return self.nodes if table == gs.NODES else self.edges
+        if not self.in_memory or self.conn is None:
+            return None
+        ids = self._held.get(table)
+        if ids is None:
+            ids = self._held[table] = _rowids(self.conn, table)
+        return ids
+
+    __getitem__ = held
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(gs.TABLES)
+
+    def __len__(self) -> int:
+        return len(gs.TABLES)
+
+    @property
+    def nodes(self) -> dict[str, int] | None:
+        return self.held(gs.NODES)
+
+    @property
+    def edges(self) -> dict[str, int] | None:
+        return self.held(gs.EDGES)
 
     def lives(self, table: str, ids: list[str]) -> list[bool]:
         """Per id of ``ids``: is it live?"""
@@ -250,9 +270,8 @@ class Helper:
                 raise self._failed("stopped before the end of its half")
             self.buf += chunk
 
-    def frames(self, cancel: threading.Event | None) -> Iterator[list[Any]]:
-        """Each batch: ``["n", ids, labels, lives, differing, bad]`` or ``["e", ids, types, sources, targets,
-        lives, differing, bad]`` (bad: ``[line, reason]`` pairs, line numbers from the helper's first line)."""
+    def batches(self, cancel: threading.Event | None) -> Iterator[Batch]:
+        """The helper's batches, in file order."""
         while True:
             self._fill(HEAD.size, cancel)
             magic, n = HEAD.unpack_from(self.buf)
@@ -271,21 +290,35 @@ class Helper:
                 self.lines, self.bad = frame[1], [(int(k), str(r)) for k, r in frame[2]]
                 self.ended = True
                 return
-            yield frame
+            yield Batch(frame[0], frame[1:-4], *frame[-4:])
 
 
 def _well_formed(frame: Any) -> bool:
     if type(frame) is not list or not frame:
         return False
-    width = {"n": 6, "e": 8, "end": 3}.get(frame[0]) if type(frame[0]) is str else None
+    width = {"n": 7, "e": 9, "end": 3}.get(frame[0]) if type(frame[0]) is str else None
     if width is None or len(frame) != width:
         return False
     if frame[0] == "end":
         return type(frame[1]) is int and type(frame[2]) is list
-    columns, lives, differ, bad = frame[1:-3], frame[-3], frame[-2], frame[-1]
+    columns, (lives, differ, again, bad) = frame[1:-4], frame[-4:]
     n = len(lives) if type(lives) is list else -1
     return (n > 0 and all(type(c) is list and len(c) == n for c in columns) and type(differ) is list
-            and all(type(i) is int and 0 <= i < n for i in differ) and type(bad) is list)
+            and all(type(i) is int and 0 <= i < n for i in differ) and type(again) is bool and type(bad) is list)
+
+
+class Batch(NamedTuple):
+    """One batch of the helper's: ``columns`` are (ids, labels) of nodes or (ids, types, sources, targets) of
+    edges; ``lives``: which ids are live; ``differ``: positions of the live lines whose content is not their live
+    row's; ``again``: an edge id of the batch may have come earlier in the helper's part (False: none did);
+    ``bad``: (line, reason) of the lines before it that are not graph records, numbered from the helper's first."""
+
+    kind: str  # "n" or "e"
+    columns: list[list[str]]
+    lives: list[bool]
+    differ: list[int]
+    again: bool
+    bad: list[list[Any]]
 
 
 class _Batches:
@@ -295,30 +328,33 @@ class _Batches:
     def __init__(self, live: LiveIds, conn: sqlite3.Connection | None, pool: ThreadPoolExecutor,
                  send: Callable[[bytes], None]) -> None:
         self.live, self.conn, self.pool, self.send = live, conn, pool, send
-        self.waiting: deque[tuple[list[Any], Future[list[int]] | None, list[list[Any]]]] = deque()
+        self.waiting: deque[tuple[list[Any], Future[list[int]] | None, list[Any]]] = deque()
         self.bad_lines: list[list[Any]] = []
         self.n_bad = 0
+        self.seen: set[int] = set()  # the hashes of the edge ids so far (a collision only costs the caller time)
 
     def nodes(self, ids: list[str], labels: list[str], raws: list[bytes]) -> None:
-        self._batch(gs.NODES, ["n", ids, labels], raws)
+        self._batch(gs.NODES, ["n", ids, labels], raws, False)
 
     def edges(self, eids: list[str], types: list[str], srcs: list[str], tgts: list[str], raws: list[bytes]) -> None:
-        self._batch(gs.EDGES, ["e", eids, types, srcs, tgts], raws)
+        before = len(self.seen)
+        self.seen.update(map(hash, eids))
+        self._batch(gs.EDGES, ["e", eids, types, srcs, tgts], raws, len(self.seen) - before != len(eids))
 
-    def _batch(self, table: str, columns: list[Any], raws: list[bytes]) -> None:
+    def _batch(self, table: str, columns: list[Any], raws: list[bytes], again: bool) -> None:
         ids = columns[1]
         lives = self.live.lives(table, ids)
         live_at = [*compress(range(len(ids)), lives)]
         asked = self.pool.submit(differing_lines, self.conn, table, ids, raws, live_at, self.live.held(table)) \
             if live_at and self.conn is not None else None
-        self.waiting.append(([*columns, lives], asked, self.bad_lines))
+        self.waiting.append(([*columns, lives], asked, [again, self.bad_lines]))
         self.bad_lines = []
         while len(self.waiting) > 1:
             self._send_one()
 
     def _send_one(self) -> None:
-        frame, asked, bad = self.waiting.popleft()
-        self.send(orjson.dumps([*frame, asked.result() if asked is not None else [], bad]))
+        frame, asked, tail = self.waiting.popleft()
+        self.send(orjson.dumps([*frame, asked.result() if asked is not None else [], *tail]))
 
     def bad(self, number: int, reason: str) -> None:
         if self.n_bad < MAX_BAD_LINES:
