@@ -155,8 +155,11 @@ def scan_graph(dd: DataDir, bundle: Path, *, on_progress: ProgressFn = no_progre
         split = split_point(files[-1]) if files and codec.payload_encoding(files[-1].name) == codec.PLAIN else None
         helper = None
         if split is not None:  # started first: its start-up overlaps this half
-            helper = Helper(files[-1], split, dd.graph_db, GRAPH_BATCH, LIVE_IDS_IN_MEMORY)
-            stack.callback(helper.close)
+            try:
+                helper = Helper(files[-1], split, dd.graph_db, GRAPH_BATCH, LIVE_IDS_IN_MEMORY)
+                stack.callback(helper.close)
+            except OSError:  # no interpreter to start (a frozen build): one process reads it all
+                split = None
         for c in (conn, census_conn, differs_conn):
             if c is not None:
                 stack.callback(c.close)

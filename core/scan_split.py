@@ -18,8 +18,8 @@ from __future__ import annotations
 import gc
 import io
 import os
-import queue
 import select
+import signal
 import sqlite3
 import struct
 import subprocess
@@ -48,7 +48,7 @@ MAX_BAD_LINES = 50  # lines that are not graph records, listed; the warning says
 MAGIC = b"rcs1"
 HEAD = struct.Struct("<4sI")
 MAX_FRAME = 1 << 30
-HELD_FRAMES = 64  # frames the helper holds while the caller is still on its own half (about 1.5 MB each)
+HELD_BYTES = 64 << 20  # of frames the helper holds while the caller is still on its own part
 CHILD = "import sys; sys.path.insert(0, sys.argv[1]); from core.scan_split import child_main; child_main(sys.argv[2:])"
 ROOT = Path(__file__).resolve().parent.parent  # the directory holding the `core` package
 
@@ -229,9 +229,13 @@ class Helper:
     def __init__(self, path: Path, start: int, graph_db: Path, batch: int, in_memory: int) -> None:
         self.path = path
         self.err = tempfile.TemporaryFile()  # noqa: SIM115  # closed by close(), with the process
-        self.proc = subprocess.Popen([sys.executable, "-c", CHILD, str(ROOT), str(path), str(start), str(graph_db),
-                                      str(batch), str(in_memory)],
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self.err, bufsize=0)
+        try:
+            self.proc = subprocess.Popen([sys.executable, "-c", CHILD, str(ROOT), str(path), str(start),
+                                          str(graph_db), str(batch), str(in_memory)],
+                                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self.err, bufsize=0)
+        except BaseException:
+            self.err.close()
+            raise
         self.buf = bytearray()
         self.bad: list[tuple[int, str]] = []  # bad lines after the last batch
         self.lines = 0  # lines the helper read
@@ -370,6 +374,30 @@ class _Batches:
         self.send(orjson.dumps(["end", lines, self.bad_lines]))
 
 
+class _Outbox:
+    """Frames waiting for the pipe: at most ``limit`` bytes of them (a bigger frame waits alone)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.held, self.frames = limit, 0, deque[bytes | None]()
+        self.changed = threading.Condition()
+
+    def put(self, frame: bytes | None) -> None:
+        size = len(frame or b"")
+        with self.changed:
+            self.changed.wait_for(lambda: not self.frames or self.held + size <= self.limit)
+            self.frames.append(frame)
+            self.held += size
+            self.changed.notify_all()
+
+    def get(self) -> bytes | None:
+        with self.changed:
+            self.changed.wait_for(lambda: self.frames)
+            frame = self.frames.popleft()
+            self.held -= len(frame or b"")
+            self.changed.notify_all()
+            return frame
+
+
 def _write_all(fd: int, data: bytes) -> None:
     """Every byte, however many writes it takes (a stopped and continued process's pipe write returns short;
     sys.stdout's buffered writer was seen to drop the rest of a frame then)."""
@@ -382,8 +410,10 @@ def child_main(argv: Sequence[str]) -> None:
     """The helper process: ``path start graph_db batch in_memory``; frames on stdout."""
     path, start, graph_db, batch, in_memory = Path(argv[0]), int(argv[1]), Path(argv[2]), int(argv[3]), int(argv[4])
     gc.disable()  # nothing here makes cycles; the collector would walk every batch's objects again and again
-    out = sys.stdout.fileno()
-    frames: queue.Queue[bytes | None] = queue.Queue(HELD_FRAMES)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the caller's to handle: it stops this process
+    out = os.dup(sys.stdout.fileno())
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # a stray print must not land between frames
+    frames = _Outbox(HELD_BYTES)
 
     def write() -> None:  # on a thread: the parse goes on while the caller is still busy with its own half
         try:

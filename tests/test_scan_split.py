@@ -4,6 +4,7 @@ it, wherever the split lands; a helper that fails or sends garbage is an error n
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -248,3 +249,13 @@ def test_a_helper_stopped_and_continued_loses_no_byte(tmp_path: Path, monkeypatc
         poker.join()
     same_scan(split, whole)
     assert spy.made[0].lines > 40_000
+
+
+def test_no_interpreter_to_start_reads_the_file_in_one_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               spy: type[Spy]) -> None:
+    dd, b = make(tmp_path)
+    whole = one_process(dd, b, monkeypatch)
+    at_line(monkeypatch, line_starts()[10])
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-such-python"))
+    same_scan(scan_bundle(dd, b), whole)
+    assert not spy.made
