@@ -144,8 +144,8 @@ def scan_graph(dd: DataDir, bundle: Path, *, on_progress: ProgressFn = no_progre
     This is the hot loop of the plan (1M lines must cost about one JSON parse): `read_records` parses and
     picks four fields per line; each batch is classified in bulk (C-level map/zip/Counter over the batch, live
     ids from sets or one query per batch). The census of the live graph (a json_extract over every live node)
-    runs on a thread, on its own connection, while the bundle is parsed; the second half of a big last file is
-    parsed, looked up and compared by a helper process (`core.scan_split`) while this one reads the first.
+    runs on a thread, on its own connection, while the bundle is parsed; the last ~70% of a big last file is
+    parsed, looked up and compared by a helper process (`core.scan_split`) while this one reads the rest.
     """
     files = substrate_files(bundle, "graph")
     out = GraphScan(files=[str(f.relative_to(bundle)) for f in files])
@@ -154,7 +154,7 @@ def scan_graph(dd: DataDir, bundle: Path, *, on_progress: ProgressFn = no_progre
     with ExitStack() as stack:
         split = split_point(files[-1]) if files and codec.payload_encoding(files[-1].name) == codec.PLAIN else None
         helper = None
-        if split is not None:  # started first: its start-up overlaps this half
+        if split is not None:  # started first: its start-up overlaps this process's part
             try:
                 helper = Helper(files[-1], split, dd.graph_db, GRAPH_BATCH, LIVE_IDS_IN_MEMORY)
                 stack.callback(helper.close)
@@ -173,13 +173,13 @@ def scan_graph(dd: DataDir, bundle: Path, *, on_progress: ProgressFn = no_progre
         stack.callback(lambda: gc.enable() if gc_was_on else None)
         agg = _GraphAggregator(out, live, LinesDiffering(differs_conn, live, differs_pool))
         agg.ticker, agg.cancel = Ticker("graph", total_lines, on_progress, unit="lines"), cancel
-        before = 0  # lines of the last file before the helper's half
+        before = 0  # lines of the last file before the helper's part
         for path in files:
             agg.file = str(path.relative_to(bundle))
             head = split is not None and path is files[-1]
             with open_head(path, split) if head and split is not None else open_payload(path) as fh:
                 before = read_records(fh, 1, GRAPH_BATCH, agg)
-        agg.differs.settle()  # this half's differing lines counted before the helper's, as one process would
+        agg.differs.settle()  # this part's differing lines counted before the helper's, as one process would
         if helper is not None:
             for batch in helper.batches(cancel):
                 cols = batch.columns

@@ -1,16 +1,16 @@
 """The plan's graph lines: the one per-line reader, the live id sets, and a second process for a big file.
 
-A big plain graph file is read in two halves at once (the plan's scan is CPU-bound and one Python process runs
-on one core): this process reads the first half while a helper process parses the second, looks its ids up in
+A big plain graph file is read in two parts at once (the plan's scan is CPU-bound and one Python process runs
+on one core): this process reads the first part while a helper process parses the rest, looks its ids up in
 the live graph and compares its live lines' content with the live rows, and streams back compact columns in file
 order. The caller feeds them through the same aggregation as its own lines, after its own and in order, so every
 count is the single-process one. The helper is a fresh interpreter, never a fork: the TUI scans from a thread
 of a multi-threaded process.
 
 Wire: frames of ``MAGIC``, a 4-byte length and a JSON array (orjson: the fastest to decode of the formats
-measured, and exact for every string a JSON line can hold): ``[kind, ids, labels | types, sources, targets,
-lives, differing positions, bad lines]`` per batch, and ``["end", lines read]`` last. A frame that is not one,
-or a helper that stops before its end frame, is an error, never a shorter plan.
+measured, pickle and separator-joined columns included, and exact for every string a JSON line can hold): a
+`Batch` per batch, ``["end", lines read, bad lines]`` last. A frame that is not one, or a helper that stops
+before its end frame, is an error, never a shorter plan.
 """
 
 from __future__ import annotations
@@ -43,12 +43,14 @@ from core.same_content import differing_lines
 from core.scan import BUFFER
 
 SPLIT_BYTES = 32 << 20  # a plain graph file at least this big is read by two processes
-SPLIT_AT = 0.3  # the helper's half starts at the first line start at or after this fraction of the file
+# the helper's part starts at the first line start at or after this fraction of the file: this process does more
+# per line (every count, every id map), so the helper takes more lines (measured on nodes-then-edges files)
+SPLIT_AT = 0.3
 MAX_BAD_LINES = 50  # lines that are not graph records, listed; the warning says when there are more
 MAGIC = b"rcs1"
 HEAD = struct.Struct("<4sI")
 MAX_FRAME = 1 << 30
-HELD_BYTES = 64 << 20  # of frames the helper holds while the caller is still on its own part
+HELD_BYTES = 32 << 20  # of frames the helper holds while the caller is still on its own part
 CHILD = "import sys; sys.path.insert(0, sys.argv[1]); from core.scan_split import child_main; child_main(sys.argv[2:])"
 ROOT = Path(__file__).resolve().parent.parent  # the directory holding the `core` package
 
@@ -190,7 +192,7 @@ class LiveIds(Mapping[str, "dict[str, int] | None"]):
 
 
 def split_point(path: Path) -> int | None:
-    """Where the helper's half of a plain graph file starts (a line start), or None: the file is read whole."""
+    """Where the helper's part of a plain graph file starts (a line start), or None: the file is read whole."""
     size = path.stat().st_size
     if size < max(SPLIT_BYTES, 2):
         return None
@@ -253,13 +255,18 @@ class Helper:
             self.proc.stdout.close()
         self.err.close()
 
-    def _failed(self, what: str) -> ConsoleError:
+    def _failed(self, what: str, *, ending: bool = False) -> ConsoleError:
+        """The error naming the file, with the helper's exit code and last word (``ending``: it closed its end of
+        the pipe, so it is exiting: its own exit code is waited for)."""
+        if ending:
+            with suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=2)
         if self.proc.poll() is None:
             self.proc.kill()
         code = self.proc.wait()
         self.err.seek(0)
         said = [ln for ln in self.err.read().decode(errors="replace").splitlines() if ln.strip()]
-        return ConsoleError(f"the plan's helper process reading the second half of this file {what} (exit code "
+        return ConsoleError(f"the plan's helper process reading the last part of this file {what} (exit code "
                             f"{code}{': ' + said[-1] if said else ''})", path=self.path)
 
     def _fill(self, need: int, cancel: threading.Event | None) -> None:
@@ -271,7 +278,7 @@ class Helper:
                 continue
             chunk = os.read(fd, max(need - len(self.buf), 1 << 20))
             if not chunk:
-                raise self._failed("stopped before the end of its half")
+                raise self._failed("stopped before the end of its part", ending=True)
             self.buf += chunk
 
     def batches(self, cancel: threading.Event | None) -> Iterator[Batch]:
@@ -415,7 +422,7 @@ def child_main(argv: Sequence[str]) -> None:
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # a stray print must not land between frames
     frames = _Outbox(HELD_BYTES)
 
-    def write() -> None:  # on a thread: the parse goes on while the caller is still busy with its own half
+    def write() -> None:  # on a thread: the parse goes on while the caller is still busy with its own part
         try:
             while (frame := frames.get()) is not None:
                 _write_all(out, HEAD.pack(MAGIC, len(frame)))

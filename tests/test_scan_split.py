@@ -1,4 +1,4 @@
-"""The plan's scan of a big graph file in two processes: the helper's half counted exactly as one process counts
+"""The plan's scan of a big graph file in two processes: the helper's part counted exactly as one process counts
 it, wherever the split lands; a helper that fails or sends garbage is an error naming the file; a cancel stops it."""
 
 from __future__ import annotations
@@ -169,13 +169,13 @@ def test_a_compressed_or_small_file_is_read_by_one_process(tmp_path: Path, monke
 
 @pytest.mark.parametrize(("child", "says"), [
     ("import sys; sys.stderr.write('boom: disk gone\\n'); sys.exit(3)",
-     "stopped before the end of its half (exit code 3: boom: disk gone)"),
+     "stopped before the end of its part (exit code 3: boom: disk gone)"),
     ("import sys; sys.stdout.buffer.write(b'garbage garbage garbage'); sys.stdout.flush()",
      "sent something that is not a frame"),
     ("import sys, struct; b = b'[1, 2]'; sys.stdout.buffer.write(struct.pack('<4sI', b'rcs1', len(b)) + b)",
      "sent a frame that is not a batch"),
     ("import sys; from core.scan_split import HEAD, MAGIC; sys.stdout.buffer.write(HEAD.pack(MAGIC, 9) + b'[\"n\",')",
-     "stopped before the end of its half (exit code 0)"),
+     "stopped before the end of its part (exit code 0)"),
 ])
 def test_a_helper_that_fails_is_an_error_naming_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                          spy: type[Spy], child: str, says: str) -> None:
@@ -202,7 +202,7 @@ def test_a_cancel_stops_the_helper(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert spy.made[0].proc.returncode is not None  # killed, not left behind
 
 
-def test_a_cancel_during_the_first_half_stops_the_helper(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+def test_a_cancel_during_the_first_part_stops_the_helper(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                          spy: type[Spy]) -> None:
     dd, b = make(tmp_path)
     monkeypatch.setattr(live_scan, "GRAPH_BATCH", 1)
