@@ -238,6 +238,10 @@ class Helper:
         except BaseException:
             self.err.close()
             raise
+        assert self.proc.stdout is not None
+        self.fd = self.proc.stdout.fileno()
+        self.ready = select.poll()  # not select(): a long-running console may hold more than 1024 descriptors
+        self.ready.register(self.fd, select.POLLIN)
         self.buf = bytearray()
         self.bad: list[tuple[int, str]] = []  # bad lines after the last batch
         self.lines = 0  # lines the helper read
@@ -270,13 +274,11 @@ class Helper:
                             f"{code}{': ' + said[-1] if said else ''})", path=self.path)
 
     def _fill(self, need: int, cancel: threading.Event | None) -> None:
-        assert self.proc.stdout is not None
-        fd = self.proc.stdout.fileno()
         while len(self.buf) < need:
             check_cancel(cancel)
-            if not select.select([fd], [], [], 0.1)[0]:
+            if not self.ready.poll(100):
                 continue
-            chunk = os.read(fd, max(need - len(self.buf), 1 << 20))
+            chunk = os.read(self.fd, max(need - len(self.buf), 1 << 20))
             if not chunk:
                 raise self._failed("stopped before the end of its part", ending=True)
             self.buf += chunk

@@ -3,6 +3,8 @@ it, wherever the split lands; a helper that fails or sends garbage is an error n
 
 from __future__ import annotations
 
+import os
+import resource
 import signal
 import sys
 import threading
@@ -259,3 +261,23 @@ def test_no_interpreter_to_start_reads_the_file_in_one_process(tmp_path: Path, m
     monkeypatch.setattr(sys, "executable", str(tmp_path / "no-such-python"))
     same_scan(scan_bundle(dd, b), whole)
     assert not spy.made
+
+
+def test_a_process_holding_many_descriptors_still_reads_its_helper(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                    spy: type[Spy]) -> None:
+    """A console that has run a while may hold descriptors numbered over 1024 (select()'s limit)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 2048:
+        pytest.skip("cannot hold 1,100 descriptors here")
+    dd, b = make(tmp_path)
+    whole = one_process(dd, b, monkeypatch)
+    at_line(monkeypatch, line_starts()[10])
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 2048), hard))
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1_100)]
+    try:
+        same_scan(scan_bundle(dd, b), whole)
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert spy.made[0].fd > 1024
