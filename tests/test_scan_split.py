@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 import pytest
 
+from core import graph_store as gs
 from core import live_scan, scan_split
 from core.datadir import DataDir, resolve
 from core.errors import ConsoleError
@@ -281,3 +282,23 @@ def test_a_process_holding_many_descriptors_still_reads_its_helper(tmp_path: Pat
             os.close(fd)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     assert spy.made[0].fd > 1024
+
+
+@pytest.mark.parametrize("odd", [None, "line\nbreak", b"blob"], ids=["plain", "newline", "blob"])
+def test_live_ids_read_in_one_row_are_exactly_the_rows(tmp_path: Path, odd: str | bytes | None) -> None:
+    """The ids and rowids come as one joined row, split in Python; an id the join cannot carry (a newline, a value
+    that is not text) sends the table to a row-by-row read: either way, exactly the table's ids and rowids."""
+    dd = resolve(tmp_path / "dd", env={})
+    live_graph(dd, [node(i, "FILE") for i in ("a", "a\x00b", "😀", "x" * 10_240)], [edge("e", "a", "😀", "T")])
+    conn = gs.connect(dd.graph_db)
+    if odd is not None:
+        conn.execute("INSERT INTO Nodes (id, data) VALUES (?, '{}')", (odd,))
+    ro = gs.connect(dd.graph_db, readonly=True)
+    try:
+        live = scan_split.LiveIds(ro, 1_000_000)
+        assert live.nodes == dict(ro.execute("SELECT id, rowid FROM Nodes"))
+        assert live.edges == {"e": 1}
+        assert scan_split.LiveIds(ro, 0).nodes is None  # a bigger live graph is probed instead
+    finally:
+        ro.close()
+        conn.close()
