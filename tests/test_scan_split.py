@@ -302,3 +302,13 @@ def test_live_ids_read_in_one_row_are_exactly_the_rows(tmp_path: Path, odd: str 
     finally:
         ro.close()
         conn.close()
+
+
+def test_no_live_graph_yet_splits_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spy: type[Spy]) -> None:
+    dd = resolve(tmp_path / "dd", env={})
+    b = write_bundle(dd.backup_root, graph_lines=LINES)
+    assert not dd.graph_db.exists()
+    whole = one_process(dd, b, monkeypatch)
+    at_line(monkeypatch, line_starts()[7])
+    same_scan(scan_bundle(dd, b), whole)
+    assert spy.made[0].proc.returncode == 0 and not dd.graph_db.exists()
