@@ -151,7 +151,7 @@ def test_the_probe_path_of_a_large_live_graph_splits_the_same(tmp_path: Path, mo
     assert len(spy.made) == 1
 
 
-def test_progress_counts_both_halves(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spy: type[Spy]) -> None:
+def test_progress_counts_both_parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spy: type[Spy]) -> None:
     dd, b = make(tmp_path)
     monkeypatch.setattr(live_scan, "GRAPH_BATCH", 1)
     at_line(monkeypatch, line_starts()[5])
