@@ -22,9 +22,8 @@ from operator import is_, itemgetter
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-import orjson
-
 from core import chroma_store as cs
+from core import codec
 from core import graph_store as gs
 from core.bundle import captures_collection, collection_files, read_meta, resolve_bundle, substrate_files
 from core.datadir import DataDir
@@ -35,6 +34,7 @@ from core.progress import ProgressFn, Ticker, check_cancel, no_progress
 from core.records import chroma_line_id
 from core.same_content import LinesDiffering, differing_rows
 from core.scan import iter_lines, open_payload
+from core.scan_split import MAX_BAD_LINES, Helper, LiveIds, open_head, read_records, split_point
 from core.substrates import (
     COLLECTION_BY_KEY,
     KB,
@@ -44,7 +44,6 @@ from core.substrates import (
 GRAPH_BATCH = 10_000  # lines per live-lookup batch in the scan (a batch's lines are held until it is compared)
 CHROMA_CHECK = 10_000  # ids per existence check (chroma's get(ids) limit is ~32k)
 CHROMA_CHECK_BYTES = 16 << 20  # and at most this much of their lines (and of the live rows fetched beside them)
-MAX_BAD_LINES = 50  # lines that are not graph records, listed; the warning says when there are more
 
 
 # An endpoint's state: (labels of the backup occurrences of that id seen so far, live?). Interned so the
@@ -133,50 +132,38 @@ class Scan:
 LIVE_IDS_IN_MEMORY = 1_000_000  # live graphs up to this many rows are read into id sets: one pass, no probes
 
 
-class _LiveIds:
-    """Which ids exist live: read once (with their rowids) when the live graph is small enough, else probed per
-    batch (one bound-parameter query per chunk of ids, about 1 µs an id)."""
-
+class _LiveIds(LiveIds):
     def __init__(self, conn: sqlite3.Connection | None) -> None:
-        self.conn = conn
-        self.nodes: dict[str, int] | None = None
-        self.edges: dict[str, int] | None = None
-        if conn is not None and sum(gs.counts(conn)) <= LIVE_IDS_IN_MEMORY:
-            self.nodes, self.edges = gs.all_rowids(conn, gs.NODES), gs.all_rowids(conn, gs.EDGES)
-
-    def lives(self, table: str, ids: list[str]) -> list[bool]:
-        """Per id of ``ids``: is it live?"""
-        held = self.nodes if table == gs.NODES else self.edges
-        return list(map((held if held is not None else self.present(table, ids)).__contains__, ids))
-
-    def present(self, table: str, ids: list[str]) -> set[str]:
-        held = self.nodes if table == gs.NODES else self.edges
-        if held is not None:
-            return held.keys() & ids
-        if self.conn is None or not ids:
-            return set()
-        return gs.present_ids(self.conn, table, ids)
+        super().__init__(conn, LIVE_IDS_IN_MEMORY)
 
 
 def scan_graph(dd: DataDir, bundle: Path, *, on_progress: ProgressFn = no_progress,
                cancel: threading.Event | None = None, total_lines: int | None = None) -> GraphScan:
     """Stream the bundle's graph files once against the live DB and aggregate.
 
-    This is the hot loop of the plan (1M lines must cost about one JSON parse), so it is written flat: parse,
-    pick four fields, append to a batch; each batch is classified in bulk (C-level map/zip/Counter over the
-    batch, live ids from sets or one query per batch). The census of the live graph (a json_extract over
-    every live node) runs on a thread, on its own connection, while the bundle is parsed.
+    This is the hot loop of the plan (1M lines must cost about one JSON parse): `read_records` parses and
+    picks four fields per line; each batch is classified in bulk (C-level map/zip/Counter over the batch, live
+    ids from sets or one query per batch). The census of the live graph (a json_extract over every live node)
+    runs on a thread, on its own connection, while the bundle is parsed; the last ~70% of a big last file is
+    parsed, looked up and compared by a helper process (`core.scan_split`) while this one reads the rest.
     """
     files = substrate_files(bundle, "graph")
     out = GraphScan(files=[str(f.relative_to(bundle)) for f in files])
     conn, census_conn, differs_conn = (gs.open_live(dd.graph_db) for _ in range(3))
     gc_was_on = gc.isenabled()
     with ExitStack() as stack:
+        split = split_point(files[-1]) if files and codec.payload_encoding(files[-1].name) == codec.PLAIN else None
+        helper = None
+        if split is not None:  # started first: its start-up overlaps this process's part
+            try:
+                helper = Helper(files[-1], split, dd.graph_db, GRAPH_BATCH, LIVE_IDS_IN_MEMORY)
+                stack.callback(helper.close)
+            except OSError:  # no interpreter to start (a frozen build): one process reads it all
+                split = None
         for c in (conn, census_conn, differs_conn):
             if c is not None:
                 stack.callback(c.close)
-        # the live ids first: a row-by-row read with another thread running hands the GIL over on every row
-        live = _LiveIds(conn)
+        live = _LiveIds(conn)  # each table's ids read when first needed (a helper may look up all the edges)
         pool = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="plan-census"))
         census = pool.submit(gs.census, census_conn)
         differs_pool = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="plan-differs"))
@@ -184,72 +171,29 @@ def scan_graph(dd: DataDir, bundle: Path, *, on_progress: ProgressFn = no_progre
         # again and again for cycles that do not exist (reference counting frees everything here)
         gc.disable()
         stack.callback(lambda: gc.enable() if gc_was_on else None)
-        agg = _GraphAggregator(out, live, LinesDiffering(differs_conn, {gs.NODES: live.nodes, gs.EDGES: live.edges},
-                                                         differs_pool))
-        ticker = Ticker("graph", total_lines, on_progress, unit="lines")
-        loads = orjson.loads
-        ids: list[str] = []
-        labels: list[str] = []
-        nraws: list[bytes] = []  # each batch's lines, for the ids that turn out to be live
-        eids: list[str] = []
-        types: list[str] = []
-        srcs: list[str] = []
-        tgts: list[str] = []
-        eraws: list[bytes] = []
+        agg = _GraphAggregator(out, live, LinesDiffering(differs_conn, live, differs_pool))
+        agg.ticker, agg.cancel = Ticker("graph", total_lines, on_progress, unit="lines"), cancel
+        before = 0  # lines of the last file before the helper's part
         for path in files:
-            with open_payload(path) as fh:
-                for number, raw in enumerate(fh, start=1):
-                    try:
-                        obj = loads(raw)
-                        kind, data = obj["type"], obj["data"]
-                        if kind == "node":
-                            nid, label = data["id"], data.get("label")
-                        elif kind == "edge":
-                            s, t, et = data["source"], data["target"], data["type"]
-                            eid = data.get("id") or f"{s}->{t}:{et}"
-                        else:
-                            continue  # neo ignores records of another type
-                    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
-                        if raw.strip():
-                            agg.bad(bundle, path, number, "not a graph record with the fields restore needs")
-                        continue
-                    if kind == "node":
-                        if eids:  # a batch holds one kind: the edges before the first node after them go first
-                            agg.edges(eids, types, srcs, tgts, eraws)
-                            eids, types, srcs, tgts, eraws = [], [], [], [], []
-                        if type(nid) is not str or not nid:
-                            agg.bad(bundle, path, number, "node has no id")
-                            continue
-                        ids.append(nid)
-                        labels.append(label if type(label) is str else "")
-                        nraws.append(raw)
-                        if len(ids) >= GRAPH_BATCH:
-                            agg.nodes(ids, labels, nraws)
-                            ids, labels, nraws = [], [], []
-                            check_cancel(cancel)
-                            ticker.update(out.lines)
-                    else:
-                        if ids:
-                            agg.nodes(ids, labels, nraws)
-                            ids, labels, nraws = [], [], []
-                        if not (type(s) is str and type(t) is str and type(et) is str and s and t and et):
-                            agg.bad(bundle, path, number, "edge needs source, target and type")
-                            continue
-                        eids.append(eid if type(eid) is str else str(eid))
-                        types.append(et)
-                        srcs.append(s)
-                        tgts.append(t)
-                        eraws.append(raw)
-                        if len(eids) >= GRAPH_BATCH:
-                            agg.edges(eids, types, srcs, tgts, eraws)
-                            eids, types, srcs, tgts, eraws = [], [], [], [], []
-                            check_cancel(cancel)
-                            ticker.update(out.lines)
-        agg.nodes(ids, labels, nraws)
-        agg.edges(eids, types, srcs, tgts, eraws)
-        agg.differs.settle()
+            agg.file = str(path.relative_to(bundle))
+            head = split is not None and path is files[-1]
+            with open_head(path, split) if head and split is not None else open_payload(path) as fh:
+                before = read_records(fh, 1, GRAPH_BATCH, agg)
+        agg.differs.settle()  # this part's differing lines counted before the helper's, as one process would
+        if helper is not None:
+            for batch in helper.batches(cancel):
+                cols = batch.columns
+                if batch.kind == "n":
+                    agg.nodes(cols[0], cols[1], [], batch.lives, batch.differ)
+                else:
+                    agg.edges(cols[0], cols[1], cols[2], cols[3], [], batch.lives, batch.differ, batch.again)
+                for number, reason in batch.bad:
+                    agg.bad(before + number, reason)
+                agg.batch_done()
+            for number, reason in helper.bad:
+                agg.bad(before + number, reason)
         out.live_nodes, out.live_edges, out.live_labels, out.live_types = census.result()
-        ticker.update(out.lines, force=True)
+        agg.ticker.update(out.lines, force=True)
         out.bytes = sum(f.stat().st_size for f in files)
     return out
 
@@ -311,48 +255,62 @@ class _GraphAggregator:
     line by line, because a repeat's fate depends on the lines before it.
     """
 
-    def __init__(self, out: GraphScan, live: _LiveIds, differs: LinesDiffering) -> None:
+    def __init__(self, out: GraphScan, live: LiveIds, differs: LinesDiffering) -> None:
         self.out, self.live, self.differs = out, live, differs
+        self.file, self.cancel, self.ticker = "", cast(threading.Event | None, None), Ticker("graph", None, no_progress)
         self.node_map: dict[str, State] = {}
         self.edge_map: dict[str, EdgeKey] = {}
         self.edge_dups: dict[str, frozenset[tuple[str, State, State]]] = {}
+        self.aside: list[tuple[list[str], list[EdgeKey]]] = []  # new edge ids of the helper's, not yet in edge_map
         self.states: dict[State, State] = {}
         self.edge_keys: dict[EdgeKey, EdgeKey] = {}
         self.single = _States(self._state)
         self.single_by_live = {lv: _StatesOf(self.single, lv) for lv in (True, False)}
         self.no_live, self.no_dead = self._state(NO_LABELS, True), self._state(NO_LABELS, False)
 
-    def bad(self, bundle: Path, path: Path, number: int, reason: str) -> None:
+    def bad(self, number: int, reason: str) -> None:
         if len(self.out.bad) < MAX_BAD_LINES:
-            self.out.bad.append(BadLine(str(path.relative_to(bundle)), number, reason))
+            self.out.bad.append(BadLine(self.file, number, reason))
+
+    def batch_done(self) -> None:
+        check_cancel(self.cancel)
+        self.ticker.update(self.out.lines)
 
     def _state(self, labels: frozenset[str], is_live: bool) -> State:
         key = (labels, is_live)
         return self.states.setdefault(key, key)
 
     def _differing(self, table: str, ids: list[str], raws: list[bytes], keys: Iterable[Hashable],
-                   lives: list[bool], counter: Counter[Any]) -> None:
-        """Count the key of each line whose id is live (``lives``) and whose content is not the live row's."""
-        if any(lives):
+                   lives: list[bool], counter: Counter[Any], differ: list[int] | None) -> None:
+        """Count the key of each line whose id is live (``lives``) and whose content is not the live row's
+        (``differ``: their positions, when the helper process compared them)."""
+        if differ is not None:
+            if differ:
+                counter.update(map([*keys].__getitem__, differ))
+        elif any(lives):
             self.differs.ask(table, [*compress(ids, lives)], [*compress(raws, lives)], [*compress(keys, lives)],
                              counter)
 
-    def nodes(self, ids: list[str], labels: list[str], raws: list[bytes]) -> None:
+    def nodes(self, ids: list[str], labels: list[str], raws: list[bytes], lives: list[bool] | None = None,
+              differ: list[int] | None = None) -> None:
+        """A batch of node lines (``lives`` and ``differ``: what the helper process found out about them)."""
         if not ids:
             return
         self.out.lines += len(ids)
         _prime(ids)
-        lives = self.live.lives(gs.NODES, ids)
+        if lives is None:
+            lives = self.live.lives(gs.NODES, ids)
         states = list(map(dict.__getitem__, map(self.single_by_live.__getitem__, lives), labels))
         if not _insert_new(self.node_map, ids, states):
-            self._nodes_one_by_one(ids, labels, raws, lives)
+            keys = self._nodes_one_by_one(ids, labels, lives)
+            self._differing(gs.NODES, ids, raws, keys, [k[1] for k in keys], self.out.nodes_differ, differ)
             return
         seen, live = Counter(labels), Counter(compress(labels, lives))
         self.out.nodes.update({(label, True, None): n for label, n in live.items()})
         self.out.nodes.update({(label, False, None): n - live[label] for label, n in seen.items() if n > live[label]})
-        self._differing(gs.NODES, ids, raws, zip(labels, lives, repeat(None)), lives, self.out.nodes_differ)
+        self._differing(gs.NODES, ids, raws, zip(labels, lives, repeat(None)), lives, self.out.nodes_differ, differ)
 
-    def _nodes_one_by_one(self, ids: list[str], labels: list[str], raws: list[bytes], lives: list[bool]) -> None:
+    def _nodes_one_by_one(self, ids: list[str], labels: list[str], lives: list[bool]) -> list[NodeKey]:
         node_map = self.node_map
         keys: list[NodeKey] = []
         for nid, label, lv in zip(ids, labels, lives, strict=True):
@@ -364,14 +322,18 @@ class _GraphAggregator:
                 keys.append((label, prev[1], prev[0]))
                 node_map[nid] = self._state(prev[0] | {label}, prev[1])
         self.out.nodes.update(keys)
-        self._differing(gs.NODES, ids, raws, keys, [k[1] for k in keys], self.out.nodes_differ)
+        return keys
 
-    def edges(self, eids: list[str], types: list[str], srcs: list[str], tgts: list[str], raws: list[bytes]) -> None:
+    def edges(self, eids: list[str], types: list[str], srcs: list[str], tgts: list[str], raws: list[bytes],
+              lives: list[bool] | None = None, differ: list[int] | None = None, again: bool = True) -> None:
+        """A batch of edge lines. ``again`` False: the helper process saw none of these ids earlier in its part;
+        unless this process saw them, they are new, and they are set aside instead of entering the id map (only a
+        repeat needs the map: the first repeat puts them in)."""
         if not eids:
             return
         self.out.lines += len(eids)
         node_map, edge_map = self.node_map, self.edge_map
-        _prime(eids, srcs, tgts)
+        _prime(srcs, tgts)
         src_states = list(map(node_map.get, srcs))
         tgt_states = list(map(node_map.get, tgts))
         if None in src_states or None in tgt_states:  # endpoints that are not bundle nodes: live or nowhere
@@ -383,16 +345,26 @@ class _GraphAggregator:
             for states, ends, out in ((src_states, srcs, src_out), (tgt_states, tgts, tgt_out)):
                 for i in out:
                     states[i] = no_live if ends[i] in live_outside else no_dead
-        lives = self.live.lives(gs.EDGES, eids)
+        if lives is None:
+            lives = self.live.lives(gs.EDGES, eids)
         # interned: edges sharing a key share one tuple, so the map costs an id and a slot per edge
         srcs_in, tgts_in = cast(list[State], src_states), cast(list[State], tgt_states)  # no None left
         keys: list[EdgeKey] = list(zip(types, srcs_in, tgts_in, lives, repeat(None)))
         keys = list(map(self.edge_keys.setdefault, keys, keys))
-        if _insert_new(edge_map, eids, keys):
+        if not again and (not edge_map or edge_map.keys().isdisjoint(eids)):
+            self.aside.append((eids, keys))
             self.out.edges.update(keys)
         else:
-            keys = self._edges_one_by_one(eids, types, srcs_in, tgts_in, lives)
-        self._differing(gs.EDGES, eids, raws, keys, [*map(itemgetter(3), keys)], self.out.edges_differ)
+            for ids, earlier in self.aside:
+                deque(map(edge_map.setdefault, ids, earlier), 0)
+            self.aside.clear()
+            _prime(eids)
+            if _insert_new(edge_map, eids, keys):
+                self.out.edges.update(keys)
+            else:
+                keys = self._edges_one_by_one(eids, types, srcs_in, tgts_in, lives)
+        self._differing(gs.EDGES, eids, raws, keys, [*map(itemgetter(3), keys)], self.out.edges_differ,
+                        differ)
 
     def _edges_one_by_one(self, eids: list[str], types: list[str], src_states: list[State], tgt_states: list[State],
                           lives: list[bool]) -> list[EdgeKey]:
