@@ -19,17 +19,14 @@ import gc
 import io
 import os
 import select
-import signal
 import sqlite3
 import struct
-import subprocess
 import sys
-import tempfile
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import ExitStack, suppress
+from contextlib import ExitStack
 from itertools import compress
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
@@ -38,6 +35,7 @@ import orjson
 
 from core import graph_store as gs
 from core.errors import ConsoleError
+from core.helper_process import BOOT, HelperProcess, line_start_at
 from core.progress import check_cancel
 from core.same_content import differing_lines
 from core.scan import BUFFER
@@ -51,8 +49,7 @@ MAGIC = b"rcs1"
 HEAD = struct.Struct("<4sI")
 MAX_FRAME = 1 << 30
 HELD_BYTES = 32 << 20  # of frames the helper holds while the caller is still on its own part
-CHILD = "import sys; sys.path.insert(0, sys.argv[1]); from core.scan_split import child_main; child_main(sys.argv[2:])"
-ROOT = Path(__file__).resolve().parent.parent  # the directory holding the `core` package
+CHILD = BOOT  # the helper's program (a test puts a stand-in here)
 
 
 class GraphSink(Protocol):
@@ -196,9 +193,7 @@ def split_point(path: Path) -> int | None:
     size = path.stat().st_size
     if size < max(SPLIT_BYTES, 2):
         return None
-    with open(path, "rb") as fh:
-        fh.seek(min(max(int(size * SPLIT_AT), 1), size) - 1)
-        start = fh.tell() + len(fh.readline())
+    start = line_start_at(path, min(max(int(size * SPLIT_AT), 1), size))
     return start if 0 < start < size else None
 
 
@@ -230,16 +225,10 @@ class Helper:
 
     def __init__(self, path: Path, start: int, graph_db: Path, batch: int, in_memory: int) -> None:
         self.path = path
-        self.err = tempfile.TemporaryFile()  # noqa: SIM115  # closed by close(), with the process
-        try:
-            self.proc = subprocess.Popen([sys.executable, "-c", CHILD, str(ROOT), str(path), str(start),
-                                          str(graph_db), str(batch), str(in_memory)],
-                                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self.err, bufsize=0)
-        except BaseException:
-            self.err.close()
-            raise
-        assert self.proc.stdout is not None
-        self.fd = self.proc.stdout.fileno()
+        self.helper = HelperProcess("core.scan_split:child_main",
+                                    [str(path), str(start), str(graph_db), str(batch), str(in_memory)], program=CHILD)
+        self.proc = self.helper.proc
+        self.fd = self.helper.stdout.fileno()
         self.ready = select.poll()  # not select(): a long-running console may hold more than 1024 descriptors
         self.ready.register(self.fd, select.POLLIN)
         self.buf = bytearray()
@@ -249,29 +238,14 @@ class Helper:
 
     def close(self) -> None:
         """Stop the helper (it is done, or its work is no longer wanted) and reap it."""
-        if self.ended:
-            with suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout=2)  # it exits right after its end frame
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-        self.err.close()
+        self.helper.close(wait=2 if self.ended else 0)  # it exits right after its end frame
 
     def _failed(self, what: str, *, ending: bool = False) -> ConsoleError:
         """The error naming the file, with the helper's exit code and last word (``ending``: it closed its end of
         the pipe, so it is exiting: its own exit code is waited for)."""
-        if ending:
-            with suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout=2)
-        if self.proc.poll() is None:
-            self.proc.kill()
-        code = self.proc.wait()
-        self.err.seek(0)
-        said = [ln for ln in self.err.read().decode(errors="replace").splitlines() if ln.strip()]
+        code, said = self.helper.exit_code(wait=2 if ending else 0), self.helper.last_word()
         return ConsoleError(f"the plan's helper process reading the last part of this file {what} (exit code "
-                            f"{code}{': ' + said[-1] if said else ''})", path=self.path)
+                            f"{code}{': ' + said if said else ''})", path=self.path)
 
     def _fill(self, need: int, cancel: threading.Event | None) -> None:
         while len(self.buf) < need:
@@ -419,7 +393,6 @@ def child_main(argv: Sequence[str]) -> None:
     """The helper process: ``path start graph_db batch in_memory``; frames on stdout."""
     path, start, graph_db, batch, in_memory = Path(argv[0]), int(argv[1]), Path(argv[2]), int(argv[3]), int(argv[4])
     gc.disable()  # nothing here makes cycles; the collector would walk every batch's objects again and again
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the caller's to handle: it stops this process
     out = os.dup(sys.stdout.fileno())
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # a stray print must not land between frames
     frames = _Outbox(HELD_BYTES)

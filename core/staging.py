@@ -6,20 +6,16 @@ chunks merge before the second's, exactly as if one process had read the file.""
 
 from __future__ import annotations
 
-import ctypes
 import os
-import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import threading
 import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
 import orjson
 
@@ -27,6 +23,7 @@ from core import graph_staging as stg
 from core.codec import PLAIN, payload_encoding
 from core.datadir import DataDir
 from core.errors import ConsoleError, StorageFailed, storage_error
+from core.helper_process import BOOT, HelperProcess, line_start_at
 from core.plan import Filters
 from core.progress import check_cancel
 from core.records import F_ID, F_LABEL, F_SOURCE, F_TARGET, F_USER, graph_row
@@ -37,8 +34,7 @@ _BINDABLE = (str, int, float, type(None))
 # A plain graph file at least this large is read in two halves at once. Below it a helper's start (a Python
 # interpreter and the imports, ~0.2 s of the other core) would cost about what it saves.
 SPLIT_MIN_BYTES = int(os.environ.get("RECOVERY_CONSOLE_SPLIT_MIN_BYTES", 32 << 20))
-_HELPER = "import sys; sys.path.insert(0, sys.argv[1]); from core.staging import stage_half_main; stage_half_main()"
-_PACKAGE_ROOT = Path(__file__).resolve().parent.parent  # the directory holding `core`, for the helper's imports
+_HELPER = BOOT  # the helper's program (a test puts a stand-in here)
 
 
 def staging_path(dd: DataDir) -> Path:
@@ -76,7 +72,6 @@ class GraphStaging:
     def __init__(self, path: Path, bundle: Path, filters: Filters, *, first_seq: int = 1) -> None:
         self.path = path
         self.bundle = bundle
-        self.filters = filters
         self.labels_out, self.types_out = filters.labels, filters.edge_types
         self.files: list[Path] = []
         self._file_index: dict[Path, int] = {}
@@ -176,35 +171,33 @@ class GraphStaging:
 
     def split(self, path: Path) -> SecondHalf | None:
         """The verify pass's offer (`core.verify_lines.GraphSplit`): a plain graph file large enough, its second
-        half validated and staged by a helper process, started now; else None."""
+        half validated and staged by a helper process, started now; else None (also when no interpreter can be
+        started: one process reads it all)."""
         if payload_encoding(path.name) not in (None, PLAIN) or len(self.parts) > 1:
             return None
         size = path.stat().st_size
         if size < SPLIT_MIN_BYTES:
             return None
-        offset, first_line = _split_point(path, size)
+        offset = line_start_at(path, size // 2)
         if offset >= size:
             return None
         part = StagingPart(stg.SCHEMAS[1], _half_path(self.path))
+        try:
+            half = SecondHalf(self, part, path, offset, _lines_before(path, offset) + 1)
+        except OSError:
+            return None
         self.parts.append(part)
-        return SecondHalf(self, part, path, offset, first_line)
+        return half
 
 
-def _split_point(path: Path, size: int) -> tuple[int, int]:
-    """(byte offset, line number) of the first line that starts at or after the middle of the file."""
+def _lines_before(path: Path, offset: int) -> int:
+    """The lines of a file before byte ``offset`` (a line start), counted in blocks."""
+    newlines = 0
     with open(path, "rb") as fh:
-        fh.seek(size // 2)
-        fh.readline()  # the rest of the line the middle falls in
-        offset = fh.tell()
-        fh.seek(0)
-        newlines, left = 0, offset
-        while left > 0:
-            block = fh.read(min(left, 1 << 20))
-            if not block:
-                break
+        while offset > 0 and (block := fh.read(min(offset, 1 << 20))):
             newlines += block.count(b"\n")
-            left -= len(block)
-    return offset, newlines + 1
+            offset -= len(block)
+    return newlines
 
 
 class SecondHalf:
@@ -218,18 +211,15 @@ class SecondHalf:
         stg.drop_staging(part.path)
         args = {"bundle": str(owner.bundle), "file": str(path), "offset": offset, "firstLine": first_line,
                 "staging": str(part.path), "firstSeq": owner.last_seq + first_line, "fileIndex": owner.file_index(path),
-                "labelsOut": sorted(owner.labels_out), "typesOut": sorted(owner.types_out),
-                "parent": os.getpid()}
-        self._stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close(), after the helper
-        self._proc = subprocess.Popen([sys.executable, "-c", _HELPER, str(_PACKAGE_ROOT), orjson.dumps(args).decode()],
-                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr)
+                "labelsOut": sorted(owner.labels_out), "typesOut": sorted(owner.types_out)}
+        self.helper = HelperProcess("core.staging:stage_half_main", [orjson.dumps(args).decode()], program=_HELPER)
 
     def report(self, cancel: threading.Event | None) -> HalfReport:
-        out = b""
+        proc = self.helper.proc
         while True:
             check_cancel(cancel)
             try:
-                out, _ = self._proc.communicate(timeout=0.2)
+                out, _ = proc.communicate(timeout=0.2)
                 break
             except subprocess.TimeoutExpired:
                 continue
@@ -237,13 +227,11 @@ class SecondHalf:
             got = orjson.loads(out)
         except orjson.JSONDecodeError:
             got = None
-        if not isinstance(got, dict) or self._proc.returncode != 0:
-            self._stderr.seek(0)
-            tail = self._stderr.read()[-2000:].decode("utf-8", "replace").strip()
+        if not isinstance(got, dict) or proc.returncode != 0:
+            said = self.helper.last_word()
             raise ConsoleError(f"the helper process validating the second half of {self.path.name} (from line "
-                               f"{self.first_line}) exited with status {self._proc.returncode}"
-                               f"{': ' + tail.splitlines()[-1] if tail else ''}; nothing was written",
-                               path=self.path)
+                               f"{self.first_line}) exited with status {proc.returncode}"
+                               f"{': ' + said if said else ''}; nothing was written", path=self.path)
         if "storage" in got:
             raise StorageFailed(str(got["message"]), code=str(got["storage"]), path=got.get("path") or None)
         if "error" in got:
@@ -257,32 +245,17 @@ class SecondHalf:
     def close(self) -> None:
         """Stop the helper if it still runs (a cancel, a failure in this process); its file goes with the
         staging's."""
-        if self._proc.poll() is None:
-            self._proc.kill()
-            with suppress(subprocess.TimeoutExpired):
-                self._proc.wait(timeout=10)
-        if self._proc.stdout is not None:
-            self._proc.stdout.close()
-        self._stderr.close()
+        self.helper.close()
 
 
 def _finding(f: Finding) -> dict[str, object]:
     return {"code": f.code, "message": f.message, "file": f.file, "line": f.line, "substrate": f.substrate}
 
 
-def _die_with_parent(parent: int) -> None:
-    """A restore killed while validating must not leave its helper staging on for nothing: Linux sends the
-    helper SIGKILL when its parent dies (PR_SET_PDEATHSIG); a parent already gone is caught by the ppid check."""
-    with suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
-    if os.getppid() != parent:
-        os._exit(1)
-
-
-def stage_half_main() -> None:
-    """The helper process: its task in its last argument; validate and stage the half, report on stdout."""
-    args = orjson.loads(sys.argv[-1])
-    _die_with_parent(int(args["parent"]))
+def stage_half_main(argv: list[str]) -> None:
+    """The helper process (`core.helper_process`): its task in ``argv``; validate and stage the half, report on
+    stdout."""
+    args = orjson.loads(argv[0])
     path = Path(args["file"])
     out: dict[str, object]
     try:

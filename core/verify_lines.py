@@ -17,7 +17,7 @@ from core.jsonl import is_finite_vector, loads_lenient
 from core.progress import Ticker, check_cancel, no_progress
 from core.records import EDGE_PREFIX, NODE_PREFIX
 from core.restorability import substrate_of
-from core.scan import iter_numbered
+from core.scan import BUFFER, iter_numbered
 from core.wire import wire
 
 MAX_FINDINGS = 50
@@ -154,7 +154,7 @@ class LineChecker:
                     ) -> dict[str, int]:
         """A graph file whose second half ``half`` checks: this process reads the lines before it, then takes
         the half's counts and faults as if it had read them itself (faults past the cap are dropped alike)."""
-        with open(path, "rb", buffering=1 << 20) as fh:
+        with open(path, "rb", buffering=BUFFER) as fh:
             counts = self.check_file(path, "graph", ticker, cancel, islice(enumerate(fh, 1), half.first_line - 1),
                                      to_end=False)
         rest = half.report(cancel)
@@ -238,7 +238,7 @@ def check_half(bundle: Path, path: Path, offset: int, first_line: int, sink: Gra
     """A helper process's part of a split graph file: the lines from byte ``offset`` (line ``first_line``) to the
     end, checked exactly as ``verify_bundle`` checks them and passed to ``sink``."""
     res = Faults()
-    with open(path, "rb", buffering=1 << 20) as fh:
+    with open(path, "rb", buffering=BUFFER) as fh:
         fh.seek(offset)
         counts = LineChecker(bundle, None, res, sink).check_file(path, "graph", Ticker("verify", None, no_progress), None,
                                                                enumerate(fh, first_line))

@@ -156,7 +156,7 @@ def test_a_cancel_while_the_helper_runs_stops_it(tmp_path: Path, monkeypatch: py
 
     def init(self: Any, *args: Any) -> None:
         real_init(self, *args)
-        pids.append(self._proc.pid)
+        pids.append(self.helper.proc.pid)
 
     monkeypatch.setattr(core.staging.SecondHalf, "__init__", init)
     monkeypatch.setattr(core.staging, "SPLIT_MIN_BYTES", 1)
