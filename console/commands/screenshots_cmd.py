@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -65,16 +67,22 @@ def run(args: argparse.Namespace, ctx: Context) -> int:
         jobs = [(scene, (80, 24)) for scene in chosen] + [(scene, (120, 40)) for scene in chosen if scene.wide]
     out = Path(args.out).expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="rc-screenshots-") as tmp:
-        base = Path(tmp) / "base" / "incident" / ".neo-ai-data"
+    # a fixed scratch path, not a random one: a screen that shows the data dir's path (the compose command line)
+    # then draws the same picture on every regeneration, so a changed SVG means a changed screen
+    tmp = Path(tempfile.gettempdir()) / f"rc-screenshots-{os.getuid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        base = tmp / "base" / "incident" / ".neo-ai-data"
         con.print(Text("Building the demo data dir (a few seconds)…"))
         build_fixed_demo(base)
         for i, (scene, (w, h)) in enumerate(jobs):
             data_dir = base
             if scene.writes:
-                data_dir = copy_data_dir(base, Path(tmp) / f"copy-{i}" / "incident" / ".neo-ai-data")
+                data_dir = copy_data_dir(base, tmp / f"{i:02d}" / "incident" / ".neo-ai-data")
             svg = asyncio.run(capture(scene, data_dir, (w, h)))
             path = out / f"{scene.name}-{w}x{h}.svg"
             path.write_text(svg, encoding="utf-8")
             con.print(Text(f"  wrote {path}"))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return 0
