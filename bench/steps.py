@@ -27,15 +27,19 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def status_kb(pid: str, field: str) -> int | None:
+    """A kB figure of /proc/PID/status (None when the process or the field is gone)."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1])
+    return None
+
+
 def hwm_mb() -> float | None:
     """VmHWM: the peak of this address space only."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
+    kb = status_kb("self", "VmHWM")
+    return kb / 1024 if kb is not None else None
 
 
 class TreePeak:
@@ -50,13 +54,7 @@ class TreePeak:
 
     @staticmethod
     def _rss_kb(pid: str) -> int:
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-        except OSError:
-            pass
-        return 0
+        return status_kb(pid, "VmRSS") or 0
 
     def _run(self) -> None:
         me = str(os.getpid())
